@@ -1,0 +1,38 @@
+# smartcharge — every target sets itself up: `make run` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: setup run test bench lint format clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev,postgres,dask]"
+	touch $(STAMP)
+
+run: setup
+	$(PY) -m api.cli optimize data/examples/workplace-20.json --out out/workplace-20.answer.json --plot out/workplace-20.png
+
+test: setup
+	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m benchmarks.run
+
+lint: setup
+	$(VENV)/bin/ruff format --check optimizer forecasting api tests benchmarks
+	$(VENV)/bin/ruff check optimizer forecasting api tests benchmarks
+
+format: setup
+	$(VENV)/bin/ruff format optimizer forecasting api tests benchmarks
+	$(VENV)/bin/ruff check --fix optimizer forecasting api tests benchmarks
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache

@@ -1,0 +1,71 @@
+"""Pictures of an answer an energy manager can read at a glance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+MAX_STACKED_SESSIONS = 12
+
+
+def plot_schedule(answer: dict[str, Any], path: str | Path | None = None) -> plt.Figure:
+    """Stacked charging power per session over base load, with PV, import limit and price.
+
+    Sessions beyond the twelve largest are drawn as one band ("other sessions") so that a
+    120-charger depot stays readable.
+    """
+    site = answer["site"]
+    times = pd.DatetimeIndex(pd.to_datetime(site["slot_start"]))
+    base_kw = np.asarray(site["base_load_kw"])
+    sessions = answer["sessions"]
+    power_kw = np.array([s["power_kw"] for s in sessions]).reshape(len(sessions), len(times))
+    order = np.argsort(-power_kw.sum(axis=1))
+    shown = order[:MAX_STACKED_SESSIONS]
+    bands = [power_kw[i] for i in shown]
+    labels = [sessions[i]["id"] for i in shown]
+    if len(order) > MAX_STACKED_SESSIONS:
+        bands.append(power_kw[order[MAX_STACKED_SESSIONS:]].sum(axis=0))
+        labels.append(f"{len(order) - MAX_STACKED_SESSIONS} other sessions")
+
+    fig, ax = plt.subplots(figsize=(11, 5.5), constrained_layout=True)
+    steps = dict(step="post")
+    ax.stackplot(
+        times, base_kw, *bands, labels=["base load", *labels], step="post",
+        colors=["#bbbbbb", *plt.cm.tab20(np.linspace(0, 1, max(len(bands), 1)))],
+    )
+    ax.step(times, site["pv_available_kw"], where="post", color="#e6a700", lw=1.5,
+            ls="--", label="PV available")
+    ax.step(times, site["pv_kw"], where="post", color="#e6a700", lw=2, label="PV used")
+    ax.step(times, site["import_limit_kw"], where="post", color="#c0392b", lw=2,
+            label="import limit")
+    ax.step(times, np.asarray(site["import_kw"]), where="post", color="black", lw=1.2,
+            label="grid import")
+    ax.set_ylabel("power [kW]")
+    ax.set_xlabel(f"time ({times.tz})" if times.tz else "time")
+    kpis = answer["kpis"]
+    ax.set_title(
+        f"{answer['status']}: {kpis['energy_delivered_kwh']:.0f} of "
+        f"{kpis['energy_requested_kwh']:.0f} kWh delivered, cost {kpis['total_cost']:.2f}, "
+        f"peak {kpis['peak_import_kw']:.0f} kW"
+    )
+    price_ax = ax.twinx()
+    price_ax.step(times, site["import_price_per_kwh"], color="#2c7fb8", lw=1, alpha=0.8,
+                  **steps, label="import price")
+    price_ax.set_ylabel("import price [per kWh]", color="#2c7fb8")
+    handles, names = ax.get_legend_handles_labels()
+    price_handles, price_names = price_ax.get_legend_handles_labels()
+    ax.legend(handles + price_handles, names + price_names, loc="upper left", fontsize=7,
+              ncol=2, framealpha=0.85)
+    ax.margins(x=0)
+    fig.autofmt_xdate()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return fig

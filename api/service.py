@@ -1,0 +1,56 @@
+"""The engine as one call: a problem in, a SPEC §2 answer (with OCPP payloads) out.
+
+Shared by the CLI, the HTTP API and notebooks, so all three give the same answer. Forecasts
+fill `base_load_kw` / `pv_kw` when a problem leaves them null.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from api.ocpp import build_ocpp_messages
+from forecasting.resolve import resolve_forecasts
+from optimizer.optimize import Plan, optimize
+from optimizer.problem import Problem, parse_problem
+
+
+def with_forecasts(
+    problem: Problem,
+    load_history_kw: pd.Series | None = None,
+    pv_history_kw: pd.Series | None = None,
+) -> tuple[Problem, list[str]]:
+    """The problem with null base load / PV replaced by forecasts, and the warnings that made."""
+    if problem.base_load_kw is not None and problem.pv_kw is not None:
+        return problem, []
+    forecasts = resolve_forecasts(
+        problem, load_history_kw=load_history_kw, pv_history_kw=pv_history_kw
+    )
+    resolved = problem.model_copy(
+        update={
+            "base_load_kw": [float(v) for v in forecasts.base_load_kw],
+            "pv_kw": [max(float(v), 0.0) for v in forecasts.pv_kw],
+        }
+    )
+    return resolved, list(forecasts.warnings)
+
+
+def plan(
+    data: dict[str, Any] | Problem,
+    load_history_kw: pd.Series | None = None,
+    pv_history_kw: pd.Series | None = None,
+) -> tuple[Plan, dict[str, Any]]:
+    """Validate, forecast what is missing, optimize, and emit OCPP payloads."""
+    problem = parse_problem(data)
+    problem, forecast_warnings = with_forecasts(problem, load_history_kw, pv_history_kw)
+    result = optimize(problem)
+    answer = result.to_answer()
+    answer["warnings"] = forecast_warnings + answer["warnings"]
+    answer["ocpp"] = build_ocpp_messages(problem, answer)
+    return result, answer
+
+
+def optimize_answer(data: dict[str, Any] | Problem, **histories: pd.Series | None) -> dict:
+    """The SPEC §2 answer for a problem document."""
+    return plan(data, **histories)[1]

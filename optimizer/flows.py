@@ -1,0 +1,58 @@
+"""Site flows implied by a schedule: charging, phase currents, PV used, import and export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.index import ProblemIndex
+from optimizer.units import phase_current_of_balanced_kw
+
+
+@dataclass(frozen=True)
+class SiteFlows:
+    charging_kw: np.ndarray  # (T,)
+    pv_used_kw: np.ndarray  # (T,)
+    import_kw: np.ndarray  # (T,)
+    export_kw: np.ndarray  # (T,)
+    charging_phase_a: np.ndarray  # (3, T) charging current per grid phase
+
+
+def session_power_kw(index: ProblemIndex, setpoint: np.ndarray) -> np.ndarray:
+    """(S, T) power [kW] of (S, T) set-points."""
+    return setpoint * index.kw_per_unit[:, None]
+
+
+def site_flows(
+    index: ProblemIndex, setpoint: np.ndarray, pv_used_hint_kw: np.ndarray | None = None
+) -> SiteFlows:
+    """Flows of a schedule, with PV used chosen inside every limit.
+
+    PV used is kept as close to the hint (the solver's choice) as the limits allow: at least
+    what keeps import and every phase within their upper limits, at most what keeps export and
+    every phase within their lower limits and the PV available. Import and export follow from
+    the net balance, so they are never both positive.
+    """
+    charging_kw = session_power_kw(index, setpoint).sum(axis=0)
+    charging_phase_a = index.phase_a_per_unit.T @ setpoint
+    base, pv = index.base_load_kw, index.pv_kw
+    amps_per_kw = float(phase_current_of_balanced_kw(1.0, index.voltage_v))
+    limit_a = index.grid_phase_limit_a
+    lower = np.maximum(0.0, base + charging_kw - index.import_limit_kw)
+    upper = np.minimum(pv, base + charging_kw + index.export_limit_kw)
+    if np.isfinite(limit_a):
+        lower = np.maximum(lower, (base + (charging_phase_a - limit_a) / amps_per_kw).max(axis=0))
+        upper = np.minimum(upper, (base + (charging_phase_a + limit_a) / amps_per_kw).min(axis=0))
+    hint = pv if pv_used_hint_kw is None else pv_used_hint_kw
+    # Where limits conflict (a blocked slot), use all PV: that is the least-import choice.
+    pv_used = np.where(lower <= upper, np.clip(hint, lower, upper), np.minimum(pv, upper.clip(0)))
+    pv_used = np.where(index.blocked_slots, pv, pv_used)
+    net_kw = base + charging_kw - pv_used
+    return SiteFlows(
+        charging_kw=charging_kw,
+        pv_used_kw=pv_used,
+        import_kw=np.maximum(net_kw, 0.0),
+        export_kw=np.maximum(-net_kw, 0.0),
+        charging_phase_a=charging_phase_a,
+    )

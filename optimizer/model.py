@@ -1,0 +1,390 @@
+"""The MILP of SPEC §1 in Pyomo: `build_model(index)` and its constraint families.
+
+Notation: s a session, t a slot, k a (session, slot) pair where the session is plugged in (the
+only pairs with variables), phi a grid phase, c a circuit, dt the slot length [h].
+`x[k]` is the set-point: per-phase current [A] on AC, power [kW] on DC, so that
+
+    charging power [kW]   p[k]       = kw_per_unit[s] * x[k]
+    grid-phase current [A] I[phi, k] = phase_a_per_unit[s, phi] * x[k]
+
+`build_model` calls, in this order: `add_sessions` (semi-continuous set-points, energy),
+`add_grid` (balance, import/export limits, PV curtailment, peak), `add_phase_limits` (grid
+phases), `add_circuits` (circuit tree), `add_objective` (the strict order of SPEC §1).
+
+The objective order is realised in two steps (see `optimizer.solve_stages`): one solve of a
+weighted objective, in which a kWh of unmet energy costs more than any price, demand charge
+and tie-break a kWh can save (`EnergyWeights`); when that solve leaves any energy unmet, the
+order is then enforced lexicographically, tier by tier (total shortfall, then the largest unmet
+fraction), each stage fixing what the stage before achieved, before cost and tie-breaks are
+minimised with energy held. So the weights are a fast path, and correctness never rests on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyomo.environ as pyo
+
+from optimizer.index import ProblemIndex
+from optimizer.units import phase_current_of_balanced_kw
+
+# Tie-breaks (earlier delivery, fewer set-point changes) may move the objective by at most this
+# share of the mip gap times the cost scale, so that a tie-break never buys a worse cost by
+# more than the gap the user accepted (SPEC §1: within mip_gap on (1) and (2) is optimal).
+TIE_BREAK_SHARE_OF_GAP = 0.1
+MIN_TIE_BREAK_GAP = 1e-4
+
+
+@dataclass(frozen=True)
+class EnergyWeights:
+    """Objective weights of the weighted first solve.
+
+    `per_kwh_by_tier[r]` is the cost of one unmet kWh in the r-th lowest priority tier present.
+    The lowest tier's weight exceeds the largest amount one delivered kWh can add to the cost
+    (the dearest import price plus the export revenue it forgoes plus the demand charge of the
+    peak it raises by at most 1/dt kW), so energy dominates cost; each higher tier weighs more
+    than the whole lower tier's energy could ever be worth. `fairness_per_fraction` weighs the
+    largest unmet fraction in a tier against its total shortfall.
+    """
+
+    tiers: tuple[int, ...]
+    per_kwh_by_tier: tuple[float, ...]
+    fairness_kwh_per_fraction: tuple[float, ...]
+    earlier_delivery_per_kwh_slot: float
+    setpoint_change_per_kw: float
+
+
+def energy_weights(index: ProblemIndex) -> EnergyWeights:
+    tiers = tuple(sorted(set(index.priority.tolist())))
+    price_scale = float(
+        np.max(np.abs(index.import_price), initial=0.0)
+        + np.max(np.abs(index.export_price), initial=0.0)
+        + index.problem.tariff.demand_charge_per_kw / index.step_h
+    )
+    base = 10.0 * (price_scale + 1.0)
+    weights, fairness = [], []
+    weight = base
+    for tier in tiers:
+        in_tier = index.priority == tier
+        tier_energy = float(index.energy_counts_kwh[in_tier].sum())
+        weights.append(weight)
+        # A whole unmet fraction is worth 1 % of the tier's energy: fairness only re-shares a
+        # shortfall, it never buys less energy in total.
+        fairness.append(0.01 * max(tier_energy, 1e-3))
+        weight *= 10.0 * (1.0 + tier_energy)
+    total_energy = float(index.energy_counts_kwh.sum())
+    gap = max(index.problem.options.mip_gap, MIN_TIE_BREAK_GAP)
+    budget = TIE_BREAK_SHARE_OF_GAP * gap * max(price_scale, 0.01) * max(total_energy, 1.0)
+    # Earlier delivery costs at most budget/2 over all energy; changes at most budget/2 over the
+    # sum of every session's ramps (bounded by its max power per slot).
+    ramp_bound_kw = float((index.max_power_kw * index.plugged.sum(axis=1)).sum()) or 1.0
+    return EnergyWeights(
+        tiers=tiers,
+        per_kwh_by_tier=tuple(weights),
+        fairness_kwh_per_fraction=tuple(fairness),
+        earlier_delivery_per_kwh_slot=0.5 * budget / (max(total_energy, 1.0) * index.slots),
+        setpoint_change_per_kw=0.5 * budget / ramp_bound_kw,
+    )
+
+
+@dataclass(frozen=True)
+class PairIndex:
+    """The plugged-in (session, slot) pairs and their lookups."""
+
+    session: np.ndarray  # (K,)
+    slot: np.ndarray  # (K,)
+    binary: np.ndarray  # (K,) bool: semi-continuous pair
+    previous: np.ndarray  # (K,) pair index of the same session's previous slot, or -1
+    by_slot: list[np.ndarray]  # pairs per slot
+
+    @classmethod
+    def of(cls, index: ProblemIndex) -> PairIndex:
+        session, slot = index.pairs
+        pair_of = -np.ones(index.plugged.shape, dtype=int)
+        pair_of[session, slot] = np.arange(session.size)
+        previous = np.where(slot > 0, pair_of[session, np.maximum(slot - 1, 0)], -1)
+        order = np.argsort(slot, kind="stable")
+        bounds = np.searchsorted(slot[order], np.arange(index.slots + 1))
+        return cls(
+            session=session,
+            slot=slot,
+            binary=index.needs_binary[session],
+            previous=previous,
+            by_slot=[order[bounds[t] : bounds[t + 1]] for t in range(index.slots)],
+        )
+
+
+def build_model(index: ProblemIndex) -> pyo.ConcreteModel:
+    """The MILP of one planning problem, every constraint family added in a fixed order."""
+    model = pyo.ConcreteModel(name=f"smartcharge:{index.problem.site.id}")
+    model.index_data = index
+    model.pairs = PairIndex.of(index)
+    model.weights = energy_weights(index)
+    add_sessions(model, index)
+    add_grid(model, index)
+    add_phase_limits(model, index)
+    add_circuits(model, index)
+    add_objective(model, index)
+    return model
+
+
+def add_sessions(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
+    """Set-points, semi-continuous: x[k] = 0 or unit_min[s] <= x[k] <= unit_max[s] (IEC 61851).
+
+    Delivered energy E[s] = sum_k p[k] dt <= energy_kwh[s] (no session gets more than it wants);
+    unmet[s] >= counts[s] - E[s], counts being the energy that counts (SPEC §1, Energy).
+    """
+    pairs = model.pairs
+    unit_max, unit_min = index.unit_max, index.unit_min
+    model.K = pyo.RangeSet(0, pairs.session.size - 1, doc="plugged-in (session, slot) pairs")
+    model.S = pyo.RangeSet(0, index.n_sessions - 1, doc="sessions")
+    model.T = pyo.RangeSet(0, index.slots - 1, doc="slots")
+    model.KB = pyo.Set(
+        initialize=np.flatnonzero(pairs.binary).tolist(), doc="pairs with a minimum set-point"
+    )
+    model.x = pyo.Var(
+        model.K,
+        bounds=lambda m, k: (0.0, float(unit_max[pairs.session[k]])),
+        doc="set-point: A per phase (AC) or kW (DC)",
+    )
+    model.on = pyo.Var(model.KB, domain=pyo.Binary, doc="1 when the session charges in the slot")
+    model.semi_continuous_floor = pyo.Constraint(
+        model.KB,
+        rule=lambda m, k: m.x[k] >= float(unit_min[pairs.session[k]]) * m.on[k],
+        doc="x >= unit_min * on",
+    )
+    model.semi_continuous_ceiling = pyo.Constraint(
+        model.KB,
+        rule=lambda m, k: m.x[k] <= float(unit_max[pairs.session[k]]) * m.on[k],
+        doc="x <= unit_max * on",
+    )
+
+    kw_per_unit = index.kw_per_unit
+    pairs_of_session = _group(pairs.session, index.n_sessions)
+    model.delivered_kwh = pyo.Expression(
+        model.S,
+        rule=lambda m, s: sum(
+            float(kw_per_unit[s] * index.step_h) * m.x[k] for k in pairs_of_session[s]
+        ),
+        doc="energy delivered in the horizon [kWh]",
+    )
+    model.energy_cap = pyo.Constraint(
+        model.S,
+        rule=lambda m, s: (
+            m.delivered_kwh[s] <= float(index.energy_kwh[s])
+            if len(pairs_of_session[s])
+            else pyo.Constraint.Skip
+        ),
+        doc="E[s] <= energy_kwh[s]",
+    )
+    model.unmet_kwh = pyo.Var(model.S, bounds=(0.0, None), doc="energy that counts, not met")
+    model.unmet_definition = pyo.Constraint(
+        model.S,
+        rule=lambda m, s: m.unmet_kwh[s] >= float(index.energy_counts_kwh[s]) - m.delivered_kwh[s],
+        doc="unmet[s] >= counts[s] - E[s]",
+    )
+    model.ramp_up_kw = pyo.Var(model.K, bounds=(0.0, None), doc="increase of power since t-1")
+    model.ramp_up_definition = pyo.Constraint(
+        model.K,
+        rule=lambda m, k: m.ramp_up_kw[k]
+        >= float(kw_per_unit[pairs.session[k]])
+        * (m.x[k] - (m.x[int(pairs.previous[k])] if pairs.previous[k] >= 0 else 0.0)),
+        doc="ramp[k] >= p[k] - p[k-1]",
+    )
+
+
+def add_grid(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
+    """Import - export = base load + charging - PV used; each within its limit; PV curtailable.
+
+    In a slot where base load minus PV alone breaks the import limit, the limit is raised to
+    what cannot be avoided (charging is already 0 there, see `optimizer.index`), so the engine
+    never fails for what it cannot control. Import and export are never both positive: wherever
+    exporting pays more than importing costs, a binary chooses the direction of the slot.
+    """
+    pairs = model.pairs
+    kw_per_unit = index.kw_per_unit
+    base, pv = index.base_load_kw, index.pv_kw
+    import_limit = np.where(
+        index.blocked_slots, np.maximum(index.import_limit_kw, base - pv), index.import_limit_kw
+    )
+    export_limit = np.where(
+        index.blocked_slots, np.maximum(index.export_limit_kw, -base), index.export_limit_kw
+    )
+    model.charging_kw = pyo.Expression(
+        model.T,
+        rule=lambda m, t: sum(
+            float(kw_per_unit[pairs.session[k]]) * m.x[k] for k in pairs.by_slot[t]
+        ),
+        doc="total charging power [kW]",
+    )
+    model.pv_used_kw = pyo.Var(model.T, bounds=lambda m, t: (0.0, float(pv[t])), doc="PV used")
+    model.grid_import_kw = pyo.Var(model.T, bounds=lambda m, t: (0.0, float(import_limit[t])))
+    model.grid_export_kw = pyo.Var(model.T, bounds=lambda m, t: (0.0, float(export_limit[t])))
+    model.grid_balance = pyo.Constraint(
+        model.T,
+        rule=lambda m, t: m.grid_import_kw[t] - m.grid_export_kw[t]
+        == float(base[t]) + m.charging_kw[t] - m.pv_used_kw[t],
+        doc="import - export = base + charging - pv_used",
+    )
+    inverted = np.flatnonzero(index.export_price > index.import_price)
+    model.T_inverted = pyo.Set(initialize=inverted.tolist(), doc="slots where export pays more")
+    model.importing = pyo.Var(model.T_inverted, domain=pyo.Binary)
+    model.import_only_when_importing = pyo.Constraint(
+        model.T_inverted,
+        rule=lambda m, t: m.grid_import_kw[t] <= float(import_limit[t]) * m.importing[t],
+    )
+    model.export_only_when_exporting = pyo.Constraint(
+        model.T_inverted,
+        rule=lambda m, t: m.grid_export_kw[t] <= float(export_limit[t]) * (1 - m.importing[t]),
+    )
+    tariff = index.problem.tariff
+    model.peak_import_kw = pyo.Var(bounds=(tariff.peak_so_far_kw, None), doc="new monthly peak")
+    model.peak_above_import = pyo.Constraint(
+        model.T, rule=lambda m, t: m.peak_import_kw >= m.grid_import_kw[t], doc="peak >= import"
+    )
+
+
+def add_phase_limits(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
+    """-L <= sum_k I[phi, k] + (base - pv_used) * 1000 / (3 V) <= L for every grid phase and slot.
+
+    Base load and the PV used are spread evenly over three phases (SPEC §1, Phases). Blocked
+    slots carry no charging and are left to the import limit.
+    """
+    limit_a = index.grid_phase_limit_a
+    if not np.isfinite(limit_a):
+        return
+    pairs = model.pairs
+    amps_per_kw = float(phase_current_of_balanced_kw(1.0, index.voltage_v))
+    slots = [t for t in range(index.slots) if not index.blocked_slots[t]]
+    model.PHASES = pyo.RangeSet(0, 2, doc="grid phases L1, L2, L3")
+    model.T_phase = pyo.Set(initialize=slots)
+
+    def phase_current_a(m, phi, t):
+        charging_a = sum(
+            float(index.phase_a_per_unit[pairs.session[k], phi]) * m.x[k]
+            for k in pairs.by_slot[t]
+            if index.phase_a_per_unit[pairs.session[k], phi]
+        )
+        return charging_a + amps_per_kw * (float(index.base_load_kw[t]) - m.pv_used_kw[t])
+
+    model.grid_phase_current_a = pyo.Expression(model.PHASES, model.T_phase, rule=phase_current_a)
+    model.grid_phase_limit = pyo.Constraint(
+        model.PHASES,
+        model.T_phase,
+        rule=lambda m, phi, t: (-limit_a, m.grid_phase_current_a[phi, t], limit_a),
+        doc="|I_phi| <= phase_limit_a",
+    )
+
+
+def add_circuits(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
+    """For every circuit c and slot: sum of p[k] below c <= limit_kw[c], and per grid phase
+    sum of I[phi, k] below c <= phase_limit_a[c] (the whole subtree counts)."""
+    circuits, pairs = index.circuits, model.pairs
+    model.C = pyo.RangeSet(0, len(circuits.ids) - 1, doc="circuits")
+    below = [circuits.contains_session[c] for c in range(len(circuits.ids))]
+
+    def circuit_power(m, c, t):
+        if not np.isfinite(circuits.limit_kw[c]):
+            return pyo.Constraint.Skip
+        terms = [k for k in pairs.by_slot[t] if below[c][pairs.session[k]]]
+        if not terms:
+            return pyo.Constraint.Skip
+        return (
+            sum(float(index.kw_per_unit[pairs.session[k]]) * m.x[k] for k in terms)
+            <= float(circuits.limit_kw[c])
+        )
+
+    def circuit_phase(m, c, phi, t):
+        if not np.isfinite(circuits.phase_limit_a[c]):
+            return pyo.Constraint.Skip
+        terms = [
+            k
+            for k in pairs.by_slot[t]
+            if below[c][pairs.session[k]] and index.phase_a_per_unit[pairs.session[k], phi]
+        ]
+        if not terms:
+            return pyo.Constraint.Skip
+        return (
+            sum(float(index.phase_a_per_unit[pairs.session[k], phi]) * m.x[k] for k in terms)
+            <= float(circuits.phase_limit_a[c])
+        )
+
+    model.circuit_power_limit = pyo.Constraint(model.C, model.T, rule=circuit_power)
+    model.circuit_phase_limit = pyo.Constraint(
+        model.C, pyo.RangeSet(0, 2), model.T, rule=circuit_phase
+    )
+
+
+def add_objective(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
+    """The objectives of the strict order of SPEC §1; `optimizer.solve_stages` activates them.
+
+    - `tier_shortfall[r]`: sum of unmet kWh in tier r;
+    - `tier_max_unmet_fraction[r]` >= unmet[s] / counts[s] for s in tier r (fair sharing);
+    - `cost`: import cost - export revenue + demand charge on the peak above peak_so_far;
+    - `tie_break`: earlier delivery (a kWh in slot t weighs t) and fewer set-point changes;
+    - `weighted`: all of the above with `EnergyWeights`.
+    """
+    weights: EnergyWeights = model.weights
+    tariff = index.problem.tariff
+    dt = index.step_h
+    model.R = pyo.RangeSet(0, len(weights.tiers) - 1, doc="priority tiers present, lowest first")
+    in_tier = [np.flatnonzero(index.priority == tier) for tier in weights.tiers]
+    model.tier_shortfall_kwh = pyo.Expression(
+        model.R, rule=lambda m, r: sum(m.unmet_kwh[s] for s in in_tier[r])
+    )
+    model.tier_max_unmet_fraction = pyo.Var(model.R, bounds=(0.0, 1.0))
+    counts = index.energy_counts_kwh
+    model.max_unmet_fraction_definition = pyo.Constraint(
+        model.S,
+        rule=lambda m, s: (
+            m.tier_max_unmet_fraction[weights.tiers.index(int(index.priority[s]))]
+            >= m.unmet_kwh[s] / float(counts[s])
+            if counts[s] > 1e-9
+            else pyo.Constraint.Skip
+        ),
+        doc="z[tier] >= unmet[s] / counts[s]",
+    )
+    model.cost = pyo.Expression(
+        expr=sum(
+            dt
+            * (
+                float(index.import_price[t]) * model.grid_import_kw[t]
+                - float(index.export_price[t]) * model.grid_export_kw[t]
+            )
+            for t in model.T
+        )
+        + tariff.demand_charge_per_kw * (model.peak_import_kw - tariff.peak_so_far_kw),
+        doc="import cost - export revenue + demand charge",
+    )
+    pairs = model.pairs
+    position = pairs.slot / max(index.slots - 1, 1)
+    model.tie_break = pyo.Expression(
+        expr=weights.earlier_delivery_per_kwh_slot
+        * index.slots
+        * sum(
+            float(position[k] * index.kw_per_unit[pairs.session[k]] * dt) * model.x[k]
+            for k in model.K
+        )
+        + weights.setpoint_change_per_kw * sum(model.ramp_up_kw[k] for k in model.K)
+    )
+    model.weighted = pyo.Objective(
+        expr=sum(
+            weights.per_kwh_by_tier[r]
+            * (
+                model.tier_shortfall_kwh[r]
+                + weights.fairness_kwh_per_fraction[r] * model.tier_max_unmet_fraction[r]
+            )
+            for r in model.R
+        )
+        + model.cost
+        + model.tie_break,
+        sense=pyo.minimize,
+    )
+
+
+def _group(keys: np.ndarray, n_groups: int) -> list[np.ndarray]:
+    """Positions of each key value 0..n_groups-1 in `keys`."""
+    order = np.argsort(keys, kind="stable")
+    bounds = np.searchsorted(keys[order], np.arange(n_groups + 1))
+    return [order[bounds[g] : bounds[g + 1]] for g in range(n_groups)]

@@ -1,0 +1,186 @@
+"""One plan, end to end: validate, index, build, solve in objective order, round, explain.
+
+`optimize(problem)` never fails for a valid problem: without a solver schedule in time it
+returns the water-filling fallback (`status: fallback`). Every schedule it returns has been
+rounded to what chargers execute, and is never worse on delivered energy than the fallback.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyomo.environ as pyo
+
+from optimizer.fallback import top_up, water_fill
+from optimizer.flows import SiteFlows, session_power_kw, site_flows
+from optimizer.index import ProblemIndex, build_index
+from optimizer.kpis import compute_kpis, session_energy
+from optimizer.limited_by import limited_by
+from optimizer.model import build_model
+from optimizer.objective_order import StagedResult, solve_in_objective_order
+from optimizer.problem import Problem, parse_problem
+from optimizer.rounding import round_setpoints
+from optimizer.solve import HighsSolver
+
+
+# What flooring to 0.1 A may leave unmet per session without anything being wrong.
+_ROUNDING_LOSS_KWH = 1e-3
+
+
+@dataclass
+class Plan:
+    """A rounded schedule with its site flows, figures and solver report."""
+
+    index: ProblemIndex
+    setpoint: np.ndarray  # (S, T): A per phase on AC, kW on DC
+    flows: SiteFlows
+    status: str
+    warnings: list[str]
+    solver: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def problem(self) -> Problem:
+        return self.index.problem
+
+    @property
+    def power_kw(self) -> np.ndarray:
+        return session_power_kw(self.index, self.setpoint)
+
+    def to_answer(self) -> dict[str, Any]:
+        """The SPEC §2 answer, without the OCPP payloads (those belong to `api.ocpp`)."""
+        index = self.index
+        delivered_kwh, unmet_kwh = session_energy(index, self.setpoint)
+        reasons = limited_by(index, self.setpoint, self.flows)
+        power_kw = np.round(self.power_kw, 6)
+        sessions = []
+        for s, session in enumerate(self.problem.sessions):
+            sessions.append(
+                {
+                    "id": session.id,
+                    "charger_id": session.charger_id,
+                    "current_a": self.setpoint[s].tolist() if index.is_ac[s] else None,
+                    "power_kw": power_kw[s].tolist(),
+                    "energy_kwh": round(float(delivered_kwh[s]), 6),
+                    "unmet_kwh": round(float(unmet_kwh[s]), 6),
+                    "limited_by": reasons[s],
+                }
+            )
+        flows = self.flows
+        return {
+            "status": self.status,
+            "warnings": list(self.warnings),
+            "kpis": compute_kpis(index, self.setpoint, flows),
+            "site": {
+                "slot_start": [t.isoformat() for t in index.slot_start],
+                "import_kw": _rounded(flows.import_kw),
+                "export_kw": _rounded(flows.export_kw),
+                "charging_kw": _rounded(flows.charging_kw),
+                "base_load_kw": _rounded(index.base_load_kw),
+                "pv_kw": _rounded(flows.pv_used_kw),
+                "pv_available_kw": _rounded(index.pv_kw),
+                "import_limit_kw": _rounded(index.import_limit_kw),
+                "import_price_per_kwh": _rounded(index.import_price),
+            },
+            "sessions": sessions,
+            "solver": dict(self.solver),
+        }
+
+
+def optimize(problem: Problem | dict[str, Any]) -> Plan:
+    """Plan one site: the schedule that is best in the strict order of SPEC §1."""
+    started = time.perf_counter()
+    problem = parse_problem(problem)
+    warnings: list[str] = []
+    problem = _forecasts_as_given(problem, warnings)
+    deadline = started + problem.options.time_limit_s
+    index = build_index(problem)
+    warnings.extend(index.warnings)
+
+    model = build_model(index)
+    solver = HighsSolver(model, threads=problem.options.threads)
+    build_s = time.perf_counter() - started
+    staged = solve_in_objective_order(model, solver, problem.options.mip_gap, deadline)
+    report = _solver_report(solver, staged, build_s)
+
+    if staged.has_solution:
+        setpoint, pv_hint = _solution_arrays(model, index)
+        status = "optimal" if staged.all_optimal else "feasible"
+    else:
+        setpoint, pv_hint = water_fill(index), None
+        status = "fallback"
+        warnings.append(
+            f"the solver found no schedule in {problem.options.time_limit_s:g} s "
+            f"({report['termination']}): a rule-based schedule is returned"
+        )
+    setpoint = round_setpoints(index, setpoint)
+    if status != "fallback":
+        setpoint = top_up(index, setpoint)
+        setpoint, status = _never_below_fallback(index, setpoint, status, warnings)
+    flows = site_flows(index, setpoint, pv_hint)
+    report["total_s"] = round(time.perf_counter() - started, 4)
+    return Plan(index, setpoint, flows, status, warnings, report)
+
+
+def _forecasts_as_given(problem: Problem, warnings: list[str]) -> Problem:
+    """The optimizer plans against numbers; forecasting fills nulls before it is called."""
+    updates = {}
+    if problem.base_load_kw is None:
+        updates["base_load_kw"] = 0.0
+        warnings.append("base_load_kw is null and no forecast was given: taken as 0 kW")
+    if problem.pv_kw is None:
+        updates["pv_kw"] = 0.0
+        if problem.site.pv:
+            warnings.append("pv_kw is null and no PV forecast was given: taken as 0 kW")
+    return problem.model_copy(update=updates) if updates else problem
+
+
+def _solution_arrays(model: pyo.ConcreteModel, index: ProblemIndex) -> tuple[np.ndarray, np.ndarray]:
+    pairs = model.pairs
+    values = np.array([model.x[k].value or 0.0 for k in range(pairs.session.size)])
+    setpoint = np.zeros(index.plugged.shape)
+    setpoint[pairs.session, pairs.slot] = values
+    pv_used = np.array([model.pv_used_kw[t].value or 0.0 for t in range(index.slots)])
+    return setpoint, pv_used
+
+
+def _never_below_fallback(
+    index: ProblemIndex, setpoint: np.ndarray, status: str, warnings: list[str]
+) -> tuple[np.ndarray, str]:
+    """Rounding to 0.1 A can cost a shortage case a few Wh; never return less than the rules."""
+    _, unmet = session_energy(index, setpoint)
+    if unmet.sum() <= _ROUNDING_LOSS_KWH * max(index.n_sessions, 1):
+        return setpoint, status
+    rules = water_fill(index)
+    _, rules_unmet = session_energy(index, rules)
+    if _tiered_shortfall(index, rules_unmet) < _tiered_shortfall(index, unmet):
+        warnings.append("the rule-based schedule delivers more energy after rounding: used")
+        return rules, "fallback"
+    return setpoint, status
+
+
+def _tiered_shortfall(index: ProblemIndex, unmet_kwh: np.ndarray) -> tuple[float, ...]:
+    """Shortfall per priority tier, highest first, rounded to 1 Wh: compared lexicographically."""
+    tiers = sorted(set(index.priority.tolist()), reverse=True)
+    return tuple(round(float(unmet_kwh[index.priority == tier].sum()), 3) for tier in tiers)
+
+
+def _solver_report(solver: HighsSolver, staged: StagedResult, build_s: float) -> dict[str, Any]:
+    final = staged.cost_stage or staged.last
+    report: dict[str, Any] = {
+        "name": "highs",
+        "version": HighsSolver.version(),
+        "termination": str(staged.terminations[-1]) if staged.terminations else "not_run",
+        "mip_gap": None if final is None or final.gap is None else round(final.gap, 6),
+        "build_s": round(build_s, 4),
+        "solve_s": round(staged.solve_s, 4),
+        "stages": staged.stages,
+    }
+    report.update(solver.model_size())
+    return report
+
+
+def _rounded(values: np.ndarray) -> list[float]:
+    return np.round(values, 6).tolist()

@@ -1,0 +1,476 @@
+"""The problem document of SPEC §1 as pydantic v2 models, and the cross-field checks.
+
+`parse_problem` is the one entry point: it turns a JSON-like dict into a validated `Problem` or
+raises `ProblemError`, whose `errors` name each field at fault (a path such as
+`sessions[3].charger_id`) and the reason. Field-local rules live on the models; rules that relate
+several parts of the document (unknown ids, array lengths, circuit cycles, overlapping sessions)
+live in `_cross_field_errors`, so that every error carries the path of the field a user must fix.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from optimizer.units import ac_power_kw, max_current_for_power_a
+
+GRID_PHASES = ("L1", "L2", "L3")
+DEFAULT_VOLTAGE_V = 230.0
+
+# A per-slot series may be one number for every slot or one value per slot.
+SlotSeries = float | list[float]
+NonNegativeSlotSeries = NonNegativeFloat | list[NonNegativeFloat]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+class Location(_Model):
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    altitude_m: float = 0.0
+
+
+class Grid(_Model):
+    import_limit_kw: NonNegativeSlotSeries
+    export_limit_kw: NonNegativeSlotSeries = 0.0
+    phase_limit_a: PositiveFloat | None = None
+    voltage_v: PositiveFloat = DEFAULT_VOLTAGE_V
+
+
+class Circuit(_Model):
+    id: str = Field(min_length=1)
+    parent: str | None = None
+    limit_kw: NonNegativeFloat | None = None
+    phase_limit_a: NonNegativeFloat | None = None
+
+
+class Charger(_Model):
+    id: str = Field(min_length=1)
+    circuit: str | None = None
+    kind: Literal["ac", "dc"] = "ac"
+    phases: Literal[1, 2, 3] = 3
+    phase_rotation: str | None = Field(
+        default=None,
+        description="Grid phase of the charger's L1, L2, L3 in order, e.g. 'L2L3L1', or 'L2' "
+        "for a one-phase charger. Default: 'L1L2L3' cut to the charger's phases.",
+    )
+    max_current_a: PositiveFloat | None = None
+    min_current_a: NonNegativeFloat = 6.0
+    max_power_kw: PositiveFloat | None = None
+    min_power_kw: NonNegativeFloat = 0.0
+    ocpp_version: Literal["1.6", "2.0.1"] = "1.6"
+    charging_rate_unit: Literal["A", "W"] = "A"
+    connector_id: int = Field(default=1, ge=1)
+    evse_id: int = Field(default=1, ge=1)
+    max_periods: int = Field(default=24, ge=1)
+    profile_purpose: Literal["TxProfile", "TxDefaultProfile"] = "TxProfile"
+    stack_level: int = Field(default=1, ge=0)
+
+    @field_validator("phase_rotation")
+    @classmethod
+    def _rotation_names_grid_phases(cls, rotation: str | None) -> str | None:
+        if rotation is None:
+            return None
+        tokens = _rotation_tokens(rotation)
+        if tokens is None or len(set(tokens)) != len(tokens):
+            raise ValueError(
+                f"'{rotation}' is not a phase rotation: give distinct grid phases L1/L2/L3 "
+                "in the order of the charger's phases, e.g. 'L2L3L1' or 'L3'"
+            )
+        return rotation
+
+    @model_validator(mode="after")
+    def _kind_specific_limits(self) -> Charger:
+        if self.kind == "ac" and self.max_current_a is None and self.max_power_kw is None:
+            raise ValueError("an AC charger needs max_current_a or max_power_kw")
+        if self.kind == "dc" and self.max_power_kw is None:
+            raise ValueError("a DC charger needs max_power_kw")
+        if self.phase_rotation is not None:
+            n_tokens = len(_rotation_tokens(self.phase_rotation) or ())
+            if self.kind == "ac" and n_tokens != self.phases:
+                raise ValueError(
+                    f"phase_rotation '{self.phase_rotation}' names {n_tokens} phases but the "
+                    f"charger has {self.phases}"
+                )
+        return self
+
+    @property
+    def grid_phases(self) -> tuple[str, ...]:
+        """The grid phase each of the charger's phases is wired to, in the charger's order."""
+        if self.kind == "dc":
+            return GRID_PHASES
+        if self.phase_rotation is None:
+            return GRID_PHASES[: self.phases]
+        return tuple(_rotation_tokens(self.phase_rotation) or ())
+
+
+class PVArray(_Model):
+    id: str = Field(min_length=1)
+    kwp: PositiveFloat
+    tilt_deg: float = Field(default=30.0, ge=0, le=90)
+    azimuth_deg: float = Field(default=180.0, ge=0, lt=360)
+    inverter_kw: PositiveFloat | None = None
+    losses_pct: float = Field(default=14.0, ge=0, lt=100)
+
+
+class Site(_Model):
+    id: str = Field(min_length=1)
+    timezone: str = "UTC"
+    location: Location | None = None
+    grid: Grid
+    circuits: list[Circuit] = Field(default_factory=list)
+    chargers: list[Charger] = Field(min_length=1)
+    pv: list[PVArray] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{name}' (use an IANA name)") from None
+        return name
+
+
+class Horizon(_Model):
+    start: AwareDatetime
+    step_minutes: int = Field(default=15, ge=1, le=60)
+    slots: int = Field(default=96, ge=1, le=2016)
+
+    @property
+    def step(self) -> timedelta:
+        return timedelta(minutes=self.step_minutes)
+
+    @property
+    def step_h(self) -> float:
+        return self.step_minutes / 60.0
+
+    @property
+    def end(self) -> datetime:
+        return self.start + self.slots * self.step
+
+
+class Tariff(_Model):
+    currency: str = "EUR"
+    import_price_per_kwh: SlotSeries = 0.0
+    export_price_per_kwh: SlotSeries = 0.0
+    demand_charge_per_kw: NonNegativeFloat = 0.0
+    peak_so_far_kw: NonNegativeFloat = 0.0
+
+
+class Session(_Model):
+    id: str = Field(min_length=1)
+    charger_id: str
+    transaction_id: str | int | None = None
+    arrival: AwareDatetime
+    departure: AwareDatetime
+    energy_kwh: NonNegativeFloat
+    max_current_a: PositiveFloat | None = None
+    max_power_kw: PositiveFloat | None = None
+    phases: Literal[1, 2, 3] | None = None
+    priority: int = Field(default=0, ge=0, le=9)
+
+    @model_validator(mode="after")
+    def _departs_after_arrival(self) -> Session:
+        if self.departure <= self.arrival:
+            raise ValueError(
+                f"departure {self.departure.isoformat()} is not after arrival "
+                f"{self.arrival.isoformat()}"
+            )
+        return self
+
+
+class Options(_Model):
+    time_limit_s: PositiveFloat = 10.0
+    mip_gap: float = Field(default=0.005, ge=0, le=1)
+    include_default_profiles: bool = True
+    risk: Literal["p50", "p90"] = Field(
+        default="p50",
+        description="Which forecast quantile hard limits are planned against when base_load_kw "
+        "or pv_kw is null: 'p90' plans against the P90 base load and the P10 PV.",
+    )
+    threads: int = Field(default=1, ge=1, le=64)
+
+
+class Problem(_Model):
+    site: Site
+    horizon: Horizon
+    tariff: Tariff = Field(default_factory=Tariff)
+    base_load_kw: SlotSeries | None = 0.0
+    pv_kw: Annotated[NonNegativeSlotSeries | None, Field()] = 0.0
+    sessions: list[Session] = Field(default_factory=list)
+    options: Options = Field(default_factory=Options)
+
+
+class FieldError(BaseModel):
+    """One reason a problem is rejected: the path of the field at fault and why."""
+
+    loc: tuple[str | int, ...]
+    msg: str
+
+    @property
+    def path(self) -> str:
+        return format_loc(self.loc)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.msg}" if self.loc else self.msg
+
+
+class ProblemError(ValueError):
+    """A problem document that cannot be planned; `errors` names every field at fault."""
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors))
+
+
+def format_loc(loc: tuple[str | int, ...]) -> str:
+    """`('sessions', 3, 'charger_id')` -> `sessions[3].charger_id`."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+def parse_problem(data: dict[str, Any] | Problem) -> Problem:
+    """Validate a problem document; raise `ProblemError` naming every field at fault."""
+    if isinstance(data, Problem):
+        problem = data
+    else:
+        try:
+            problem = Problem.model_validate(data)
+        except ValidationError as exc:
+            raise ProblemError(errors_from_validation(exc)) from None
+    errors = cross_field_errors(problem)
+    if errors:
+        raise ProblemError(errors)
+    return problem
+
+
+_UNION_MISMATCH = {"list_type", "float_type", "float_parsing", "int_type", "int_parsing"}
+
+
+def errors_from_validation(exc: ValidationError) -> list[FieldError]:
+    raw = [
+        (tuple(p for p in err["loc"] if not _is_union_tag(p)), err)
+        for err in exc.errors(include_url=False)
+    ]
+    errors: list[FieldError] = []
+    for loc, err in raw:
+        # A field that takes a number or a list reports a type mismatch for the member the
+        # input was not; keep only the member that says what is really wrong.
+        if err["type"] in _UNION_MISMATCH and any(
+            other["type"] not in _UNION_MISMATCH and other_loc[: len(loc)] == loc
+            for other_loc, other in raw
+        ):
+            continue
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] in _UNION_MISMATCH and sum(other_loc == loc for other_loc, _ in raw) > 1:
+            msg = "expected a number or a list of numbers"
+        if not any(e.loc == loc for e in errors):
+            errors.append(FieldError(loc=loc, msg=msg))
+    return errors
+
+
+def _is_union_tag(part: str | int) -> bool:
+    # pydantic puts the union member it tried into the path ('float', 'list[float]'); users
+    # should see the field, not the type it was tried as.
+    return isinstance(part, str) and (
+        part in {"float", "int", "str", "list[float]", "list[constrained-float]"}
+        or part.startswith(("constrained-", "list[", "function-"))
+    )
+
+
+def session_phases(session: Session, charger: Charger) -> int:
+    """Phases a session draws on: min(charger phases, session phases); DC draws on all three."""
+    if charger.kind == "dc":
+        return 3
+    return min(charger.phases, session.phases or charger.phases)
+
+
+def session_max_current_a(session: Session, charger: Charger, voltage_v: float) -> float:
+    """The tightest of the charger's and session's current and power limits, per phase (AC)."""
+    phases = session_phases(session, charger)
+    limits = [math.inf]
+    for current_a in (charger.max_current_a, session.max_current_a):
+        if current_a is not None:
+            limits.append(current_a)
+    for power_kw in (charger.max_power_kw, session.max_power_kw):
+        if power_kw is not None:
+            limits.append(max_current_for_power_a(power_kw, voltage_v, phases))
+    return min(limits)
+
+
+def session_max_power_kw(session: Session, charger: Charger, voltage_v: float) -> float:
+    """The most power a session can draw in one slot, from every limit of charger and session."""
+    if charger.kind == "dc":
+        limits = [p for p in (charger.max_power_kw, session.max_power_kw) if p is not None]
+        return min(limits)
+    current_a = session_max_current_a(session, charger, voltage_v)
+    return ac_power_kw(current_a, voltage_v, session_phases(session, charger))
+
+
+def cross_field_errors(problem: Problem) -> list[FieldError]:
+    """Rules that relate several parts of the document, each reported at the field to fix."""
+    errors: list[FieldError] = []
+    site, slots = problem.site, problem.horizon.slots
+
+    def err(loc: tuple[str | int, ...], msg: str) -> None:
+        errors.append(FieldError(loc=loc, msg=msg))
+
+    for path, series in (
+        (("site", "grid", "import_limit_kw"), site.grid.import_limit_kw),
+        (("site", "grid", "export_limit_kw"), site.grid.export_limit_kw),
+        (("tariff", "import_price_per_kwh"), problem.tariff.import_price_per_kwh),
+        (("tariff", "export_price_per_kwh"), problem.tariff.export_price_per_kwh),
+        (("base_load_kw",), problem.base_load_kw),
+        (("pv_kw",), problem.pv_kw),
+    ):
+        if isinstance(series, list) and len(series) != slots:
+            err(path, f"has {len(series)} values but the horizon has {slots} slots")
+        values = series if isinstance(series, list) else [series]
+        if any(v is not None and not math.isfinite(v) for v in values):
+            err(path, "values must be finite numbers")
+
+    _duplicate_ids(errors, ("site", "circuits"), [c.id for c in site.circuits])
+    _duplicate_ids(errors, ("site", "chargers"), [c.id for c in site.chargers])
+    _duplicate_ids(errors, ("site", "pv"), [p.id for p in site.pv])
+    _duplicate_ids(errors, ("sessions",), [s.id for s in problem.sessions])
+
+    circuit_ids = {c.id for c in site.circuits}
+    for i, circuit in enumerate(site.circuits):
+        if circuit.parent is not None and circuit.parent not in circuit_ids:
+            err(("site", "circuits", i, "parent"), f"unknown circuit '{circuit.parent}'")
+    errors.extend(_circuit_cycle_errors(site.circuits))
+
+    for i, charger in enumerate(site.chargers):
+        if charger.circuit is not None and charger.circuit not in circuit_ids:
+            err(("site", "chargers", i, "circuit"), f"unknown circuit '{charger.circuit}'")
+        if charger.kind == "ac":
+            max_a = _charger_max_current_a(charger, site.grid.voltage_v)
+            if charger.min_current_a > max_a + 1e-9:
+                err(
+                    ("site", "chargers", i, "min_current_a"),
+                    f"{charger.min_current_a} A is above the charger's maximum {max_a:.1f} A",
+                )
+        elif charger.max_power_kw is not None and charger.min_power_kw > charger.max_power_kw:
+            err(
+                ("site", "chargers", i, "min_power_kw"),
+                f"{charger.min_power_kw} kW is above max_power_kw {charger.max_power_kw} kW",
+            )
+
+    chargers = {c.id: c for c in site.chargers}
+    for i, session in enumerate(problem.sessions):
+        charger = chargers.get(session.charger_id)
+        if charger is None:
+            err(("sessions", i, "charger_id"), f"unknown charger '{session.charger_id}'")
+            continue
+        if charger.ocpp_version == "1.6" and session.transaction_id is not None:
+            if not str(session.transaction_id).lstrip("-").isdigit():
+                err(
+                    ("sessions", i, "transaction_id"),
+                    f"'{session.transaction_id}' is not an integer, which OCPP 1.6 requires "
+                    f"for charger '{charger.id}'",
+                )
+        if charger.kind == "ac":
+            max_a = session_max_current_a(session, charger, site.grid.voltage_v)
+            if charger.min_current_a > max_a + 1e-9:
+                field = "max_power_kw" if session.max_power_kw is not None else "max_current_a"
+                err(
+                    ("sessions", i, field),
+                    f"allows at most {max_a:.2f} A, below the charger's min_current_a "
+                    f"{charger.min_current_a} A",
+                )
+        elif session.max_power_kw is not None and charger.min_power_kw > session.max_power_kw:
+            err(
+                ("sessions", i, "max_power_kw"),
+                f"{session.max_power_kw} kW is below the charger's min_power_kw "
+                f"{charger.min_power_kw} kW",
+            )
+    errors.extend(_overlapping_session_errors(problem.sessions))
+    return errors
+
+
+def _charger_max_current_a(charger: Charger, voltage_v: float) -> float:
+    limits = [math.inf]
+    if charger.max_current_a is not None:
+        limits.append(charger.max_current_a)
+    if charger.max_power_kw is not None:
+        limits.append(max_current_for_power_a(charger.max_power_kw, voltage_v, charger.phases))
+    return min(limits)
+
+
+def _duplicate_ids(errors: list[FieldError], path: tuple[str, ...], ids: list[str]) -> None:
+    seen: set[str] = set()
+    for i, item_id in enumerate(ids):
+        if item_id in seen:
+            errors.append(FieldError(loc=(*path, i, "id"), msg=f"duplicate id '{item_id}'"))
+        seen.add(item_id)
+
+
+def _circuit_cycle_errors(circuits: list[Circuit]) -> list[FieldError]:
+    parent_of = {c.id: c.parent for c in circuits}
+    errors = []
+    for i, circuit in enumerate(circuits):
+        seen = {circuit.id}
+        node = circuit.parent
+        while node is not None and node in parent_of:
+            if node in seen:
+                errors.append(
+                    FieldError(
+                        loc=("site", "circuits", i, "parent"),
+                        msg=f"circuit '{circuit.id}' is part of a cycle in the circuit tree",
+                    )
+                )
+                break
+            seen.add(node)
+            node = parent_of[node]
+    return errors
+
+
+def _overlapping_session_errors(sessions: list[Session]) -> list[FieldError]:
+    errors = []
+    by_charger: dict[str, list[tuple[int, Session]]] = {}
+    for i, session in enumerate(sessions):
+        by_charger.setdefault(session.charger_id, []).append((i, session))
+    for charger_id, items in by_charger.items():
+        items.sort(key=lambda item: item[1].arrival)
+        for (_, earlier), (j, later) in zip(items, items[1:], strict=False):
+            if later.arrival < earlier.departure:
+                errors.append(
+                    FieldError(
+                        loc=("sessions", j, "arrival"),
+                        msg=f"session '{later.id}' overlaps session '{earlier.id}' on charger "
+                        f"'{charger_id}' (two sessions on one charger at the same time)",
+                    )
+                )
+    return errors
+
+
+def _rotation_tokens(rotation: str) -> tuple[str, ...] | None:
+    text = rotation.strip().upper().replace(",", "").replace(" ", "")
+    if len(text) % 2 or not text:
+        return None
+    tokens = tuple(text[i : i + 2] for i in range(0, len(text), 2))
+    if any(t not in GRID_PHASES for t in tokens) or len(tokens) > 3:
+        return None
+    return tokens

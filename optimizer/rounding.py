@@ -1,0 +1,37 @@
+"""Set-points as chargers can execute them: floored to 0.1 A (0.1 W on DC), 0 or >= minimum.
+
+OCPP 1.6 accepts limits that are multiples of 0.1 and IEC 61851 encodes no current below 6 A,
+so the rounded schedule is the one that is checked, reported and emitted. Flooring only lowers
+a set-point, which keeps every upper limit; a value a hair under a grid point (solver noise) is
+first snapped onto it so that 15.99999999 A stays 16 A, not 15.9 A.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optimizer.index import ProblemIndex
+
+CURRENT_STEP_A = 0.1
+DC_POWER_STEP_KW = 1e-4  # 0.1 W
+_NOISE = 1e-6
+
+
+def floor_to_step(values: np.ndarray, step: float) -> np.ndarray:
+    """Largest multiple of `step` not above `values` (after snapping solver noise)."""
+    # The final round keeps the float closest to the grid point (13.1, not 13.100000000000001).
+    return np.round(np.floor(np.asarray(values, dtype=float) / step + _NOISE) * step, 10)
+
+
+def round_setpoints(index: ProblemIndex, setpoint: np.ndarray) -> np.ndarray:
+    """(S, T) set-points -> executable set-points: 0 outside plugged slots, floored, 0 or >= min."""
+    step = np.where(index.is_ac, CURRENT_STEP_A, DC_POWER_STEP_KW)[:, None]
+    upper = index.unit_max[:, None]
+    clipped = np.clip(np.where(index.plugged, setpoint, 0.0), 0.0, upper)
+    rounded = np.round(floor_to_step(clipped / step, 1.0) * step, 10)
+    floor = index.unit_min[:, None]
+    # Just under the floor by noise counts as the floor; clearly under it is a pause.
+    at_floor = (rounded < floor) & (clipped >= floor - _NOISE) & (floor > 0)
+    rounded = np.where(at_floor, floor, rounded)
+    rounded = np.where(rounded < floor, 0.0, rounded)
+    return rounded
