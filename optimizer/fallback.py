@@ -64,13 +64,17 @@ class SlotCapacity:
         limit_a = index.grid_phase_limit_a if np.isfinite(index.grid_phase_limit_a) else 1e12
         # lower bounds on PV used: alpha + beta * d; upper bounds: gamma + eta * d
         alpha = np.concatenate(
-            [[0.0, base + self.charging_kw - index.import_limit_kw[t]],
-             base + (self.phase_a - limit_a) / k]
+            [
+                [0.0, base + self.charging_kw - index.import_limit_kw[t]],
+                base + (self.phase_a - limit_a) / k,
+            ]
         )
         beta = np.concatenate([[0.0, kw_per_unit], phase_per_unit / k])
         gamma = np.concatenate(
-            [[pv, base + self.charging_kw + index.export_limit_kw[t]],
-             base + (self.phase_a + limit_a) / k]
+            [
+                [pv, base + self.charging_kw + index.export_limit_kw[t]],
+                base + (self.phase_a + limit_a) / k,
+            ]
         )
         eta = np.concatenate([[0.0, kw_per_unit], phase_per_unit / k])
         slope = beta[:, None] - eta[None, :]
@@ -98,9 +102,7 @@ def executable_setpoint(index: ProblemIndex, session: int, wanted: float) -> flo
     return value if value >= index.unit_min[session] - 1e-9 and value > 0 else 0.0
 
 
-def fill_slot(
-    index: ProblemIndex, slot: int, order: np.ndarray, wanted: np.ndarray
-) -> np.ndarray:
+def fill_slot(index: ProblemIndex, slot: int, order: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Set-points of one slot: sessions in `order` each get min(wanted, what the limits leave)."""
     capacity = SlotCapacity(index, slot)
     setpoint = np.zeros(index.n_sessions)

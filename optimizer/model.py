@@ -21,98 +21,13 @@ minimised with energy held. So the weights are a fast path, and correctness neve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pyomo.environ as pyo
 
 from optimizer.index import ProblemIndex
+from optimizer.pairs import PairIndex
 from optimizer.units import phase_current_of_balanced_kw
-
-# Tie-breaks (earlier delivery, fewer set-point changes) may move the objective by at most this
-# share of the mip gap times the cost scale, so that a tie-break never buys a worse cost by
-# more than the gap the user accepted (SPEC §1: within mip_gap on (1) and (2) is optimal).
-TIE_BREAK_SHARE_OF_GAP = 0.1
-MIN_TIE_BREAK_GAP = 1e-4
-
-
-@dataclass(frozen=True)
-class EnergyWeights:
-    """Objective weights of the weighted first solve.
-
-    `per_kwh_by_tier[r]` is the cost of one unmet kWh in the r-th lowest priority tier present.
-    The lowest tier's weight exceeds the largest amount one delivered kWh can add to the cost
-    (the dearest import price plus the export revenue it forgoes plus the demand charge of the
-    peak it raises by at most 1/dt kW), so energy dominates cost; each higher tier weighs more
-    than the whole lower tier's energy could ever be worth. `fairness_per_fraction` weighs the
-    largest unmet fraction in a tier against its total shortfall.
-    """
-
-    tiers: tuple[int, ...]
-    per_kwh_by_tier: tuple[float, ...]
-    fairness_kwh_per_fraction: tuple[float, ...]
-    earlier_delivery_per_kwh_slot: float
-    setpoint_change_per_kw: float
-
-
-def energy_weights(index: ProblemIndex) -> EnergyWeights:
-    tiers = tuple(sorted(set(index.priority.tolist())))
-    price_scale = float(
-        np.max(np.abs(index.import_price), initial=0.0)
-        + np.max(np.abs(index.export_price), initial=0.0)
-        + index.problem.tariff.demand_charge_per_kw / index.step_h
-    )
-    base = 10.0 * (price_scale + 1.0)
-    weights, fairness = [], []
-    weight = base
-    for tier in tiers:
-        in_tier = index.priority == tier
-        tier_energy = float(index.energy_counts_kwh[in_tier].sum())
-        weights.append(weight)
-        # A whole unmet fraction is worth 1 % of the tier's energy: fairness only re-shares a
-        # shortfall, it never buys less energy in total.
-        fairness.append(0.01 * max(tier_energy, 1e-3))
-        weight *= 10.0 * (1.0 + tier_energy)
-    total_energy = float(index.energy_counts_kwh.sum())
-    gap = max(index.problem.options.mip_gap, MIN_TIE_BREAK_GAP)
-    budget = TIE_BREAK_SHARE_OF_GAP * gap * max(price_scale, 0.01) * max(total_energy, 1.0)
-    # Earlier delivery costs at most budget/2 over all energy; changes at most budget/2 over the
-    # sum of every session's ramps (bounded by its max power per slot).
-    ramp_bound_kw = float((index.max_power_kw * index.plugged.sum(axis=1)).sum()) or 1.0
-    return EnergyWeights(
-        tiers=tiers,
-        per_kwh_by_tier=tuple(weights),
-        fairness_kwh_per_fraction=tuple(fairness),
-        earlier_delivery_per_kwh_slot=0.5 * budget / (max(total_energy, 1.0) * index.slots),
-        setpoint_change_per_kw=0.5 * budget / ramp_bound_kw,
-    )
-
-
-@dataclass(frozen=True)
-class PairIndex:
-    """The plugged-in (session, slot) pairs and their lookups."""
-
-    session: np.ndarray  # (K,)
-    slot: np.ndarray  # (K,)
-    binary: np.ndarray  # (K,) bool: semi-continuous pair
-    previous: np.ndarray  # (K,) pair index of the same session's previous slot, or -1
-    by_slot: list[np.ndarray]  # pairs per slot
-
-    @classmethod
-    def of(cls, index: ProblemIndex) -> PairIndex:
-        session, slot = index.pairs
-        pair_of = -np.ones(index.plugged.shape, dtype=int)
-        pair_of[session, slot] = np.arange(session.size)
-        previous = np.where(slot > 0, pair_of[session, np.maximum(slot - 1, 0)], -1)
-        order = np.argsort(slot, kind="stable")
-        bounds = np.searchsorted(slot[order], np.arange(index.slots + 1))
-        return cls(
-            session=session,
-            slot=slot,
-            binary=index.needs_binary[session],
-            previous=previous,
-            by_slot=[order[bounds[t] : bounds[t + 1]] for t in range(index.slots)],
-        )
+from optimizer.weights import EnergyWeights, energy_weights
 
 
 def build_model(index: ProblemIndex) -> pyo.ConcreteModel:
@@ -161,7 +76,7 @@ def add_sessions(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
     )
 
     kw_per_unit = index.kw_per_unit
-    pairs_of_session = _group(pairs.session, index.n_sessions)
+    pairs_of_session = pairs.of_session(index.n_sessions)
     model.delivered_kwh = pyo.Expression(
         model.S,
         rule=lambda m, s: sum(
@@ -187,9 +102,11 @@ def add_sessions(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
     model.ramp_up_kw = pyo.Var(model.K, bounds=(0.0, None), doc="increase of power since t-1")
     model.ramp_up_definition = pyo.Constraint(
         model.K,
-        rule=lambda m, k: m.ramp_up_kw[k]
-        >= float(kw_per_unit[pairs.session[k]])
-        * (m.x[k] - (m.x[int(pairs.previous[k])] if pairs.previous[k] >= 0 else 0.0)),
+        rule=lambda m, k: (
+            m.ramp_up_kw[k]
+            >= float(kw_per_unit[pairs.session[k]])
+            * (m.x[k] - (m.x[int(pairs.previous[k])] if pairs.previous[k] >= 0 else 0.0))
+        ),
         doc="ramp[k] >= p[k] - p[k-1]",
     )
 
@@ -223,8 +140,10 @@ def add_grid(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
     model.grid_export_kw = pyo.Var(model.T, bounds=lambda m, t: (0.0, float(export_limit[t])))
     model.grid_balance = pyo.Constraint(
         model.T,
-        rule=lambda m, t: m.grid_import_kw[t] - m.grid_export_kw[t]
-        == float(base[t]) + m.charging_kw[t] - m.pv_used_kw[t],
+        rule=lambda m, t: (
+            m.grid_import_kw[t] - m.grid_export_kw[t]
+            == float(base[t]) + m.charging_kw[t] - m.pv_used_kw[t]
+        ),
         doc="import - export = base + charging - pv_used",
     )
     inverted = np.flatnonzero(index.export_price > index.import_price)
@@ -290,9 +209,8 @@ def add_circuits(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
         terms = [k for k in pairs.by_slot[t] if below[c][pairs.session[k]]]
         if not terms:
             return pyo.Constraint.Skip
-        return (
-            sum(float(index.kw_per_unit[pairs.session[k]]) * m.x[k] for k in terms)
-            <= float(circuits.limit_kw[c])
+        return sum(float(index.kw_per_unit[pairs.session[k]]) * m.x[k] for k in terms) <= float(
+            circuits.limit_kw[c]
         )
 
     def circuit_phase(m, c, phi, t):
@@ -305,10 +223,9 @@ def add_circuits(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
         ]
         if not terms:
             return pyo.Constraint.Skip
-        return (
-            sum(float(index.phase_a_per_unit[pairs.session[k], phi]) * m.x[k] for k in terms)
-            <= float(circuits.phase_limit_a[c])
-        )
+        return sum(
+            float(index.phase_a_per_unit[pairs.session[k], phi]) * m.x[k] for k in terms
+        ) <= float(circuits.phase_limit_a[c])
 
     model.circuit_power_limit = pyo.Constraint(model.C, model.T, rule=circuit_power)
     model.circuit_phase_limit = pyo.Constraint(
@@ -381,10 +298,3 @@ def add_objective(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
         + model.tie_break,
         sense=pyo.minimize,
     )
-
-
-def _group(keys: np.ndarray, n_groups: int) -> list[np.ndarray]:
-    """Positions of each key value 0..n_groups-1 in `keys`."""
-    order = np.argsort(keys, kind="stable")
-    bounds = np.searchsorted(keys[order], np.arange(n_groups + 1))
-    return [order[bounds[g] : bounds[g + 1]] for g in range(n_groups)]

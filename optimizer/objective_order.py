@@ -1,114 +1,117 @@
 """The strict objective order of SPEC §1, solved as a short sequence of stages.
 
-1. `weighted`: one solve of the weighted objective (`optimizer.model.EnergyWeights`). When it
-   meets all the energy that counts, no schedule can do better on (1), so its cost is optimal
-   within the gap and we are done: the common case costs one solve.
+1. `weighted`: one solve of the weighted objective (`optimizer.weights`). When it meets all the
+   energy that counts, no schedule can do better on (1), so its cost is optimal within the gap
+   and we are done: the common case costs one solve.
 2. Otherwise, lexicographically, for each priority tier from the highest down: minimise the
    tier's total shortfall, hold it; minimise the tier's largest unmet fraction, hold it. Then
    minimise cost plus tie-breaks with all of that held. Each stage starts from the previous
    stage's schedule (a MIP start, feasible by construction), so a stage that runs out of time
    still returns at least what the stage before found.
+
+The model is anything with the small interface of `optimizer.solve.PyomoModel` (the reference)
+and `optimizer.matrix_model.MatrixModel` (the fast path).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
-import pyomo.environ as pyo
+import numpy as np
 
-from optimizer.solve import HighsSolver, SolveResult, Termination
+from optimizer.solve import SolveResult, Termination
 
 # What a held stage may lose against its own solve, so that rounding noise never makes the
-# next stage infeasible: 1e-6 of the tier's energy, at least 1 Wh.
+# next stage infeasible: 1e-6 of the value, at least 1 Wh.
 _HOLD_RELATIVE = 1e-6
 _HOLD_ABSOLUTE_KWH = 1e-3
 _SHORTFALL_TOLERANCE_KWH = 1e-4
 
 
+class StagedModel(Protocol):
+    tiers: tuple[int, ...]
+
+    def solve(
+        self, time_limit_s: float, mip_gap: float, warm_start: bool = False
+    ) -> SolveResult: ...
+    def minimize(self, objective: tuple) -> None: ...
+    def value(self, objective: tuple) -> float: ...
+    def hold(self, objective: tuple, upper: float) -> None: ...
+    def total_shortfall_kwh(self) -> float: ...
+    def setpoints(self) -> tuple[np.ndarray, np.ndarray]: ...
+    def model_size(self) -> dict[str, int]: ...
+
+
 @dataclass
 class StagedResult:
-    last: SolveResult | None = None
-    cost_stage: SolveResult | None = None
     stages: list[str] = field(default_factory=list)
-    terminations: list[Termination] = field(default_factory=list)
+    results: list[SolveResult] = field(default_factory=list)
+    cost_stage: SolveResult | None = None
 
     @property
     def has_solution(self) -> bool:
-        return self.last is not None and self.last.has_solution
+        return any(r.has_solution for r in self.results)
 
     @property
     def all_optimal(self) -> bool:
-        return all(t == Termination.OPTIMAL for t in self.terminations)
+        return all(r.termination == Termination.OPTIMAL for r in self.results)
 
     @property
     def solve_s(self) -> float:
-        return sum(stage.solve_s for stage in self._results)
+        return sum(r.solve_s for r in self.results)
 
-    _results: list[SolveResult] = field(default_factory=list)
+    @property
+    def termination(self) -> str:
+        return str(self.results[-1].termination) if self.results else "not_run"
 
     def record(self, name: str, result: SolveResult) -> None:
         self.stages.append(name)
-        self.terminations.append(result.termination)
-        self._results.append(result)
-        if result.has_solution:
-            self.last = result
+        self.results.append(result)
 
 
-def solve_in_objective_order(
-    model: pyo.ConcreteModel, solver: HighsSolver, mip_gap: float, deadline: float
-) -> StagedResult:
+def solve_in_objective_order(model: StagedModel, mip_gap: float, deadline: float) -> StagedResult:
     staged = StagedResult()
-    weighted = solver.solve(_remaining(deadline), mip_gap)
+    weighted = model.solve(_remaining(deadline), mip_gap)
     staged.record("weighted", weighted)
     if not weighted.has_solution:
         return staged
     staged.cost_stage = weighted
-    if _total_shortfall_kwh(model) <= _SHORTFALL_TOLERANCE_KWH:
+    if model.total_shortfall_kwh() <= _SHORTFALL_TOLERANCE_KWH:
         return staged
 
-    model.weighted.deactivate()
-    model.held = pyo.ConstraintList(doc="what earlier stages of the objective order achieved")
-    for r in reversed(list(model.R)):
-        tier = model.weights.tiers[r]
-        shortfall = model.tier_shortfall_kwh[r]
-        if not _run_stage(model, solver, staged, f"shortfall:p{tier}", shortfall, deadline, mip_gap):
+    for r in reversed(range(len(model.tiers))):
+        tier = model.tiers[r]
+        if not _run_stage(model, staged, ("shortfall", r), f"shortfall:p{tier}", deadline, mip_gap):
             return staged
-        held = pyo.value(shortfall)
-        model.held.add(shortfall <= held * (1 + _HOLD_RELATIVE) + _HOLD_ABSOLUTE_KWH)
+        held = model.value(("shortfall", r))
+        model.hold(("shortfall", r), held * (1 + _HOLD_RELATIVE) + _HOLD_ABSOLUTE_KWH)
         if held <= _SHORTFALL_TOLERANCE_KWH:
             continue
-        fraction = model.tier_max_unmet_fraction[r]
-        if not _run_stage(model, solver, staged, f"fairness:p{tier}", fraction, deadline, mip_gap):
+        if not _run_stage(model, staged, ("fairness", r), f"fairness:p{tier}", deadline, mip_gap):
             return staged
-        model.held.add(fraction <= pyo.value(fraction) + _HOLD_RELATIVE)
-    if _run_stage(model, solver, staged, "cost", model.cost + model.tie_break, deadline, mip_gap):
-        staged.cost_stage = staged.last
+        model.hold(("fairness", r), model.value(("fairness", r)) + _HOLD_RELATIVE)
+    if _run_stage(model, staged, ("cost",), "cost", deadline, mip_gap):
+        staged.cost_stage = staged.results[-1]
     return staged
 
 
 def _run_stage(
-    model: pyo.ConcreteModel,
-    solver: HighsSolver,
+    model: StagedModel,
     staged: StagedResult,
+    objective: tuple,
     name: str,
-    expression,
     deadline: float,
     mip_gap: float,
 ) -> bool:
     """Solve one stage from the current schedule; False when time has run out."""
     if _remaining(deadline) <= 0.05:
         return False
-    if model.find_component("stage_objective") is not None:
-        model.del_component(model.stage_objective)
-    model.stage_objective = pyo.Objective(expr=expression, sense=pyo.minimize)
-    result = solver.solve(_remaining(deadline), mip_gap, warm_start=True)
+    model.minimize(objective)
+    result = model.solve(_remaining(deadline), mip_gap, warm_start=True)
     staged.record(name, result)
     return result.has_solution
-
-
-def _total_shortfall_kwh(model: pyo.ConcreteModel) -> float:
-    return float(sum(pyo.value(model.unmet_kwh[s]) for s in model.S))
 
 
 def _remaining(deadline: float) -> float:

@@ -12,19 +12,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pyomo.environ as pyo
 
 from optimizer.fallback import top_up, water_fill
 from optimizer.flows import SiteFlows, session_power_kw, site_flows
 from optimizer.index import ProblemIndex, build_index
 from optimizer.kpis import compute_kpis, session_energy
 from optimizer.limited_by import limited_by
-from optimizer.model import build_model
-from optimizer.objective_order import StagedResult, solve_in_objective_order
+from optimizer.matrix_model import MatrixModel
+from optimizer.objective_order import StagedModel, StagedResult, solve_in_objective_order
 from optimizer.problem import Problem, parse_problem
 from optimizer.rounding import round_setpoints
-from optimizer.solve import HighsSolver
+from optimizer.solve import PyomoModel, highs_version
 
+MODELS = {"matrix": MatrixModel, "pyomo": PyomoModel}
 
 # What flooring to 0.1 A may leave unmet per session without anything being wrong.
 _ROUNDING_LOSS_KWH = 1e-3
@@ -99,14 +99,13 @@ def optimize(problem: Problem | dict[str, Any]) -> Plan:
     index = build_index(problem)
     warnings.extend(index.warnings)
 
-    model = build_model(index)
-    solver = HighsSolver(model, threads=problem.options.threads)
+    model = MODELS[problem.options.model](index, threads=problem.options.threads)
     build_s = time.perf_counter() - started
-    staged = solve_in_objective_order(model, solver, problem.options.mip_gap, deadline)
-    report = _solver_report(solver, staged, build_s)
+    staged = solve_in_objective_order(model, problem.options.mip_gap, deadline)
+    report = _solver_report(model, staged, build_s, problem.options.model)
 
     if staged.has_solution:
-        setpoint, pv_hint = _solution_arrays(model, index)
+        setpoint, pv_hint = model.setpoints()
         status = "optimal" if staged.all_optimal else "feasible"
     else:
         setpoint, pv_hint = water_fill(index), None
@@ -137,15 +136,6 @@ def _forecasts_as_given(problem: Problem, warnings: list[str]) -> Problem:
     return problem.model_copy(update=updates) if updates else problem
 
 
-def _solution_arrays(model: pyo.ConcreteModel, index: ProblemIndex) -> tuple[np.ndarray, np.ndarray]:
-    pairs = model.pairs
-    values = np.array([model.x[k].value or 0.0 for k in range(pairs.session.size)])
-    setpoint = np.zeros(index.plugged.shape)
-    setpoint[pairs.session, pairs.slot] = values
-    pv_used = np.array([model.pv_used_kw[t].value or 0.0 for t in range(index.slots)])
-    return setpoint, pv_used
-
-
 def _never_below_fallback(
     index: ProblemIndex, setpoint: np.ndarray, status: str, warnings: list[str]
 ) -> tuple[np.ndarray, str]:
@@ -167,18 +157,21 @@ def _tiered_shortfall(index: ProblemIndex, unmet_kwh: np.ndarray) -> tuple[float
     return tuple(round(float(unmet_kwh[index.priority == tier].sum()), 3) for tier in tiers)
 
 
-def _solver_report(solver: HighsSolver, staged: StagedResult, build_s: float) -> dict[str, Any]:
-    final = staged.cost_stage or staged.last
+def _solver_report(
+    model: StagedModel, staged: StagedResult, build_s: float, model_name: str
+) -> dict[str, Any]:
+    final = staged.cost_stage
     report: dict[str, Any] = {
         "name": "highs",
-        "version": HighsSolver.version(),
-        "termination": str(staged.terminations[-1]) if staged.terminations else "not_run",
+        "version": highs_version(),
+        "model": model_name,
+        "termination": staged.termination,
         "mip_gap": None if final is None or final.gap is None else round(final.gap, 6),
         "build_s": round(build_s, 4),
         "solve_s": round(staged.solve_s, 4),
         "stages": staged.stages,
     }
-    report.update(solver.model_size())
+    report.update(model.model_size())
     return report
 
 

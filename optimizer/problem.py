@@ -206,6 +206,11 @@ class Options(_Model):
         "or pv_kw is null: 'p90' plans against the P90 base load and the P10 PV.",
     )
     threads: int = Field(default=1, ge=1, le=64)
+    model: Literal["matrix", "pyomo"] = Field(
+        default="matrix",
+        description="'matrix' builds the MILP as sparse arrays for highspy (fast); 'pyomo' "
+        "builds the same MILP in Pyomo (the readable reference; slower to build).",
+    )
 
 
 class Problem(_Model):

@@ -1,8 +1,10 @@
-"""The one module that talks to HiGHS (through Pyomo's `pyomo.contrib.solver` interface).
+"""The one module that talks to HiGHS through Pyomo (`pyomo.contrib.solver`), and the typed
+result every solve returns.
 
 Pyomo marks that interface a preview, so everything it touches stays here: the persistent
-solver, MIP starts (handed to highspy directly), and the translation of HiGHS's model status
-into a typed `SolveResult`.
+solver, MIP starts (handed to highspy directly), and the translation of HiGHS's model status.
+`PyomoModel` and `optimizer.matrix_model.MatrixModel` offer the same small interface, which is
+all `optimizer.objective_order` uses: solve, minimize, value, hold, setpoints.
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import highspy
+import numpy as np
 import pyomo.environ as pyo
-from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
+from pyomo.contrib.solver.common.results import SolutionStatus
 from pyomo.contrib.solver.solvers.highs import Highs
+
+from optimizer.index import ProblemIndex
+from optimizer.model import build_model
 
 
 class Termination(StrEnum):
@@ -25,14 +31,26 @@ class Termination(StrEnum):
     ERROR = "error"
 
 
+_STATUS = highspy.HighsModelStatus
 _TERMINATION = {
-    TerminationCondition.convergenceCriteriaSatisfied: Termination.OPTIMAL,
-    TerminationCondition.maxTimeLimit: Termination.TIME_LIMIT,
-    TerminationCondition.iterationLimit: Termination.TIME_LIMIT,
-    TerminationCondition.provenInfeasible: Termination.INFEASIBLE,
-    TerminationCondition.locallyInfeasible: Termination.INFEASIBLE,
-    TerminationCondition.infeasibleOrUnbounded: Termination.INFEASIBLE,
+    _STATUS.kOptimal: Termination.OPTIMAL,
+    _STATUS.kTimeLimit: Termination.TIME_LIMIT,
+    _STATUS.kIterationLimit: Termination.TIME_LIMIT,
+    _STATUS.kSolutionLimit: Termination.TIME_LIMIT,
+    _STATUS.kInterrupt: Termination.TIME_LIMIT,
+    _STATUS.kInfeasible: Termination.INFEASIBLE,
+    _STATUS.kUnboundedOrInfeasible: Termination.INFEASIBLE,
 }
+
+
+def termination_of(status: highspy.HighsModelStatus) -> Termination:
+    return _TERMINATION.get(status, Termination.ERROR)
+
+
+def highs_version() -> str:
+    return (
+        f"{highspy.HIGHS_VERSION_MAJOR}.{highspy.HIGHS_VERSION_MINOR}.{highspy.HIGHS_VERSION_PATCH}"
+    )
 
 
 @dataclass(frozen=True)
@@ -48,33 +66,42 @@ class SolveResult:
         """Relative gap between incumbent and bound, as HiGHS defines mip_rel_gap."""
         if self.objective is None or self.bound is None:
             return None
-        if self.termination == Termination.OPTIMAL and math.isclose(
-            self.objective, self.bound, rel_tol=1e-12, abs_tol=1e-12
-        ):
+        if math.isclose(self.objective, self.bound, rel_tol=1e-12, abs_tol=1e-9):
             return 0.0
         return abs(self.objective - self.bound) / max(abs(self.objective), 1e-9)
 
 
-class HighsSolver:
-    """A persistent HiGHS instance for one model, re-solved as objectives and cuts change."""
+class PyomoModel:
+    """The Pyomo model of `optimizer.model` on a persistent HiGHS instance."""
 
-    def __init__(self, model: pyo.ConcreteModel, threads: int = 1):
-        self.model = model
+    def __init__(self, index: ProblemIndex, threads: int = 1):
+        self.index = index
+        self.model = build_model(index)
+        self.tiers = self.model.weights.tiers
         self._solver = Highs()
         self._threads = threads
         self._instance_set = False
 
-    @staticmethod
-    def version() -> str:
-        return ".".join(str(v) for v in Highs().version())
+    def _expression(self, objective: tuple):
+        model = self.model
+        match objective:
+            case ("weighted",):
+                return model.weighted.expr
+            case ("shortfall", r):
+                return model.tier_shortfall_kwh[r]
+            case ("fairness", r):
+                return model.tier_max_unmet_fraction[r]
+            case ("cost",):
+                return model.cost + model.tie_break
+        raise KeyError(objective)
 
-    def solve(
-        self, time_limit_s: float, mip_gap: float, warm_start: bool = False
-    ) -> SolveResult:
+    def solve(self, time_limit_s: float, mip_gap: float, warm_start: bool = False) -> SolveResult:
         """Solve the active objective; load the incumbent into the model when there is one.
 
-        With `warm_start`, the values the model's variables hold now are passed to HiGHS as a
-        MIP start (they are feasible whenever they come from the previous stage's solution).
+        `warm_start` is accepted for the interface but not used: through Pyomo's interface
+        HiGHS (1.16) reports the optimum of a warm-started MIP but hands back the start as its
+        solution (options are set after the start). The reference path trades that speed for
+        correctness; `MatrixModel` warm-starts.
         """
         started = time.perf_counter()
         if not self._instance_set:
@@ -82,8 +109,6 @@ class HighsSolver:
             self._instance_set = True
         else:
             self._solver.update()
-        if warm_start:
-            self._pass_mip_start()
         results = self._solver.solve(
             self.model,
             time_limit=max(time_limit_s, 0.01),
@@ -95,34 +120,48 @@ class HighsSolver:
         has_solution = results.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
         if has_solution:
             results.solution_loader.load_vars()
-        termination = _TERMINATION.get(results.termination_condition, Termination.ERROR)
+        highs: highspy.Highs = self._solver._solver_model
         return SolveResult(
-            termination=termination,
+            termination=termination_of(highs.getModelStatus()),
             has_solution=has_solution,
             objective=results.incumbent_objective,
             bound=results.objective_bound,
             solve_s=time.perf_counter() - started,
         )
 
-    def _pass_mip_start(self) -> None:
-        highs: highspy.Highs = self._solver._solver_model
-        column_of = self._solver._pyomo_var_to_solver_var_map
-        values = [0.0] * highs.getNumCol()
-        for var in self.model.component_data_objects(pyo.Var, active=True):
-            column = column_of.get(id(var))
-            if column is not None and var.value is not None:
-                values[column] = float(var.value)
-        solution = highspy.HighsSolution()
-        solution.col_value = values
-        solution.value_valid = True
-        highs.setSolution(solution)
+    def minimize(self, objective: tuple) -> None:
+        model = self.model
+        model.weighted.deactivate()
+        if model.find_component("stage_objective") is not None:
+            model.del_component(model.stage_objective)
+        model.stage_objective = pyo.Objective(expr=self._expression(objective))
+
+    def value(self, objective: tuple) -> float:
+        return float(pyo.value(self._expression(objective)))
+
+    def hold(self, objective: tuple, upper: float) -> None:
+        model = self.model
+        if model.find_component("held") is None:
+            model.held = pyo.ConstraintList(doc="what earlier stages of the objective order held")
+        model.held.add(self._expression(objective) <= upper)
+
+    def total_shortfall_kwh(self) -> float:
+        return float(sum(pyo.value(self.model.unmet_kwh[s]) for s in self.model.S))
+
+    def setpoints(self) -> tuple[np.ndarray, np.ndarray]:
+        model, index = self.model, self.index
+        pairs = model.pairs
+        values = np.array([model.x[k].value or 0.0 for k in range(pairs.session.size)])
+        setpoint = np.zeros(index.plugged.shape)
+        setpoint[pairs.session, pairs.slot] = values
+        pv_used = np.array([model.pv_used_kw[t].value or 0.0 for t in range(index.slots)])
+        return setpoint, pv_used
 
     def model_size(self) -> dict[str, int]:
         highs: highspy.Highs = self._solver._solver_model
         lp = highs.getLp()
-        integrality = list(lp.integrality_)
         return {
             "variables": int(lp.num_col_),
-            "binaries": sum(1 for v in integrality if v == highspy.HighsVarType.kInteger),
+            "binaries": sum(1 for v in lp.integrality_ if v == highspy.HighsVarType.kInteger),
             "constraints": int(lp.num_row_),
         }

@@ -1,0 +1,71 @@
+"""Objective weights of the weighted first solve, and the tie-break budget.
+
+The weighted solve is a fast path (see `optimizer.objective_order`): when it meets all energy
+that counts, it is optimal in the strict order; otherwise the order is enforced stage by stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.index import ProblemIndex
+
+# Tie-breaks (earlier delivery, fewer set-point changes) may move the objective by at most this
+# share of the mip gap times the cost scale, so that a tie-break never buys a worse cost by
+# more than the gap the user accepted (SPEC §1: within mip_gap on (1) and (2) is optimal).
+TIE_BREAK_SHARE_OF_GAP = 0.1
+MIN_TIE_BREAK_GAP = 1e-4
+
+
+@dataclass(frozen=True)
+class EnergyWeights:
+    """Objective weights of the weighted first solve.
+
+    `per_kwh_by_tier[r]` is the cost of one unmet kWh in the r-th lowest priority tier present.
+    The lowest tier's weight exceeds the largest amount one delivered kWh can add to the cost
+    (the dearest import price plus the export revenue it forgoes plus the demand charge of the
+    peak it raises by at most 1/dt kW), so energy dominates cost; each higher tier weighs more
+    than the whole lower tier's energy could ever be worth. `fairness_per_fraction` weighs the
+    largest unmet fraction in a tier against its total shortfall.
+    """
+
+    tiers: tuple[int, ...]
+    per_kwh_by_tier: tuple[float, ...]
+    fairness_kwh_per_fraction: tuple[float, ...]
+    earlier_delivery_per_kwh_slot: float
+    setpoint_change_per_kw: float
+
+
+def energy_weights(index: ProblemIndex) -> EnergyWeights:
+    tiers = tuple(sorted(set(index.priority.tolist())))
+    price_scale = float(
+        np.max(np.abs(index.import_price), initial=0.0)
+        + np.max(np.abs(index.export_price), initial=0.0)
+        + index.problem.tariff.demand_charge_per_kw / index.step_h
+    )
+    base = 10.0 * (price_scale + 1.0)
+    weights, fairness = [], []
+    weight = base
+    for tier in tiers:
+        in_tier = index.priority == tier
+        tier_energy = float(index.energy_counts_kwh[in_tier].sum())
+        weights.append(weight)
+        # A whole unmet fraction is worth 1 % of the tier's energy: fairness only re-shares a
+        # shortfall, it never buys less energy in total.
+        fairness.append(0.01 * max(tier_energy, 1e-3))
+        weight *= 10.0 * (1.0 + tier_energy)
+    total_energy = float(index.energy_counts_kwh.sum())
+    gap = max(index.problem.options.mip_gap, MIN_TIE_BREAK_GAP)
+    budget = TIE_BREAK_SHARE_OF_GAP * gap * max(price_scale, 0.01) * max(total_energy, 1.0)
+    # Earlier delivery costs at most budget/2 over all energy; changes at most budget/2 over the
+    # sum of every session's ramps (bounded by its max power per slot).
+    ramp_bound_kw = float((index.max_power_kw * index.plugged.sum(axis=1)).sum()) or 1.0
+    return EnergyWeights(
+        tiers=tiers,
+        per_kwh_by_tier=tuple(weights),
+        fairness_kwh_per_fraction=tuple(fairness),
+        earlier_delivery_per_kwh_slot=0.5 * budget / (max(total_energy, 1.0) * index.slots),
+        setpoint_change_per_kw=0.5 * budget / ramp_bound_kw,
+    )

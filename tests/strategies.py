@@ -1,0 +1,125 @@
+"""Hypothesis strategies for random small problem documents that exercise every SPEC rule."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import strategies as st
+
+from tests.builders import START
+
+ROTATIONS_3 = ["L1L2L3", "L2L3L1", "L3L1L2", "L1L3L2"]
+
+
+@st.composite
+def series(draw, slots: int, low: float, high: float, allow_scalar: bool = True):
+    if allow_scalar and draw(st.booleans()):
+        return draw(st.floats(low, high, allow_nan=False).map(lambda v: round(v, 2)))
+    return [round(draw(st.floats(low, high, allow_nan=False)), 2) for _ in range(slots)]
+
+
+@st.composite
+def chargers_and_circuits(draw):
+    circuits = []
+    for i in range(draw(st.integers(0, 3))):
+        parent = draw(st.sampled_from([None] + [c["id"] for c in circuits]))
+        circuit = {"id": f"p{i}", "parent": parent}
+        if draw(st.booleans()):
+            circuit["limit_kw"] = draw(st.sampled_from([5.0, 11.0, 15.0, 30.0]))
+        if draw(st.booleans()):
+            circuit["phase_limit_a"] = draw(st.sampled_from([10.0, 16.0, 25.0, 40.0]))
+        circuits.append(circuit)
+    chargers = []
+    for i in range(draw(st.integers(1, 5))):
+        circuit = draw(st.sampled_from([None] + [c["id"] for c in circuits]))
+        if draw(st.integers(0, 5)) == 0:
+            chargers.append(
+                {
+                    "id": f"dc{i}",
+                    "kind": "dc",
+                    "circuit": circuit,
+                    "max_power_kw": draw(st.sampled_from([20.0, 50.0])),
+                    "min_power_kw": draw(st.sampled_from([0.0, 5.0])),
+                    "ocpp_version": "2.0.1",
+                    "charging_rate_unit": "W",
+                }
+            )
+            continue
+        phases = draw(st.sampled_from([1, 3, 3]))
+        rotation = (
+            draw(st.sampled_from(["L1", "L2", "L3"]))
+            if phases == 1
+            else draw(st.sampled_from(ROTATIONS_3))
+        )
+        charger = {
+            "id": f"c{i}",
+            "circuit": circuit,
+            "phases": phases,
+            "phase_rotation": rotation,
+            "max_current_a": draw(st.sampled_from([16.0, 32.0])),
+            "min_current_a": draw(st.sampled_from([6.0, 6.0, 8.0])),
+        }
+        if draw(st.booleans()):
+            charger["max_power_kw"] = draw(st.sampled_from([7.4, 11.0, 22.0]))
+        chargers.append(charger)
+    return chargers, circuits
+
+
+@st.composite
+def problems(draw):
+    slots = draw(st.integers(2, 8))
+    step_minutes = draw(st.sampled_from([15, 30, 60]))
+    chargers, circuits = draw(chargers_and_circuits())
+
+    def at(slot_float: float) -> str:
+        return (START + timedelta(minutes=step_minutes * slot_float)).isoformat()
+
+    sessions = []
+    for charger in chargers:
+        if draw(st.integers(0, 4)) == 0:
+            continue
+        arrival = draw(st.sampled_from([-1.0, 0.0, 0.5, 1.0, 2.0]))
+        departure = arrival + draw(st.sampled_from([0.7, 1.0, 2.0, 3.0, slots + 2.0]))
+        session = {
+            "id": f"s-{charger['id']}",
+            "charger_id": charger["id"],
+            "transaction_id": str(len(sessions) + 100),
+            "arrival": at(arrival),
+            "departure": at(departure),
+            "energy_kwh": draw(st.sampled_from([0.0, 1.0, 5.0, 12.0, 40.0])),
+            "priority": draw(st.integers(0, 2)),
+        }
+        if charger.get("kind") != "dc":
+            session["phases"] = draw(st.sampled_from([1, 2, 3, 3]))
+            session["max_current_a"] = draw(st.sampled_from([10.0, 16.0, 32.0]))
+        elif draw(st.booleans()):
+            session["max_power_kw"] = draw(st.sampled_from([10.0, 40.0]))
+        sessions.append(session)
+
+    grid = {
+        "import_limit_kw": draw(series(slots, 0.0, 60.0)),
+        "export_limit_kw": draw(series(slots, 0.0, 20.0)),
+        "voltage_v": 230,
+    }
+    if draw(st.booleans()):
+        grid["phase_limit_a"] = draw(st.sampled_from([16.0, 25.0, 40.0, 63.0]))
+    return {
+        "site": {
+            "id": "random",
+            "timezone": "Europe/Amsterdam",
+            "grid": grid,
+            "circuits": circuits,
+            "chargers": chargers,
+        },
+        "horizon": {"start": START.isoformat(), "step_minutes": step_minutes, "slots": slots},
+        "tariff": {
+            "import_price_per_kwh": draw(series(slots, -0.05, 0.5)),
+            "export_price_per_kwh": draw(series(slots, -0.02, 0.2)),
+            "demand_charge_per_kw": draw(st.sampled_from([0.0, 0.0, 5.0, 12.0])),
+            "peak_so_far_kw": draw(st.sampled_from([0.0, 10.0, 30.0])),
+        },
+        "base_load_kw": draw(series(slots, -2.0, 30.0)),
+        "pv_kw": draw(series(slots, 0.0, 40.0)),
+        "sessions": sessions,
+        "options": {"time_limit_s": 20, "mip_gap": 1e-4},
+    }
