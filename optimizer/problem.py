@@ -9,6 +9,7 @@ live in `_cross_field_errors`, so that every error carries the path of the field
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -389,13 +390,16 @@ def cross_field_errors(problem: Problem) -> list[FieldError]:
         if charger is None:
             err(("sessions", i, "charger_id"), f"unknown charger '{session.charger_id}'")
             continue
-        if charger.ocpp_version == "1.6" and session.transaction_id is not None:
-            if not str(session.transaction_id).lstrip("-").isdigit():
-                err(
-                    ("sessions", i, "transaction_id"),
-                    f"'{session.transaction_id}' is not an integer, which OCPP 1.6 requires "
-                    f"for charger '{charger.id}'",
-                )
+        if (
+            charger.ocpp_version == "1.6"
+            and session.transaction_id is not None
+            and not str(session.transaction_id).lstrip("-").isdigit()
+        ):
+            err(
+                ("sessions", i, "transaction_id"),
+                f"'{session.transaction_id}' is not an integer, which OCPP 1.6 requires "
+                f"for charger '{charger.id}'",
+            )
         if charger.kind == "ac":
             max_a = session_max_current_a(session, charger, site.grid.voltage_v)
             if charger.min_current_a > max_a + 1e-9:
@@ -459,7 +463,7 @@ def _overlapping_session_errors(sessions: list[Session]) -> list[FieldError]:
         by_charger.setdefault(session.charger_id, []).append((i, session))
     for charger_id, items in by_charger.items():
         items.sort(key=lambda item: item[1].arrival)
-        for (_, earlier), (j, later) in zip(items, items[1:], strict=False):
+        for (_, earlier), (j, later) in itertools.pairwise(items):
             if later.arrival < earlier.departure:
                 errors.append(
                     FieldError(
