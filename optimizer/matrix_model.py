@@ -13,7 +13,6 @@ import time
 import highspy
 import numpy as np
 
-from optimizer.fallback import water_fill
 from optimizer.index import ProblemIndex
 from optimizer.pairs import PairIndex
 from optimizer.solve import SolveResult, Termination, termination_of
@@ -40,7 +39,7 @@ class MatrixModel:
         self.highs = self.lp.to_highs(self._active_cost)
         self.highs.setOptionValue("threads", threads)
         self.values = np.zeros(self.lp.n_cols)
-        self.speedups: list[str] = []
+        self.speedups: set[str] = set()
 
     # -- the interface `optimizer.objective_order` drives --------------------------------
     def solve(self, time_limit_s: float, mip_gap: float, warm_start: bool = False) -> SolveResult:
@@ -48,19 +47,19 @@ class MatrixModel:
         highs = self.highs
         highs.setOptionValue("time_limit", max(time_limit_s, 0.01))
         highs.setOptionValue("mip_rel_gap", mip_gap)
-        if not warm_start and self.lp.blocks["on"].size:
-            start = self._primal_start()
+        if self.lp.blocks["on"].size:
+            start = self._fixed_relaxation_start(time_limit_s, mip_gap)
             if start is not None:
                 objective, bound = start
                 if SolveResult(Termination.OPTIMAL, True, objective, bound, 0).gap <= mip_gap:
-                    self.speedups.append("start_within_gap")
+                    self.speedups.add("fixed_relaxation")
                     return SolveResult(
                         Termination.OPTIMAL, True, objective, bound, time.perf_counter() - started
                     )
+                self.speedups.add("mip_start")
                 warm_start = True
-            highs.setOptionValue(
-                "time_limit", max(time_limit_s - (time.perf_counter() - started), 0.01)
-            )
+            remaining_s = time_limit_s - (time.perf_counter() - started)
+            highs.setOptionValue("time_limit", max(remaining_s, 0.01))
         if warm_start:
             solution = highspy.HighsSolution()
             solution.col_value = self.values.tolist()
@@ -87,74 +86,48 @@ class MatrixModel:
             solve_s=time.perf_counter() - started,
         )
 
-    def _primal_start(self) -> tuple[float, float] | None:
-        """The better of two feasible schedules, as (objective, relaxation bound); the schedule
-        is left in `self.values` as the MIP start.
+    def _fixed_relaxation_start(
+        self, time_limit_s: float, mip_gap: float
+    ) -> tuple[float, float] | None:
+        """Solve the LP relaxation, fix every binary it leaves integral, solve the small MIP
+        over the rest (a RINS-like neighbourhood); (objective, relaxation bound) or None.
 
-        HiGHS's own heuristics find feasible on/off patterns slowly on large sites, while two
-        cheap constructions find good ones at once: (a) the LP relaxation with every set-point
-        below its minimum switched off (only lowering charging keeps every upper limit, and PV
-        curtailment keeps export and the phases' lower limits) and the rest re-optimised; (b)
-        the water-filling schedule, which is near the most energy a site can deliver when it
-        is short. Each is completed into a full solution by an LP with its pattern fixed.
+        On these models the relaxation is integral for all but a few percent of the pairs, so
+        the sub-MIP is small and its optimum is usually within the gap of the relaxation's
+        bound, which then proves it optimal for the whole MILP. It is always feasible: every
+        fractional set-point switched off lowers charging only, which keeps every upper limit
+        and lets PV curtailment keep export and the phases' lower limits.
         """
+        started = time.perf_counter()
         highs, blocks = self.highs, self.lp.blocks
         binaries = np.concatenate([blocks["on"], blocks["importing"]]).astype(np.int32)
         n = binaries.size
         highs.changeColsIntegrality(n, binaries, np.full(n, highspy.HighsVarType.kContinuous))
-        candidates: list[tuple[float, np.ndarray]] = []
-        try:
-            highs.run()
-            if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-                return None
-            bound = highs.getInfo().objective_function_value
-            relaxed = np.asarray(highs.getSolution().col_value)
-            setpoint = np.zeros(self.index.plugged.shape)
-            x = relaxed[blocks["x"]]
-            setpoint[self.pairs.session, self.pairs.slot] = np.where(
-                x >= self.index.unit_min[self.pairs.session] - 1e-7, x, 0.0
-            )
-            candidates.append(self._complete(setpoint, fix_setpoints=False))
-            candidates.append(self._complete(water_fill(self.index), fix_setpoints=True))
-        finally:
-            highs.changeColsBounds(n, binaries, np.zeros(n), np.ones(n))
-            highs.changeColsIntegrality(n, binaries, np.full(n, highspy.HighsVarType.kInteger))
-        feasible = [c for c in candidates if c[1] is not None]
-        if not feasible:
-            return None
-        objective, self.values = min(feasible, key=lambda c: c[0])
-        self.speedups.append("primal_start")
-        return objective, bound
-
-    def _complete(
-        self, setpoint: np.ndarray, fix_setpoints: bool
-    ) -> tuple[float, np.ndarray | None]:
-        """Fix the on/off pattern of `setpoint` (and the set-points themselves when asked),
-        solve the LP over everything else; (objective, solution) or (inf, None)."""
-        highs, blocks, pairs, index = self.highs, self.lp.blocks, self.pairs, self.index
-        x_cols = blocks["x"].astype(np.int32)
-        x_pairs = setpoint[pairs.session, pairs.slot]
-        on = (x_pairs[pairs.binary] > 0).astype(float)
-        charging_kw = (setpoint * index.kw_per_unit[:, None]).sum(axis=0)
-        inverted = np.flatnonzero(index.export_price > index.import_price)
-        importing = (index.base_load_kw + charging_kw - index.pv_kw > 0)[inverted].astype(float)
-        pattern_cols = np.concatenate([blocks["on"], blocks["importing"]]).astype(np.int32)
-        pattern = np.concatenate([on, importing])
-        highs.changeColsBounds(pattern_cols.size, pattern_cols, pattern, pattern)
-        if fix_setpoints:
-            highs.changeColsBounds(x_cols.size, x_cols, x_pairs, x_pairs)
         highs.run()
         solved = highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
-        result = (
-            (highs.getInfo().objective_function_value, np.asarray(highs.getSolution().col_value))
-            if solved
-            else (np.inf, None)
-        )
-        if fix_setpoints:
-            highs.changeColsBounds(
-                x_cols.size, x_cols, np.zeros(x_cols.size), index.unit_max[pairs.session]
-            )
-        return result
+        bound = highs.getInfo().objective_function_value
+        relaxed = np.asarray(highs.getSolution().col_value)
+        # Changing the model resets HiGHS's status, so read the relaxation first.
+        highs.changeColsIntegrality(n, binaries, np.full(n, highspy.HighsVarType.kInteger))
+        if not solved:
+            return None
+        binary_pairs = np.flatnonzero(self.pairs.binary)
+        floor = self.index.unit_min[self.pairs.session[binary_pairs]]
+        x = relaxed[blocks["x"][binary_pairs]]
+        importing = relaxed[blocks["importing"]]
+        lower = np.concatenate([x >= floor - 1e-7, importing >= 1 - 1e-7]).astype(float)
+        upper = np.concatenate([x > 1e-7, importing > 1e-7]).astype(float)
+        highs.changeColsBounds(n, binaries, lower, upper)
+        remaining_s = time_limit_s - (time.perf_counter() - started)
+        highs.setOptionValue("time_limit", max(remaining_s, 0.01))
+        try:
+            highs.run()
+            if highs.getInfo().primal_solution_status != 2:
+                return None
+            self.values = np.asarray(highs.getSolution().col_value)
+            return highs.getInfo().objective_function_value, bound
+        finally:
+            highs.changeColsBounds(n, binaries, np.zeros(n), np.ones(n))
 
     def _solution_matches_objective(self) -> bool:
         info = self.highs.getInfo()
