@@ -212,18 +212,20 @@ def add_sessions(m: MatrixModel) -> None:
         np.inf,
         n_sessions,
     )
-    ramp = lp.add_vars("ramp_up_kw", np.zeros(n_pairs), np.full(n_pairs, np.inf))
-    kw_per_unit = index.kw_per_unit[s_of_k]
-    has_previous = pairs.previous >= 0
-    k = np.arange(n_pairs)
+    ramped = pairs.ramped
+    ramp = lp.add_vars("ramp_up_kw", np.zeros(ramped.size), np.full(ramped.size, np.inf))
+    kw_per_unit = index.kw_per_unit[s_of_k[ramped]]
+    previous = pairs.previous[ramped]
+    has_previous = previous >= 0
+    r = np.arange(ramped.size)
     lp.add_rows(
         "ramp_up_definition",
-        np.concatenate([k, k, k[has_previous]]),
-        np.concatenate([ramp, x, x[pairs.previous[has_previous]]]),
-        np.concatenate([np.ones(n_pairs), -kw_per_unit, kw_per_unit[has_previous]]),
+        np.concatenate([r, r, r[has_previous]]),
+        np.concatenate([ramp, x[ramped], x[previous[has_previous]]]),
+        np.concatenate([np.ones(ramped.size), -kw_per_unit, kw_per_unit[has_previous]]),
         0.0,
         np.inf,
-        n_pairs,
+        ramped.size,
     )
 
 

@@ -99,9 +99,10 @@ def add_sessions(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
         rule=lambda m, s: m.unmet_kwh[s] >= float(index.energy_counts_kwh[s]) - m.delivered_kwh[s],
         doc="unmet[s] >= counts[s] - E[s]",
     )
-    model.ramp_up_kw = pyo.Var(model.K, bounds=(0.0, None), doc="increase of power since t-1")
+    model.KR = pyo.Set(initialize=pairs.ramped.tolist(), doc="pairs in the change window")
+    model.ramp_up_kw = pyo.Var(model.KR, bounds=(0.0, None), doc="increase of power since t-1")
     model.ramp_up_definition = pyo.Constraint(
-        model.K,
+        model.KR,
         rule=lambda m, k: (
             m.ramp_up_kw[k]
             >= float(kw_per_unit[pairs.session[k]])
@@ -283,7 +284,7 @@ def add_objective(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
             float(position[k] * index.kw_per_unit[pairs.session[k]] * dt) * model.x[k]
             for k in model.K
         )
-        + weights.setpoint_change_per_kw * sum(model.ramp_up_kw[k] for k in model.K)
+        + weights.setpoint_change_per_kw * sum(model.ramp_up_kw[k] for k in model.KR)
     )
     model.weighted = pyo.Objective(
         expr=sum(

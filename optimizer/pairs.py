@@ -9,6 +9,19 @@ import numpy as np
 from optimizer.index import ProblemIndex
 
 
+def change_window_slots(step_h: float) -> int:
+    """Slots at the start of the horizon whose set-point changes are penalised.
+
+    Only what is executed before the next re-plan (minutes to an hour ahead) reaches a
+    charger, so fewer changes matter there; penalising them over the whole horizon made the
+    LP relaxation ten times slower on large sites (`BENCHMARKS.md`).
+    """
+    return max(1, round(CHANGE_WINDOW_H / step_h))
+
+
+CHANGE_WINDOW_H = 2.0
+
+
 @dataclass(frozen=True)
 class PairIndex:
     """The plugged-in (session, slot) pairs and their lookups."""
@@ -18,6 +31,7 @@ class PairIndex:
     binary: np.ndarray  # (K,) bool: semi-continuous pair
     previous: np.ndarray  # (K,) pair index of the same session's previous slot, or -1
     by_slot: list[np.ndarray]  # pairs per slot
+    ramped: np.ndarray  # pairs whose set-point changes are penalised (the near-term window)
 
     @classmethod
     def of(cls, index: ProblemIndex) -> PairIndex:
@@ -31,6 +45,7 @@ class PairIndex:
             binary=index.needs_binary[session],
             previous=previous,
             by_slot=group_positions(slot, index.slots),
+            ramped=np.flatnonzero(slot < change_window_slots(index.step_h)),
         )
 
     def of_session(self, n_sessions: int) -> list[np.ndarray]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.index import ProblemIndex
+from optimizer.pairs import change_window_slots
 
 # Tie-breaks (earlier delivery, fewer set-point changes) may move the objective by at most
 # this share of (dearest energy price x energy): 0.1 %, below the default mip_gap of 0.5 %,
@@ -66,7 +67,8 @@ def energy_weights(index: ProblemIndex) -> EnergyWeights:
     budget = TIE_BREAK_SHARE * energy_price * max(total_energy, 1.0)
     # Earlier delivery costs at most budget/2 over all energy; changes at most budget/2 over the
     # sum of every session's ramps (bounded by its max power per slot).
-    ramp_bound_kw = float((index.max_power_kw * index.plugged.sum(axis=1)).sum()) or 1.0
+    window = index.plugged[:, : change_window_slots(index.step_h)]
+    ramp_bound_kw = float((index.max_power_kw * window.sum(axis=1)).sum()) or 1.0
     return EnergyWeights(
         tiers=tiers,
         per_kwh_by_tier=tuple(weights),
