@@ -36,8 +36,10 @@ class MatrixModel:
         add_circuits(self)
         self.objectives = objective_vectors(self)
         self._active_cost = self.objectives[("weighted",)][0]
-        self.highs = self.lp.to_highs(self._active_cost)
-        self.highs.setOptionValue("threads", threads)
+        self.highs = self.lp.to_highs(self._active_cost, threads)
+        # The relaxation lives in its own instance so that its simplex basis survives from
+        # stage to stage: re-solving after a new objective or a held row takes few iterations.
+        self.relaxation = self.lp.to_highs(self._active_cost, threads, relaxed=True)
         self.values = np.zeros(self.lp.n_cols)
         self.speedups: set[str] = set()
 
@@ -48,16 +50,10 @@ class MatrixModel:
         highs.setOptionValue("time_limit", max(time_limit_s, 0.01))
         highs.setOptionValue("mip_rel_gap", mip_gap)
         if self.lp.blocks["on"].size:
-            start = self._fixed_relaxation_start(time_limit_s, mip_gap)
-            if start is not None:
-                objective, bound = start
-                if SolveResult(Termination.OPTIMAL, True, objective, bound, 0).gap <= mip_gap:
-                    self.speedups.add("fixed_relaxation")
-                    return SolveResult(
-                        Termination.OPTIMAL, True, objective, bound, time.perf_counter() - started
-                    )
-                self.speedups.add("mip_start")
-                warm_start = True
+            proven = self._solve_from_relaxation(time_limit_s, mip_gap, warm_start, started)
+            if proven is not None:
+                return proven
+            warm_start = bool(np.any(self.values))
             remaining_s = time_limit_s - (time.perf_counter() - started)
             highs.setOptionValue("time_limit", max(remaining_s, 0.01))
         if warm_start:
@@ -86,31 +82,45 @@ class MatrixModel:
             solve_s=time.perf_counter() - started,
         )
 
-    def _fixed_relaxation_start(
-        self, time_limit_s: float, mip_gap: float
-    ) -> tuple[float, float] | None:
-        """Solve the LP relaxation, fix every binary it leaves integral, solve the small MIP
-        over the rest (a RINS-like neighbourhood); (objective, relaxation bound) or None.
+    def _solve_from_relaxation(
+        self, time_limit_s: float, mip_gap: float, has_incumbent: bool, started: float
+    ) -> SolveResult | None:
+        """Prove a schedule optimal from the LP relaxation alone, or leave the best start.
 
-        On these models the relaxation is integral for all but a few percent of the pairs, so
-        the sub-MIP is small and its optimum is usually within the gap of the relaxation's
-        bound, which then proves it optimal for the whole MILP. It is always feasible: every
-        fractional set-point switched off lowers charging only, which keeps every upper limit
-        and lets PV curtailment keep export and the phases' lower limits.
+        1. Solve the relaxation; its optimum bounds the MILP. An incumbent (the previous
+           stage's schedule) within the gap of it is optimal: done.
+        2. Fix every binary the relaxation leaves integral and solve the small MIP over the
+           rest (a RINS-like neighbourhood). On these models the relaxation is integral for
+           all but a few percent of the pairs, so this is quick and usually within the gap.
+           It is always feasible: every fractional set-point switched off lowers charging
+           only, which keeps every upper limit and lets PV curtailment keep export and the
+           phases' lower limits.
+        Returns None when neither proves optimality; `self.values` then holds the best
+        schedule found, for the full MIP to start from.
         """
-        started = time.perf_counter()
         highs, blocks = self.highs, self.lp.blocks
         binaries = np.concatenate([blocks["on"], blocks["importing"]]).astype(np.int32)
         n = binaries.size
-        highs.changeColsIntegrality(n, binaries, np.full(n, highspy.HighsVarType.kContinuous))
-        highs.run()
-        solved = highs.getModelStatus() == highspy.HighsModelStatus.kOptimal
-        bound = highs.getInfo().objective_function_value
-        relaxed = np.asarray(highs.getSolution().col_value)
-        # Changing the model resets HiGHS's status, so read the relaxation first.
-        highs.changeColsIntegrality(n, binaries, np.full(n, highspy.HighsVarType.kInteger))
-        if not solved:
+        incumbent = self._active_cost @ self.values if has_incumbent else np.inf
+        relaxation = self.relaxation
+        relaxation.setOptionValue("time_limit", max(time_limit_s, 0.01))
+        relaxation.run()
+        if relaxation.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
+        bound = relaxation.getInfo().objective_function_value
+        relaxed = np.asarray(relaxation.getSolution().col_value)
+
+        def proven(objective: float, speedup: str) -> SolveResult | None:
+            result = SolveResult(
+                Termination.OPTIMAL, True, objective, bound, time.perf_counter() - started
+            )
+            if result.gap is None or result.gap > mip_gap:
+                return None
+            self.speedups.add(speedup)
+            return result
+
+        if has_incumbent and (result := proven(incumbent, "incumbent_proven_by_relaxation")):
+            return result
         binary_pairs = np.flatnonzero(self.pairs.binary)
         floor = self.index.unit_min[self.pairs.session[binary_pairs]]
         x = relaxed[blocks["x"][binary_pairs]]
@@ -122,12 +132,16 @@ class MatrixModel:
         highs.setOptionValue("time_limit", max(remaining_s, 0.01))
         try:
             highs.run()
-            if highs.getInfo().primal_solution_status != 2:
-                return None
-            self.values = np.asarray(highs.getSolution().col_value)
-            return highs.getInfo().objective_function_value, bound
+            if highs.getInfo().primal_solution_status == 2:
+                objective = highs.getInfo().objective_function_value
+                if objective < incumbent:
+                    self.values = np.asarray(highs.getSolution().col_value)
+                    incumbent = objective
         finally:
             highs.changeColsBounds(n, binaries, np.zeros(n), np.ones(n))
+        if np.isfinite(incumbent):
+            return proven(float(incumbent), "fixed_relaxation")
+        return None
 
     def _solution_matches_objective(self) -> bool:
         info = self.highs.getInfo()
@@ -142,7 +156,8 @@ class MatrixModel:
     def minimize(self, objective: tuple) -> None:
         cost, _ = self.objectives[objective]
         self._active_cost = cost
-        self.highs.changeColsCost(cost.size, np.arange(cost.size, dtype=np.int32), cost)
+        for highs in (self.highs, self.relaxation):
+            highs.changeColsCost(cost.size, np.arange(cost.size, dtype=np.int32), cost)
 
     def value(self, objective: tuple) -> float:
         cost, constant = self.objectives[objective]
@@ -151,7 +166,8 @@ class MatrixModel:
     def hold(self, objective: tuple, upper: float) -> None:
         cost, constant = self.objectives[objective]
         cols = np.flatnonzero(cost).astype(np.int32)
-        self.highs.addRow(-highspy.kHighsInf, upper - constant, cols.size, cols, cost[cols])
+        for highs in (self.highs, self.relaxation):
+            highs.addRow(-highspy.kHighsInf, upper - constant, cols.size, cols, cost[cols])
 
     def total_shortfall_kwh(self) -> float:
         return float(self.values[self.lp.blocks["unmet_kwh"]].sum())

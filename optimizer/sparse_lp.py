@@ -77,7 +77,12 @@ class SparseLP:
     def n_rows(self) -> int:
         return sum(block.lower.size for block in self.row_blocks)
 
-    def to_highs(self, cost: np.ndarray) -> highspy.Highs:
+    def to_highs(self, cost: np.ndarray, threads: int, relaxed: bool = False) -> highspy.Highs:
+        """A HiGHS instance of the program (its LP relaxation with `relaxed`).
+
+        HiGHS's thread scheduler is global to the process: every instance must ask for the
+        same number of threads or its runs fail.
+        """
         offsets = np.cumsum([0] + [b.lower.size for b in self.row_blocks])
         rows = np.concatenate([b.rows + o for b, o in zip(self.row_blocks, offsets, strict=False)])
         cols = np.concatenate([b.cols for b in self.row_blocks])
@@ -99,12 +104,13 @@ class SparseLP:
         lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
         lp.a_matrix_.value_ = matrix.data
         integer = np.concatenate(self.integer)
-        if integer.any():
+        if integer.any() and not relaxed:
             lp.integrality_ = [
                 highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
                 for i in integer
             ]
         highs = highspy.Highs()
         highs.setOptionValue("output_flag", False)
+        highs.setOptionValue("threads", threads)
         highs.passModel(lp)
         return highs
