@@ -27,8 +27,9 @@ class SlotCapacity:
     pairs at once.
     """
 
-    def __init__(self, index: ProblemIndex, slot: int):
+    def __init__(self, index: ProblemIndex, slot: int, import_cap_kw: float = np.inf):
         self.index, self.slot = index, slot
+        self.import_limit_kw = min(float(index.import_limit_kw[slot]), import_cap_kw)
         self.charging_kw = 0.0
         self.phase_a = np.zeros(3)
         self.circuit_kw = np.zeros(len(index.circuits.ids))
@@ -65,7 +66,7 @@ class SlotCapacity:
         # lower bounds on PV used: alpha + beta * d; upper bounds: gamma + eta * d
         alpha = np.concatenate(
             [
-                [0.0, base + self.charging_kw - index.import_limit_kw[t]],
+                [0.0, base + self.charging_kw - self.import_limit_kw],
                 base + (self.phase_a - limit_a) / k,
             ]
         )
@@ -130,11 +131,13 @@ def water_fill(index: ProblemIndex) -> np.ndarray:
     return setpoints
 
 
-def top_up(index: ProblemIndex, setpoints: np.ndarray) -> np.ndarray:
+def top_up(index: ProblemIndex, setpoints: np.ndarray, peak_kw: float = np.inf) -> np.ndarray:
     """Raise set-points of sessions still short of energy into whatever room rounding left.
 
     Flooring to 0.1 A frees a little capacity in every slot; a session that still misses
-    energy gets it back, in priority then deadline order, within every limit.
+    energy gets it back, in priority then deadline order, within every limit and without
+    raising import above `peak_kw` (the plan's peak before rounding: a higher one would cost
+    a demand charge the plan had avoided).
     """
     unit_kwh = index.kw_per_unit * index.step_h
     delivered_kwh = (setpoints * unit_kwh[:, None]).sum(axis=1)
@@ -146,7 +149,7 @@ def top_up(index: ProblemIndex, setpoints: np.ndarray) -> np.ndarray:
     result = setpoints.copy()
     remaining_kwh = index.energy_kwh - delivered_kwh
     for t in np.flatnonzero(index.plugged[short].any(axis=0)):
-        capacity = SlotCapacity(index, int(t))
+        capacity = SlotCapacity(index, int(t), import_cap_kw=peak_kw)
         for s in np.flatnonzero(result[:, t] > 0):
             capacity.add(int(s), result[s, t])
         for s in short:

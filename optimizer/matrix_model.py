@@ -35,12 +35,14 @@ class MatrixModel:
         add_phase_limits(self)
         add_circuits(self)
         self.objectives = objective_vectors(self)
-        self._active_cost = self.objectives[("weighted",)][0]
+        self._active_cost, offset = self.objectives[("weighted",)]
         self.highs = self.lp.to_highs(self._active_cost, threads)
         # The relaxation lives in its own instance so that its simplex basis survives from
         # stage to stage: re-solving after a new objective or a held row takes few iterations.
         self.relaxation = self.lp.to_highs(self._active_cost, threads, relaxed=True)
+        self._set_offset(offset)
         self.values = np.zeros(self.lp.n_cols)
+        self.base_rows = self.highs.getNumRow()
         self.speedups: set[str] = set()
 
     # -- the interface `optimizer.objective_order` drives --------------------------------
@@ -101,7 +103,7 @@ class MatrixModel:
         highs, blocks = self.highs, self.lp.blocks
         binaries = np.concatenate([blocks["on"], blocks["importing"]]).astype(np.int32)
         n = binaries.size
-        incumbent = self._active_cost @ self.values if has_incumbent else np.inf
+        incumbent = self._active_cost @ self.values + self._offset if has_incumbent else np.inf
         relaxation = self.relaxation
         relaxation.setOptionValue("time_limit", max(time_limit_s, 0.01))
         relaxation.run()
@@ -149,13 +151,14 @@ class MatrixModel:
             return True
         values = np.asarray(self.highs.getSolution().col_value)
         reported = info.objective_function_value
-        return abs(
-            self._active_cost @ values + self.highs.getLp().offset_ - reported
-        ) <= 1e-7 * max(1.0, abs(reported))
+        return abs(self._active_cost @ values + self._offset - reported) <= 1e-7 * max(
+            1.0, abs(reported)
+        )
 
     def minimize(self, objective: tuple) -> None:
-        cost, _ = self.objectives[objective]
+        cost, constant = self.objectives[objective]
         self._active_cost = cost
+        self._set_offset(constant)
         for highs in (self.highs, self.relaxation):
             highs.changeColsCost(cost.size, np.arange(cost.size, dtype=np.int32), cost)
 
@@ -168,6 +171,41 @@ class MatrixModel:
         cols = np.flatnonzero(cost).astype(np.int32)
         for highs in (self.highs, self.relaxation):
             highs.addRow(-highspy.kHighsInf, upper - constant, cols.size, cols, cost[cols])
+
+    def _set_offset(self, constant: float) -> None:
+        # The constant (the demand charge already paid on peak_so_far) is part of the
+        # objective HiGHS sees, so that its relative gap is a gap on the true cost.
+        self._offset = constant
+        for highs in (self.highs, self.relaxation):
+            highs.changeObjectiveOffset(constant)
+
+    def reset_stages(self) -> None:
+        """Drop what the stages of a previous solve held; back to the weighted objective."""
+        for highs in (self.highs, self.relaxation):
+            extra = highs.getNumRow() - self.base_rows
+            if extra:
+                rows = np.arange(self.base_rows, self.base_rows + extra, dtype=np.int32)
+                highs.deleteRows(extra, rows)
+        self.minimize(("weighted",))
+
+    def retire_session(self, session: int) -> None:
+        """Take a departed session out in place: no set-point, no energy that counts.
+
+        Only bounds change, so both HiGHS instances keep their model and the relaxation its
+        basis: the re-plan after a departure starts where the last plan ended.
+        """
+        blocks, pairs = self.lp.blocks, self.pairs
+        columns = blocks["x"][pairs.session == session]
+        binary_pairs = np.flatnonzero(pairs.binary)
+        columns = np.concatenate(
+            [columns, blocks["on"][pairs.session[binary_pairs] == session]]
+        ).astype(np.int32)
+        unmet_row = np.array([self.lp.row_offset("unmet_definition") + session], dtype=np.int32)
+        for highs in (self.highs, self.relaxation):
+            zeros = np.zeros(columns.size)
+            highs.changeColsBounds(columns.size, columns, zeros, zeros)
+            highs.changeRowsBounds(1, unmet_row, np.zeros(1), np.full(1, highspy.kHighsInf))
+        self.values[columns] = 0.0
 
     def total_shortfall_kwh(self) -> float:
         return float(self.values[self.lp.blocks["unmet_kwh"]].sum())

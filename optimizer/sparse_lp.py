@@ -77,6 +77,15 @@ class SparseLP:
     def n_rows(self) -> int:
         return sum(block.lower.size for block in self.row_blocks)
 
+    def row_offset(self, name: str) -> int:
+        """Position of the first row of block `name` in the matrix handed to HiGHS."""
+        offset = 0
+        for block in self.row_blocks:
+            if block.name == name:
+                return offset
+            offset += block.lower.size
+        raise KeyError(name)
+
     def to_highs(self, cost: np.ndarray, threads: int, relaxed: bool = False) -> highspy.Highs:
         """A HiGHS instance of the program (its LP relaxation with `relaxed`).
 
