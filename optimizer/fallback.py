@@ -62,19 +62,21 @@ class SlotCapacity:
         index, t = self.index, self.slot
         base, pv = index.base_load_kw[t], index.pv_kw[t]
         k = self._amps_per_kw
-        limit_a = index.grid_phase_limit_a if np.isfinite(index.grid_phase_limit_a) else 1e12
+        finite = np.isfinite(index.grid_phase_limit_a)
+        upper_a = index.phase_upper_a[t] if finite else 1e12
+        lower_a = index.phase_lower_a[t] if finite else -1e12
         # lower bounds on PV used: alpha + beta * d; upper bounds: gamma + eta * d
         alpha = np.concatenate(
             [
                 [0.0, base + self.charging_kw - self.import_limit_kw],
-                base + (self.phase_a - limit_a) / k,
+                base + (self.phase_a - upper_a) / k,
             ]
         )
         beta = np.concatenate([[0.0, kw_per_unit], phase_per_unit / k])
         gamma = np.concatenate(
             [
                 [pv, base + self.charging_kw + index.export_limit_kw[t]],
-                base + (self.phase_a + limit_a) / k,
+                base + (self.phase_a - lower_a) / k,
             ]
         )
         eta = np.concatenate([[0.0, kw_per_unit], phase_per_unit / k])

@@ -38,16 +38,20 @@ def site_flows(
     charging_phase_a = index.phase_a_per_unit.T @ setpoint
     base, pv = index.base_load_kw, index.pv_kw
     amps_per_kw = float(phase_current_of_balanced_kw(1.0, index.voltage_v))
-    limit_a = index.grid_phase_limit_a
     lower = np.maximum(0.0, base + charging_kw - index.import_limit_kw)
     upper = np.minimum(pv, base + charging_kw + index.export_limit_kw)
-    if np.isfinite(limit_a):
-        lower = np.maximum(lower, (base + (charging_phase_a - limit_a) / amps_per_kw).max(axis=0))
-        upper = np.minimum(upper, (base + (charging_phase_a + limit_a) / amps_per_kw).min(axis=0))
+    if np.isfinite(index.grid_phase_limit_a):
+        lower = np.maximum(
+            lower, (base + (charging_phase_a - index.phase_upper_a) / amps_per_kw).max(axis=0)
+        )
+        upper = np.minimum(
+            upper, (base + (charging_phase_a - index.phase_lower_a) / amps_per_kw).min(axis=0)
+        )
     hint = pv if pv_used_hint_kw is None else pv_used_hint_kw
-    # Where limits conflict (a blocked slot), use all PV: that is the least-import choice.
-    pv_used = np.where(lower <= upper, np.clip(hint, lower, upper), np.minimum(pv, upper.clip(0)))
-    pv_used = np.where(index.blocked_slots, pv, pv_used)
+    # Where limits conflict (a blocked slot), lean to the side that is broken least: all PV
+    # when the site imports too much even so, none when it exports too much without any.
+    unavoidable = np.where(base - pv > 0, pv, 0.0)
+    pv_used = np.where(lower <= upper, np.clip(hint, lower, upper), unavoidable)
     net_kw = base + charging_kw - pv_used
     return SiteFlows(
         charging_kw=charging_kw,

@@ -22,7 +22,7 @@ from optimizer.problem import (
 )
 from optimizer.units import kw_per_a, phase_current_of_balanced_kw
 
-# A slot is "blocked" when base load minus all PV alone breaks a grid limit: no charging there.
+# A slot is "blocked" when base load minus all PV alone breaks the import or a phase limit.
 _BLOCK_TOLERANCE_KW = 1e-9
 
 
@@ -54,13 +54,16 @@ class ProblemIndex:
     slot_start: pd.DatetimeIndex
     voltage_v: float
     # per slot
-    import_limit_kw: np.ndarray
+    import_limit_kw: np.ndarray  # what is planned against: raised where unavoidable
     export_limit_kw: np.ndarray
+    import_limit_given_kw: np.ndarray
     import_price: np.ndarray
     export_price: np.ndarray
     base_load_kw: np.ndarray
     pv_kw: np.ndarray
     grid_phase_limit_a: float
+    phase_upper_a: np.ndarray  # (T,) per grid phase, widened where unavoidable
+    phase_lower_a: np.ndarray
     blocked_slots: np.ndarray  # (T,) bool
     # per session
     session_ids: list[str]
@@ -107,14 +110,10 @@ def build_index(problem: Problem) -> ProblemIndex:
     pv = slot_series(problem.pv_kw, slots, "pv_kw")
     phase_limit = site.grid.phase_limit_a or np.inf
 
-    blocked = _blocked_slots(base_load, pv, import_limit, export_limit, phase_limit, voltage_v)
-    for reason, mask in blocked.items():
-        if mask.any():
-            warnings.append(
-                f"base load minus PV alone breaks the {reason} in slots "
-                f"{_slot_ranges(np.flatnonzero(mask))}: no charging planned there"
-            )
-    any_blocked = np.logical_or.reduce(list(blocked.values()))
+    limits = _uncontrollable_limits(
+        base_load, pv, import_limit, export_limit, phase_limit, voltage_v, warnings
+    )
+    any_blocked = limits.blocked
 
     chargers = site.chargers
     charger_pos = {c.id: i for i, c in enumerate(chargers)}
@@ -172,13 +171,16 @@ def build_index(problem: Problem) -> ProblemIndex:
         step_h=horizon.step_h,
         slot_start=slot_start[:-1],
         voltage_v=voltage_v,
-        import_limit_kw=import_limit,
-        export_limit_kw=export_limit,
+        import_limit_kw=limits.import_limit_kw,
+        export_limit_kw=limits.export_limit_kw,
+        import_limit_given_kw=import_limit,
         import_price=slot_series(problem.tariff.import_price_per_kwh, slots, "import_price"),
         export_price=slot_series(problem.tariff.export_price_per_kwh, slots, "export_price"),
         base_load_kw=base_load,
         pv_kw=pv,
         grid_phase_limit_a=phase_limit,
+        phase_upper_a=limits.phase_upper_a,
+        phase_lower_a=limits.phase_lower_a,
         blocked_slots=any_blocked,
         session_ids=[s.id for s in sessions],
         charger_of_session=charger_of_session,
@@ -198,22 +200,56 @@ def build_index(problem: Problem) -> ProblemIndex:
     )
 
 
-def _blocked_slots(
+@dataclass(frozen=True)
+class _Limits:
+    blocked: np.ndarray
+    import_limit_kw: np.ndarray  # what is planned against: raised where unavoidable
+    export_limit_kw: np.ndarray
+    phase_upper_a: np.ndarray
+    phase_lower_a: np.ndarray
+
+
+def _uncontrollable_limits(
     base_load: np.ndarray,
     pv: np.ndarray,
     import_limit: np.ndarray,
     export_limit: np.ndarray,
     phase_limit_a: float,
     voltage_v: float,
-) -> dict[str, np.ndarray]:
-    """Slots where the site breaks a grid limit with no charging and every kW of PV used."""
+    warnings: list[str],
+) -> _Limits:
+    """The limits the engine plans against, where the site breaks one whatever it does.
+
+    PV can be curtailed, so with no charging the net load can be anything between base - PV
+    and base. When base - PV alone breaks the import limit or a phase limit (SPEC §1, Grid),
+    charging is 0 there and the limit is raised to what cannot be avoided; when a negative
+    base load (net metering) alone exports more than allowed, charging may absorb it, so only
+    the export and the phases' lower limits are widened. Each case adds a warning.
+    """
+    k = float(phase_current_of_balanced_kw(1.0, voltage_v))
     net_min_kw = base_load - pv
-    return {
-        "import limit": net_min_kw > import_limit + _BLOCK_TOLERANCE_KW,
-        "export limit": -base_load > export_limit + _BLOCK_TOLERANCE_KW,
-        "grid phase limit": np.abs(phase_current_of_balanced_kw(net_min_kw, voltage_v))
-        > phase_limit_a + 1e-9,
-    }
+    import_blocked = net_min_kw > import_limit + _BLOCK_TOLERANCE_KW
+    phase_blocked = net_min_kw * k > phase_limit_a + 1e-9
+    export_over = -base_load > export_limit + _BLOCK_TOLERANCE_KW
+    phase_low = base_load * k < -phase_limit_a - 1e-9
+    for mask, what, outcome in (
+        (import_blocked, "import limit", "no charging planned there"),
+        (phase_blocked, "grid phase limit", "no charging planned there"),
+        (export_over, "export limit", "export is unavoidable there"),
+        (phase_low, "grid phase limit (export direction)", "it is unavoidable there"),
+    ):
+        if mask.any():
+            warnings.append(
+                f"base load minus PV alone breaks the {what} in slots "
+                f"{_slot_ranges(np.flatnonzero(mask))}: {outcome}"
+            )
+    return _Limits(
+        blocked=import_blocked | phase_blocked,
+        import_limit_kw=np.where(import_blocked, net_min_kw, import_limit),
+        export_limit_kw=np.maximum(export_limit, -base_load),
+        phase_upper_a=np.maximum(phase_limit_a, net_min_kw * k),
+        phase_lower_a=np.minimum(-phase_limit_a, base_load * k),
+    )
 
 
 def _phase_currents_per_unit(

@@ -34,7 +34,9 @@ def limited_by(index: ProblemIndex, setpoint: np.ndarray, flows: SiteFlows) -> l
     grid_phase_a = flows.charging_phase_a + phase_current_of_balanced_kw(
         index.base_load_kw - flows.pv_used_kw, index.voltage_v
     )
-    grid_phase_room_a = index.grid_phase_limit_a - np.abs(grid_phase_a)  # (3, T)
+    grid_phase_room_a = np.minimum(
+        index.phase_upper_a - grid_phase_a, grid_phase_a - index.phase_lower_a
+    )  # (3, T)
     import_room_kw = index.import_limit_kw - flows.import_kw
     circuits = index.circuits
     circuit_kw = circuits.contains_session @ power_kw if circuits.ids else np.zeros((0, 1))

@@ -287,12 +287,7 @@ def add_grid(m: MatrixModel) -> None:
     """import - export - charging + pv_used = base; limits as bounds; peak >= import."""
     index, pairs, lp = m.index, m.pairs, m.lp
     base, pv, slots = index.base_load_kw, index.pv_kw, index.slots
-    import_limit = np.where(
-        index.blocked_slots, np.maximum(index.import_limit_kw, base - pv), index.import_limit_kw
-    )
-    export_limit = np.where(
-        index.blocked_slots, np.maximum(index.export_limit_kw, -base), index.export_limit_kw
-    )
+    import_limit, export_limit = index.import_limit_kw, index.export_limit_kw
     pv_used = lp.add_vars("pv_used_kw", np.zeros(slots), pv)
     grid_import = lp.add_vars("grid_import_kw", np.zeros(slots), import_limit)
     grid_export = lp.add_vars("grid_export_kw", np.zeros(slots), export_limit)
@@ -343,30 +338,28 @@ def add_grid(m: MatrixModel) -> None:
 
 
 def add_phase_limits(m: MatrixModel) -> None:
-    """-L <= sum_k I[phi,k] + (base - pv_used) * 1000/(3V) <= L, unblocked slots."""
+    """lower <= sum_k I[phi,k] + (base - pv_used) * 1000/(3V) <= upper, every phase and slot."""
     index, pairs, lp = m.index, m.pairs, m.lp
-    limit_a = index.grid_phase_limit_a
-    if not np.isfinite(limit_a):
+    if not np.isfinite(index.grid_phase_limit_a):
         return
     slots = index.slots
     amps_per_kw = float(phase_current_of_balanced_kw(1.0, index.voltage_v))
     x, pv_used = lp.blocks["x"], lp.blocks["pv_used_kw"]
-    open_slot = ~index.blocked_slots
     rows, cols, values = [], [], []
     for phi in range(3):
         coefficient = index.phase_a_per_unit[pairs.session, phi]
-        on_phase = (coefficient > 0) & open_slot[pairs.slot]
-        rows += [phi * slots + pairs.slot[on_phase], phi * slots + np.flatnonzero(open_slot)]
-        cols += [x[on_phase], pv_used[open_slot]]
-        values += [coefficient[on_phase], np.full(open_slot.sum(), -amps_per_kw)]
+        on_phase = coefficient > 0
+        rows += [phi * slots + pairs.slot[on_phase], phi * slots + np.arange(slots)]
+        cols += [x[on_phase], pv_used]
+        values += [coefficient[on_phase], np.full(slots, -amps_per_kw)]
     base_a = np.tile(amps_per_kw * index.base_load_kw, 3)
     lp.add_rows(
         "grid_phase_limit",
         np.concatenate(rows),
         np.concatenate(cols),
         np.concatenate(values),
-        -limit_a - base_a,
-        limit_a - base_a,
+        np.tile(index.phase_lower_a, 3) - base_a,
+        np.tile(index.phase_upper_a, 3) - base_a,
         3 * slots,
     )
 

@@ -123,12 +123,7 @@ def add_grid(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
     pairs = model.pairs
     kw_per_unit = index.kw_per_unit
     base, pv = index.base_load_kw, index.pv_kw
-    import_limit = np.where(
-        index.blocked_slots, np.maximum(index.import_limit_kw, base - pv), index.import_limit_kw
-    )
-    export_limit = np.where(
-        index.blocked_slots, np.maximum(index.export_limit_kw, -base), index.export_limit_kw
-    )
+    import_limit, export_limit = index.import_limit_kw, index.export_limit_kw
     model.charging_kw = pyo.Expression(
         model.T,
         rule=lambda m, t: sum(
@@ -168,17 +163,15 @@ def add_grid(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
 def add_phase_limits(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
     """-L <= sum_k I[phi, k] + (base - pv_used) * 1000 / (3 V) <= L for every grid phase and slot.
 
-    Base load and the PV used are spread evenly over three phases (SPEC §1, Phases). Blocked
-    slots carry no charging and are left to the import limit.
+    Base load and the PV used are spread evenly over three phases (SPEC §1, Phases). Where the
+    base load alone breaks a phase limit, the bounds are widened to what cannot be avoided
+    (`optimizer.index`).
     """
-    limit_a = index.grid_phase_limit_a
-    if not np.isfinite(limit_a):
+    if not np.isfinite(index.grid_phase_limit_a):
         return
     pairs = model.pairs
     amps_per_kw = float(phase_current_of_balanced_kw(1.0, index.voltage_v))
-    slots = [t for t in range(index.slots) if not index.blocked_slots[t]]
     model.PHASES = pyo.RangeSet(0, 2, doc="grid phases L1, L2, L3")
-    model.T_phase = pyo.Set(initialize=slots)
 
     def phase_current_a(m, phi, t):
         charging_a = sum(
@@ -188,11 +181,15 @@ def add_phase_limits(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
         )
         return charging_a + amps_per_kw * (float(index.base_load_kw[t]) - m.pv_used_kw[t])
 
-    model.grid_phase_current_a = pyo.Expression(model.PHASES, model.T_phase, rule=phase_current_a)
+    model.grid_phase_current_a = pyo.Expression(model.PHASES, model.T, rule=phase_current_a)
     model.grid_phase_limit = pyo.Constraint(
         model.PHASES,
-        model.T_phase,
-        rule=lambda m, phi, t: (-limit_a, m.grid_phase_current_a[phi, t], limit_a),
+        model.T,
+        rule=lambda m, phi, t: (
+            float(index.phase_lower_a[t]),
+            m.grid_phase_current_a[phi, t],
+            float(index.phase_upper_a[t]),
+        ),
         doc="|I_phi| <= phase_limit_a",
     )
 

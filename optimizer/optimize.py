@@ -83,7 +83,7 @@ class Plan:
                 "base_load_kw": _rounded(index.base_load_kw),
                 "pv_kw": _rounded(flows.pv_used_kw),
                 "pv_available_kw": _rounded(index.pv_kw),
-                "import_limit_kw": _rounded(index.import_limit_kw),
+                "import_limit_kw": _rounded(index.import_limit_given_kw),
                 "import_price_per_kwh": _rounded(index.import_price),
             },
             "sessions": sessions,
