@@ -1,0 +1,62 @@
+"""Property tests: on many random small problems every answer passes the independent checker
+and never delivers less energy (tier by tier) than the rule-based fallback."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+
+from optimizer.check import check_answer, format_violations
+from optimizer.fallback import water_fill
+from optimizer.flows import site_flows
+from optimizer.index import build_index
+from optimizer.kpis import session_energy
+from optimizer.optimize import Plan, optimize
+from optimizer.problem import ProblemError, parse_problem
+from tests.strategies import problems
+
+RANDOM_PROBLEMS = settings(
+    max_examples=220,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+
+
+@RANDOM_PROBLEMS
+@given(problems())
+def test_every_answer_passes_the_checker_and_beats_the_fallback(doc):
+    try:
+        problem = parse_problem(doc)
+    except ProblemError:
+        return
+    plan = optimize(problem)
+    answer = plan.to_answer()
+    violations = check_answer(problem, answer)
+    assert not violations, format_violations(violations)
+    assert answer["status"] in ("optimal", "fallback")
+
+    index = build_index(problem)
+    _, plan_unmet = session_energy(index, plan.setpoint)
+    _, rules_unmet = session_energy(index, water_fill(index))
+    tolerance_kwh = problem.options.mip_gap * index.energy_counts_kwh.sum() + 1e-6
+    for tier in sorted(set(index.priority.tolist()), reverse=True):
+        in_tier = index.priority == tier
+        plan_short, rules_short = plan_unmet[in_tier].sum(), rules_unmet[in_tier].sum()
+        assert plan_short <= rules_short + tolerance_kwh, f"tier {tier}"
+        if plan_short < rules_short - 1e-6:
+            break
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(problems())
+def test_the_fallback_alone_respects_every_limit(doc):
+    """The rule-based schedule is what a time-out returns: it must pass on its own."""
+    try:
+        problem = parse_problem(doc)
+    except ProblemError:
+        return
+    index = build_index(problem)
+    setpoint = water_fill(index)
+    plan = Plan(index, setpoint, site_flows(index, setpoint), "fallback", list(index.warnings))
+    violations = check_answer(problem, plan.to_answer())
+    assert not violations, format_violations(violations)
