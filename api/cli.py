@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("optimize", "forecast")
+COMMANDS = ("optimize",)
 
 EXIT_BAD_INPUT = 2
 

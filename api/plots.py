@@ -8,9 +8,9 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 MAX_STACKED_SESSIONS = 12
 
@@ -37,16 +37,34 @@ def plot_schedule(answer: dict[str, Any], path: str | Path | None = None) -> plt
     fig, ax = plt.subplots(figsize=(11, 5.5), constrained_layout=True)
     steps = dict(step="post")
     ax.stackplot(
-        times, base_kw, *bands, labels=["base load", *labels], step="post",
+        times,
+        base_kw,
+        *bands,
+        labels=["base load", *labels],
+        step="post",
         colors=["#bbbbbb", *plt.cm.tab20(np.linspace(0, 1, max(len(bands), 1)))],
     )
-    ax.step(times, site["pv_available_kw"], where="post", color="#e6a700", lw=1.5,
-            ls="--", label="PV available")
+    ax.step(
+        times,
+        site["pv_available_kw"],
+        where="post",
+        color="#e6a700",
+        lw=1.5,
+        ls="--",
+        label="PV available",
+    )
     ax.step(times, site["pv_kw"], where="post", color="#e6a700", lw=2, label="PV used")
-    ax.step(times, site["import_limit_kw"], where="post", color="#c0392b", lw=2,
-            label="import limit")
-    ax.step(times, np.asarray(site["import_kw"]), where="post", color="black", lw=1.2,
-            label="grid import")
+    ax.step(
+        times, site["import_limit_kw"], where="post", color="#c0392b", lw=2, label="import limit"
+    )
+    ax.step(
+        times,
+        np.asarray(site["import_kw"]),
+        where="post",
+        color="black",
+        lw=1.2,
+        label="grid import",
+    )
     ax.set_ylabel("power [kW]")
     ax.set_xlabel(f"time ({times.tz})" if times.tz else "time")
     kpis = answer["kpis"]
@@ -56,13 +74,26 @@ def plot_schedule(answer: dict[str, Any], path: str | Path | None = None) -> plt
         f"peak {kpis['peak_import_kw']:.0f} kW"
     )
     price_ax = ax.twinx()
-    price_ax.step(times, site["import_price_per_kwh"], color="#2c7fb8", lw=1, alpha=0.8,
-                  **steps, label="import price")
+    price_ax.step(
+        times,
+        site["import_price_per_kwh"],
+        color="#2c7fb8",
+        lw=1,
+        alpha=0.8,
+        **steps,
+        label="import price",
+    )
     price_ax.set_ylabel("import price [per kWh]", color="#2c7fb8")
     handles, names = ax.get_legend_handles_labels()
     price_handles, price_names = price_ax.get_legend_handles_labels()
-    ax.legend(handles + price_handles, names + price_names, loc="upper left", fontsize=7,
-              ncol=2, framealpha=0.85)
+    ax.legend(
+        handles + price_handles,
+        names + price_names,
+        loc="upper left",
+        fontsize=7,
+        ncol=2,
+        framealpha=0.85,
+    )
     ax.margins(x=0)
     fig.autofmt_xdate()
     if path is not None:

@@ -11,7 +11,6 @@ from typing import Any
 import pandas as pd
 
 from api.ocpp import build_ocpp_messages
-from forecasting.resolve import resolve_forecasts
 from optimizer.optimize import Plan, optimize
 from optimizer.problem import Problem, parse_problem
 
@@ -24,6 +23,8 @@ def with_forecasts(
     """The problem with null base load / PV replaced by forecasts, and the warnings that made."""
     if problem.base_load_kw is not None and problem.pv_kw is not None:
         return problem, []
+    from forecasting.resolve import resolve_forecasts
+
     forecasts = resolve_forecasts(
         problem, load_history_kw=load_history_kw, pv_history_kw=pv_history_kw
     )
