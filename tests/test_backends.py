@@ -2,40 +2,39 @@
 
 from __future__ import annotations
 
-import copy
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from optimizer.optimize import optimize
-from optimizer.problem import ProblemError
+from optimizer.index import build_index
+from optimizer.matrix_model import MatrixModel
+from optimizer.objective_order import solve_in_objective_order
+from optimizer.problem import ProblemError, parse_problem
+from optimizer.solve import PyomoModel
 from tests.strategies import problems
 
-
-def solve_both(doc: dict) -> tuple[dict, dict]:
-    answers = []
-    for model in ("matrix", "pyomo"):
-        variant = copy.deepcopy(doc)
-        variant["options"]["model"] = model
-        answers.append(optimize(variant).to_answer())
-    return answers[0], answers[1]
+GAP = 1e-6
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    derandomize=True,
-)
+def solve(model_class, index):
+    model = model_class(index)
+    staged = solve_in_objective_order(model, GAP, time.perf_counter() + 30)
+    assert staged.has_solution and staged.all_optimal
+    tiers = range(len(model.tiers))
+    return staged.stages, [model.value(("shortfall", r)) for r in tiers], model.value(("cost",))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(problems())
-def test_matrix_and_pyomo_models_agree_on_energy_and_cost(doc):
+def test_matrix_and_pyomo_models_agree_on_every_stage(doc):
     try:
-        fast, reference = solve_both(doc)
+        index = build_index(parse_problem(doc))
     except ProblemError:
         return
-    assert fast["status"] == reference["status"] == "optimal"
-    assert fast["kpis"]["unmet_kwh"] == pytest.approx(reference["kpis"]["unmet_kwh"], abs=0.01)
-    assert fast["kpis"]["total_cost"] == pytest.approx(
-        reference["kpis"]["total_cost"], rel=1e-3, abs=1e-3
-    )
-    assert fast["solver"]["stages"] == reference["solver"]["stages"]
+    fast_stages, fast_shortfall, fast_cost = solve(MatrixModel, index)
+    ref_stages, ref_shortfall, ref_cost = solve(PyomoModel, index)
+    assert fast_stages == ref_stages
+    assert fast_shortfall == pytest.approx(ref_shortfall, abs=2e-3)
+    # Both are optimal within the gap (plus what the held stages may give up).
+    assert fast_cost == pytest.approx(ref_cost, rel=1e-4, abs=1e-3)
