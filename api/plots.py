@@ -22,10 +22,18 @@ def plot_schedule(answer: dict[str, Any], path: str | Path | None = None) -> plt
     120-charger depot stays readable.
     """
     site = answer["site"]
-    times = pd.DatetimeIndex(pd.to_datetime(site["slot_start"]))
-    base_kw = np.asarray(site["base_load_kw"])
+    slot_start = pd.DatetimeIndex(pd.to_datetime(site["slot_start"]))
+    step = slot_start[1] - slot_start[0] if len(slot_start) > 1 else pd.Timedelta("15min")
+    # One more point at the horizon end, so the last slot is drawn as wide as the others.
+    times = slot_start.append(pd.DatetimeIndex([slot_start[-1] + step]))
+
+    def ext(values) -> np.ndarray:
+        values = np.asarray(values, dtype=float)
+        return np.append(values, values[-1])
+
+    base_kw = ext(site["base_load_kw"])
     sessions = answer["sessions"]
-    power_kw = np.array([s["power_kw"] for s in sessions]).reshape(len(sessions), len(times))
+    power_kw = np.array([ext(s["power_kw"]) for s in sessions]).reshape(len(sessions), len(times))
     order = np.argsort(-power_kw.sum(axis=1))
     shown = order[:MAX_STACKED_SESSIONS]
     bands = [power_kw[i] for i in shown]
@@ -35,7 +43,6 @@ def plot_schedule(answer: dict[str, Any], path: str | Path | None = None) -> plt
         labels.append(f"{len(order) - MAX_STACKED_SESSIONS} other sessions")
 
     fig, ax = plt.subplots(figsize=(11, 5.5), constrained_layout=True)
-    steps = dict(step="post")
     ax.stackplot(
         times,
         base_kw,
@@ -46,20 +53,25 @@ def plot_schedule(answer: dict[str, Any], path: str | Path | None = None) -> plt
     )
     ax.step(
         times,
-        site["pv_available_kw"],
+        ext(site["pv_available_kw"]),
         where="post",
         color="#e6a700",
         lw=1.5,
         ls="--",
         label="PV available",
     )
-    ax.step(times, site["pv_kw"], where="post", color="#e6a700", lw=2, label="PV used")
+    ax.step(times, ext(site["pv_kw"]), where="post", color="#e6a700", lw=2, label="PV used")
     ax.step(
-        times, site["import_limit_kw"], where="post", color="#c0392b", lw=2, label="import limit"
+        times,
+        ext(site["import_limit_kw"]),
+        where="post",
+        color="#c0392b",
+        lw=2,
+        label="import limit",
     )
     ax.step(
         times,
-        np.asarray(site["import_kw"]),
+        ext(site["import_kw"]),
         where="post",
         color="black",
         lw=1.2,
@@ -76,11 +88,11 @@ def plot_schedule(answer: dict[str, Any], path: str | Path | None = None) -> plt
     price_ax = ax.twinx()
     price_ax.step(
         times,
-        site["import_price_per_kwh"],
+        ext(site["import_price_per_kwh"]),
         color="#2c7fb8",
         lw=1,
         alpha=0.8,
-        **steps,
+        where="post",
         label="import price",
     )
     price_ax.set_ylabel("import price [per kWh]", color="#2c7fb8")
