@@ -172,9 +172,18 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
         out = subprocess.run(
-            [sys.executable, "-m", "benchmarks.run", "--scenario", name, "--repeat",
-             str(args.repeat)],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.run",
+                "--scenario",
+                name,
+                "--repeat",
+                str(args.repeat),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         rows.append(Row(**json.loads(out.stdout.strip().splitlines()[-1])))
         print(format_table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
