@@ -144,19 +144,12 @@ def default_profiles(
             headroom = index.phase_upper_a - planned_phase_a[p] - base_a
             demand = (max_a * phase_map[:, p]).sum()
             limit_share(headroom, demand)
-    charger_index = {c.id: i for i, c in enumerate(chargers)}
+    below_circuit = _chargers_below_circuits(problem)
     circuits = index.circuits
-    for ci, circuit_id in enumerate(circuits.ids):
-        below = np.zeros(len(chargers), dtype=bool)
-        for c in chargers:
-            node = c.circuit
-            while node is not None:
-                if node == circuit_id:
-                    below[charger_index[c.id]] = True
-                    break
-                node = next(x.parent for x in site.circuits if x.id == node)
+    power = np.array([s["power_kw"] for s in answer["sessions"]]).reshape(-1, slots)
+    for ci in range(len(circuits.ids)):
+        below = below_circuit[ci]
         sessions_below = circuits.contains_session[ci]
-        power = np.array([s["power_kw"] for s in answer["sessions"]]).reshape(-1, slots)
         planned_kw = power[sessions_below].sum(axis=0)
         if np.isfinite(circuits.limit_kw[ci]):
             demand = (max_kw * below).sum()
@@ -195,6 +188,20 @@ def default_profiles(
             )
         )
     return messages
+
+
+def _chargers_below_circuits(problem: Problem) -> np.ndarray:
+    """(circuits, chargers) bool: the charger hangs below the circuit, at any depth."""
+    circuits = problem.site.circuits
+    position = {c.id: i for i, c in enumerate(circuits)}
+    parent = {c.id: c.parent for c in circuits}
+    below = np.zeros((len(circuits), len(problem.site.chargers)), dtype=bool)
+    for j, charger in enumerate(problem.site.chargers):
+        node = charger.circuit
+        while node is not None:
+            below[position[node], j] = True
+            node = parent[node]
+    return below
 
 
 def _planned_phase_a(

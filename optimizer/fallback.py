@@ -133,17 +133,27 @@ def water_fill(index: ProblemIndex) -> np.ndarray:
     return setpoints
 
 
-def top_up(index: ProblemIndex, setpoints: np.ndarray, peak_kw: float = np.inf) -> np.ndarray:
+def top_up(
+    index: ProblemIndex,
+    setpoints: np.ndarray,
+    peak_kw: float = np.inf,
+    before_rounding: np.ndarray | None = None,
+) -> np.ndarray:
     """Raise set-points of sessions still short of energy into whatever room rounding left.
 
     Flooring to 0.1 A frees a little capacity in every slot; a session that still misses
     energy gets it back, in priority then deadline order, within every limit and without
     raising import above `peak_kw` (the plan's peak before rounding: a higher one would cost
-    a demand charge the plan had avoided).
+    a demand charge the plan had avoided). Given the schedule `before_rounding`, only the
+    sessions that rounding cost more than 1 Wh are topped up.
     """
     unit_kwh = index.kw_per_unit * index.step_h
     delivered_kwh = (setpoints * unit_kwh[:, None]).sum(axis=1)
-    short = np.flatnonzero(index.energy_counts_kwh - delivered_kwh > 1e-6)
+    wanting = index.energy_counts_kwh - delivered_kwh > 1e-6
+    if before_rounding is not None:
+        lost_kwh = ((before_rounding - setpoints) * unit_kwh[:, None]).sum(axis=1)
+        wanting &= lost_kwh > 1e-3
+    short = np.flatnonzero(wanting)
     if short.size == 0:
         return setpoints
     departure = np.array([index.problem.sessions[s].departure.timestamp() for s in short])

@@ -127,10 +127,11 @@ def optimize(problem: Problem | dict[str, Any], previous: Plan | None = None) ->
         )
     peak_kw = max(site_flows(index, setpoint, pv_hint).import_kw.max(initial=0.0), 0.0)
     peak_kw = max(peak_kw, problem.tariff.peak_so_far_kw)
+    solved = setpoint
     setpoint = round_setpoints(index, setpoint)
     if status != "fallback":
-        setpoint = top_up(index, setpoint, peak_kw + 1e-6)
-        setpoint, status = _never_below_fallback(index, setpoint, status, warnings)
+        setpoint = top_up(index, setpoint, peak_kw + 1e-6, before_rounding=solved)
+        setpoint, status = _never_below_fallback(index, setpoint, solved, status, warnings)
     flows = site_flows(index, setpoint, pv_hint)
     report["total_s"] = round(time.perf_counter() - started, 4)
     if session_rows is not None:
@@ -176,7 +177,11 @@ def _forecasts_as_given(problem: Problem, warnings: list[str]) -> Problem:
 
 
 def _never_below_fallback(
-    index: ProblemIndex, setpoint: np.ndarray, status: str, warnings: list[str]
+    index: ProblemIndex,
+    setpoint: np.ndarray,
+    solved: np.ndarray,
+    status: str,
+    warnings: list[str],
 ) -> tuple[np.ndarray, str]:
     """Never return less energy than the rules would deliver (beyond the accepted gap).
 
@@ -186,11 +191,15 @@ def _never_below_fallback(
     SPEC's own notion of optimal on (1)), the rules' schedule is returned instead.
     """
     _, unmet = session_energy(index, setpoint)
-    if unmet.sum() <= _ROUNDING_LOSS_KWH * max(index.n_sessions, 1):
+    tolerance_kwh = index.problem.options.mip_gap * float(index.energy_counts_kwh.sum())
+    # The rules' schedule is feasible for the MILP, so the solved schedule delivers at least
+    # as much (within the gap): only rounding can lose more, and only then is it worth
+    # computing the rules' schedule to compare.
+    _, solved_unmet = session_energy(index, solved)
+    if unmet.sum() <= solved_unmet.sum() + tolerance_kwh:
         return setpoint, status
     rules = water_fill(index)
     _, rules_unmet = session_energy(index, rules)
-    tolerance_kwh = index.problem.options.mip_gap * float(index.energy_counts_kwh.sum())
     for tier in sorted(set(index.priority.tolist()), reverse=True):
         in_tier = index.priority == tier
         plan_short, rules_short = unmet[in_tier].sum(), rules_unmet[in_tier].sum()
