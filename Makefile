@@ -18,7 +18,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: setup
+	@mkdir -p out
 	$(PY) -m api.cli optimize data/examples/workplace-20.json --out out/workplace-20.answer.json --plot out/workplace-20.png
+	@echo
+	@echo "Planned the sample workplace site: answer in out/workplace-20.answer.json, picture in out/workplace-20.png"
+	@echo "Plan any site:   $(VENV)/bin/smartcharge optimize data/examples/depot-120.json --out answer.json --plot schedule.png"
+	@echo "From Python:     from api.service import optimize_answer; optimize_answer(problem_dict)"
 
 test: setup
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
