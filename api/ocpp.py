@@ -101,9 +101,27 @@ def build_ocpp_messages(problem: Problem, answer: dict[str, Any]) -> list[dict[s
         )
     if problem.options.include_default_profiles:
         messages.extend(default_profiles(problem, index, answer))
+    # Every payload gets our semantic checks; the schema, which only sees the structure every
+    # payload of one kind shares, is run once per kind (version, purpose, unit, transaction).
+    schema_checked: set[tuple] = set()
     for message in messages:
-        validate_ocpp_message(message, problem.site.chargers)
+        kind = _payload_kind(message)
+        validate_ocpp_message(message, problem.site.chargers, schema=kind not in schema_checked)
+        schema_checked.add(kind)
     return messages
+
+
+def _payload_kind(message: dict[str, Any]) -> tuple:
+    payload = message["payload"]
+    profile = payload.get("csChargingProfiles") or payload.get("chargingProfile")
+    schedule = profile["chargingSchedule"]
+    schedule = schedule[0] if isinstance(schedule, list) else schedule
+    return (
+        message["ocpp_version"],
+        message["purpose"],
+        schedule["chargingRateUnit"],
+        "transactionId" in profile,
+    )
 
 
 def default_profiles(
@@ -296,26 +314,31 @@ class OcppPayloadError(ValueError):
     """A payload that breaks the official schema or a rule the schema does not express."""
 
 
-def validate_ocpp_message(message: dict[str, Any], chargers: list[Charger] | None = None) -> None:
+def validate_ocpp_message(
+    message: dict[str, Any], chargers: list[Charger] | None = None, schema: bool = True
+) -> None:
     """Check a payload with the `ocpp` package's official JSON schemas and our own rules.
 
     The schemas do not check period order, the first period being 0, the unit's precision,
-    the minimum current or where each purpose may go; those are checked here.
+    the minimum current, negative limits or where each purpose may go; those are checked here.
     """
     from ocpp.messages import MessageType, get_validator
 
     version = message["ocpp_version"]
     payload = message["payload"]
-    # As the ocpp package does itself for 1.6 SetChargingProfile: numbers as Decimal, so that
-    # multipleOf 0.1 is judged exactly (a float 21.4 is not a multiple of 0.1).
-    parse_float = Decimal if version == "1.6" else float
-    validator = get_validator(MessageType.Call, message["action"], version, parse_float=parse_float)
-    errors = sorted(
-        validator.iter_errors(json.loads(json.dumps(payload), parse_float=parse_float)),
-        key=str,
-    )
-    if errors:
-        raise OcppPayloadError(f"{message['charger_id']}: schema: {errors[0].message}")
+    if schema:
+        # As the ocpp package does itself for 1.6 SetChargingProfile: numbers as Decimal, so
+        # multipleOf 0.1 is judged exactly (a float 21.4 is not a multiple of 0.1).
+        parse_float = Decimal if version == "1.6" else float
+        validator = get_validator(
+            MessageType.Call, message["action"], version, parse_float=parse_float
+        )
+        errors = sorted(
+            validator.iter_errors(json.loads(json.dumps(payload), parse_float=parse_float)),
+            key=str,
+        )
+        if errors:
+            raise OcppPayloadError(f"{message['charger_id']}: schema: {errors[0].message}")
     if version == "1.6":
         profile, target = payload["csChargingProfiles"], payload["connectorId"]
         schedule = profile["chargingSchedule"]
@@ -331,6 +354,8 @@ def validate_ocpp_message(message: dict[str, Any], chargers: list[Charger] | Non
         problems.append("periods are not strictly ascending")
     if any(abs(p["limit"] * 10 - round(p["limit"] * 10)) > 1e-9 for p in periods):
         problems.append("a limit has more than one decimal")
+    if any(p["limit"] < 0 for p in periods):
+        problems.append("a limit is negative")
     if not str(schedule.get("startSchedule", "")).endswith("Z"):
         problems.append("an Absolute profile needs startSchedule in UTC")
     purpose = profile["chargingProfilePurpose"]

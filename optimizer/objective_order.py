@@ -24,9 +24,9 @@ import numpy as np
 from optimizer.solve import SolveResult, Termination
 
 # What a held stage may lose against its own solve, so that rounding noise never makes the
-# next stage infeasible: 1e-6 of the value, at least 1 Wh.
+# next stage infeasible: 1e-6 of the value, at least 0.01 Wh.
 _HOLD_RELATIVE = 1e-6
-_HOLD_ABSOLUTE_KWH = 1e-3
+_HOLD_ABSOLUTE_KWH = 1e-5
 _SHORTFALL_TOLERANCE_KWH = 1e-4
 
 

@@ -64,7 +64,7 @@ class SolveResult:
     @property
     def gap(self) -> float | None:
         """Relative gap between incumbent and bound, as HiGHS defines mip_rel_gap."""
-        if self.objective is None or self.bound is None:
+        if self.objective is None or self.bound is None or not math.isfinite(self.bound):
             return None
         if math.isclose(self.objective, self.bound, rel_tol=1e-12, abs_tol=1e-9):
             return 0.0
