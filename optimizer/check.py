@@ -161,17 +161,18 @@ def _read_session(
     if charger.kind == "dc":
         phases_used = 3
         max_current_a = math.inf
-        max_power_kw = min(p for p in (charger.max_power_kw, session.max_power_kw) if p)
+        max_power_kw = min(p for p in (charger.max_power_kw, session.max_power_kw) if p is not None)
         phase_a_per_unit[:] = 1000.0 / (3 * voltage_v)  # balanced three-phase draw
     else:
         phases_used = min(charger.phases, session.phases or charger.phases)
-        current_limits_a = [a for a in (charger.max_current_a, session.max_current_a) if a]
-        power_limits_a = [
+        limits_a = [a for a in (charger.max_current_a, session.max_current_a) if a is not None]
+        # A power limit caps the current at the phases actually used (22 kW at 3 x 230 V: 31.88 A).
+        limits_a += [
             kw * 1000.0 / (voltage_v * phases_used)
             for kw in (charger.max_power_kw, session.max_power_kw)
-            if kw
+            if kw is not None
         ]
-        max_current_a = min(current_limits_a + power_limits_a)
+        max_current_a = min(limits_a)
         max_power_kw = max_current_a * voltage_v * phases_used / 1000.0
         for grid_phase in _charger_grid_phases(charger)[:phases_used]:
             phase_a_per_unit[GRID_PHASES.index(grid_phase)] += 1.0
@@ -212,12 +213,13 @@ def _check_structure(problem: Problem, answer: dict, report: _Report) -> None:
     def check_array(entity: str, value: Any) -> None:
         if _slot_array(value, slots) is None:
             got = len(value) if isinstance(value, list | tuple) else 0
+            what = f"{got} values" if isinstance(value, list | tuple) else repr(value)
             report.add(
                 "array_length",
                 entity,
                 None,
                 abs(slots - got) or slots,
-                f"needs {slots} numbers, got {got if value is not None else 'none'}",
+                f"needs {slots} numbers, got {what}",
             )
         elif not np.isfinite(np.asarray(value, dtype=float)).all():
             bad = int((~np.isfinite(np.asarray(value, dtype=float))).sum())
@@ -255,7 +257,7 @@ def _check_structure(problem: Problem, answer: dict, report: _Report) -> None:
             check_array(f"{name}.current_a", entry.get("current_a"))
         for key in ("energy_kwh", "unmet_kwh"):
             if not isinstance(entry.get(key), int | float) or not math.isfinite(entry[key]):
-                report.add("array_length", f"{name}.{key}", None, 1, "missing or not a number")
+                report.add("session_entries", f"{name}.{key}", None, 1, "missing or not a number")
 
 
 def check_answer(problem: Problem, answer: dict, tol: float = 1e-6) -> list[Violation]:
@@ -291,7 +293,8 @@ def check_answer(problem: Problem, answer: dict, tol: float = 1e-6) -> list[Viol
     _check_sessions(problem, readings, power_kw, setpoint, report)
     delivered_kwh = power_kw.sum(axis=1) * step_h
     _check_energy(problem, readings, entries, delivered_kwh, report)
-    _check_grid(
+    _check_balance(site, base_kw, pv_available_kw, power_kw, report)
+    _check_grid_limits(
         problem, answer, site, base_kw, pv_available_kw, readings, power_kw, phase_a, report
     )
     _check_circuits(problem, readings, power_kw, phase_a, report)
@@ -423,27 +426,19 @@ def _check_energy(
                 )
 
 
-def _check_grid(
-    problem: Problem,
-    answer: dict,
+def _check_balance(
     site: dict[str, np.ndarray],
     base_kw: np.ndarray,
     pv_available_kw: np.ndarray,
-    readings: list[_SessionReading],
     power_kw: np.ndarray,
-    phase_a: np.ndarray,
     report: _Report,
 ) -> None:
-    """Rules `balance`, `negative_flow`, `import_export_both`, `pv_used`, `grid_import`,
-    `grid_export`, `grid_phase`, `blocked_slot_charging`, `missing_warning` (SPEC §1, Grid).
+    """Rules `balance`, `negative_flow`, `import_export_both`, `pv_used` (SPEC §1, Grid).
 
-    import - export = base + charging - pv_used; 0 <= pv_used <= pv_available; import <=
-    import_limit, export <= export_limit, never both > 0; |I| <= phase_limit_a on each grid
-    phase with base - pv_used spread evenly. What base load and PV alone break (all PV used, no
-    charging) cannot be helped: there charging must be 0 and a warning must say so.
+    charging_kw = sum of session powers; import - export = base + charging - pv_used, both
+    >= 0 and never both > 0 in one slot; 0 <= pv_used <= pv_available.
     """
-    tol, slots = report.tol, problem.horizon.slots
-    grid, voltage_v = problem.site.grid, problem.site.grid.voltage_v
+    tol = report.tol
     n_sessions = power_kw.shape[0]
     import_kw, export_kw, pv_used_kw = site["import_kw"], site["export_kw"], site["pv_kw"]
     charging_kw = power_kw.sum(axis=0)
@@ -478,6 +473,31 @@ def _check_grid(
     report.above("pv_used", "pv", pv_used_kw, pv_available_kw, "PV used [kW]")
     for t in np.flatnonzero(pv_used_kw < -tol):
         report.add("pv_used", "pv", int(t), -pv_used_kw[t], "PV used is negative")
+
+
+def _check_grid_limits(
+    problem: Problem,
+    answer: dict,
+    site: dict[str, np.ndarray],
+    base_kw: np.ndarray,
+    pv_available_kw: np.ndarray,
+    readings: list[_SessionReading],
+    power_kw: np.ndarray,
+    phase_a: np.ndarray,
+    report: _Report,
+) -> None:
+    """Rules `grid_import`, `grid_export`, `grid_phase`, `blocked_slot_charging`,
+    `missing_warning` (SPEC §1, Grid and Phases).
+
+    import <= import_limit, export <= export_limit, |I| <= phase_limit_a on each grid phase with
+    base - pv_used spread evenly over the three. What base load and PV alone break (all PV used
+    and no charging, or no PV at all for export) the engine cannot help: there charging must be
+    0 and a warning must say so, and the limit is only as strict as what could be avoided.
+    """
+    tol, slots = report.tol, problem.horizon.slots
+    grid, voltage_v = problem.site.grid, problem.site.grid.voltage_v
+    import_kw, export_kw, pv_used_kw = site["import_kw"], site["export_kw"], site["pv_kw"]
+    charging_kw = power_kw.sum(axis=0)
 
     # What the site does with no charging and all PV used (import side) or no PV (export side).
     a_per_kw = 1000.0 / (3 * voltage_v)

@@ -51,7 +51,9 @@ def site_flows(
     # Where limits conflict (a blocked slot), lean to the side that is broken least: all PV
     # when the site imports too much even so, none when it exports too much without any.
     unavoidable = np.where(base - pv > 0, pv, 0.0)
-    pv_used = np.where(lower <= upper, np.clip(hint, lower, upper), unavoidable)
+    # Bounds a hair apart (solver noise in a set-point) still meet: use the tighter one.
+    feasible = lower <= upper + 1e-7
+    pv_used = np.where(feasible, np.clip(hint, np.minimum(lower, upper), upper), unavoidable)
     net_kw = base + charging_kw - pv_used
     return SiteFlows(
         charging_kw=charging_kw,
