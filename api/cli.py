@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("optimize",)
+COMMANDS = ("optimize", "batch")
 
 EXIT_BAD_INPUT = 2
 
