@@ -159,7 +159,7 @@ def top_up(
     departure = np.array([index.problem.sessions[s].departure.timestamp() for s in short])
     short = short[np.lexsort((departure, -index.priority[short]))]
     result = setpoints.copy()
-    remaining_kwh = index.energy_kwh - delivered_kwh
+    remaining_kwh = np.maximum(index.energy_counts_kwh - delivered_kwh, 0.0)  # only what is unmet
     for t in np.flatnonzero(index.plugged[short].any(axis=0)):
         capacity = SlotCapacity(index, int(t), import_cap_kw=peak_kw)
         for s in np.flatnonzero(result[:, t] > 0):
