@@ -13,6 +13,12 @@ import numpy as np
 import pandas as pd
 
 MAX_STACKED_SESSIONS = 12
+SITE_LINES = (
+    ("pv_available_kw", "PV available", {"color": "#e6a700", "lw": 1.5, "ls": "--"}),
+    ("pv_kw", "PV used", {"color": "#e6a700", "lw": 2}),
+    ("import_limit_kw", "import limit", {"color": "#c0392b", "lw": 2}),
+    ("import_kw", "grid import", {"color": "black", "lw": 1.2}),
+)
 
 
 def plot_schedule(answer: dict[str, Any], path: str | Path | None = None) -> plt.Figure:
@@ -51,32 +57,8 @@ def plot_schedule(answer: dict[str, Any], path: str | Path | None = None) -> plt
         step="post",
         colors=["#bbbbbb", *plt.cm.tab20(np.linspace(0, 1, max(len(bands), 1)))],
     )
-    ax.step(
-        times,
-        ext(site["pv_available_kw"]),
-        where="post",
-        color="#e6a700",
-        lw=1.5,
-        ls="--",
-        label="PV available",
-    )
-    ax.step(times, ext(site["pv_kw"]), where="post", color="#e6a700", lw=2, label="PV used")
-    ax.step(
-        times,
-        ext(site["import_limit_kw"]),
-        where="post",
-        color="#c0392b",
-        lw=2,
-        label="import limit",
-    )
-    ax.step(
-        times,
-        ext(site["import_kw"]),
-        where="post",
-        color="black",
-        lw=1.2,
-        label="grid import",
-    )
+    for key, label, style in SITE_LINES:
+        ax.step(times, ext(site[key]), where="post", label=label, **style)
     ax.set_ylabel("power [kW]")
     ax.set_xlabel(f"time ({times.tz})" if times.tz else "time")
     kpis = answer["kpis"]

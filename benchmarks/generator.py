@@ -43,16 +43,12 @@ def _prices() -> pd.Series:
     return pd.Series(prices["price_eur_per_mwh"].to_numpy() / 1000, index=index)
 
 
-def _sample_survival(table: pd.DataFrame, column: str, rng: np.random.Generator, n: int):
-    """Samples of a quantity whose table gives the % of events at or above each value."""
-    values = table.iloc[:, 0].to_numpy(dtype=float)
-    survival = table[column].to_numpy(dtype=float)
-    survival = np.minimum.accumulate(survival / survival[0])
-    u = rng.uniform(0, 1, n)
-    position = np.searchsorted(-survival, -u, side="left")
-    upper = values[np.minimum(position, values.size - 1)]
-    lower = values[np.maximum(position - 1, 0)]
-    return lower + rng.uniform(0, 1, n) * (upper - lower)
+def _sample_exceedance(table: pd.DataFrame, column: str, rng: np.random.Generator, n: int):
+    """Samples of a quantity tabulated by exceedance: row p gives the value that p % of the
+    charging events exceed (p = 0..100), as in ElaadNL's connection-time and energy charts."""
+    percent = table.iloc[:, 0].to_numpy(dtype=float)
+    values = table[column].to_numpy(dtype=float)
+    return np.interp(rng.uniform(0, 100, n), percent, values)
 
 
 def _sample_arrival_h(kind: str, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -144,8 +140,12 @@ def generate_problem(
     profile = KIND_OF_SITE[kind]
     tables = _distributions()
     arrival_h = _sample_arrival_h(profile, rng, n_chargers)
-    dwell_h = np.clip(_sample_survival(tables["connection-time"], profile, rng, n_chargers), 1, 20)
-    energy_kwh = np.clip(_sample_survival(tables["energy-demand"], profile, rng, n_chargers), 3, 80)
+    dwell_h = np.clip(
+        _sample_exceedance(tables["connection-time"], profile, rng, n_chargers), 1, 20
+    )
+    energy_kwh = np.clip(
+        _sample_exceedance(tables["energy-demand"], profile, rng, n_chargers), 3, 80
+    )
     sessions = []
     for c, charger in enumerate(chargers):
         if rng.uniform() < 0.12:

@@ -6,6 +6,7 @@ python -m benchmarks.make_examples
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,8 @@ def depot() -> dict:
 
 
 def garage() -> dict:
-    """8 chargers behind a 63 A three-phase connection; one-phase EVs pile onto L1."""
+    """8 chargers behind a 63 A three-phase connection, wired without rotation: five
+    one-phase 32 A EVs all load L1, so the phase, not the kW, limit binds in the evening."""
     doc = generate_problem(
         8,
         slots=56,
@@ -38,14 +40,30 @@ def garage() -> dict:
         kind="depot",
         phase_limits=True,
         circuit_levels=0,
-        one_phase_share=0.75,
         demand_charge=False,
-        connection_share=0.5,
     )
     grid = doc["site"]["grid"]
     grid["import_limit_kw"], grid["phase_limit_a"] = 43.0, 63.0
     for charger in doc["site"]["chargers"]:
         charger["phase_rotation"] = "L1L2L3"  # wired without rotation, as in many garages
+        charger["max_current_a"], charger["max_power_kw"] = 32.0, 22.0
+    start = datetime.fromisoformat(doc["horizon"]["start"])
+    rng = np.random.default_rng(11)
+    doc["sessions"] = [
+        {
+            "id": f"s-{c}",
+            "charger_id": charger["id"],
+            "transaction_id": str(2000 + c),
+            "arrival": (start + timedelta(minutes=int(rng.integers(-30, 90)))).isoformat(),
+            "departure": (
+                start + timedelta(hours=13, minutes=int(rng.integers(0, 60)))
+            ).isoformat(),
+            "energy_kwh": float(rng.choice([20.0, 25.0, 30.0, 35.0])),
+            "phases": 1 if c < 5 else 3,
+            "max_current_a": 32.0 if c < 5 else 16.0,
+        }
+        for c, charger in enumerate(doc["site"]["chargers"])
+    ]
     doc["site"]["id"] = "garage-8"
     return doc
 
@@ -61,7 +79,7 @@ def dc_hub() -> dict:
 
 def scarcity() -> dict:
     """30 chargers on a connection far too small: priorities 0-9 decide who charges."""
-    doc = generate_problem(30, slots=48, seed=13, kind="workplace", connection_share=0.15)
+    doc = generate_problem(30, slots=48, seed=13, kind="workplace", connection_share=0.11)
     rng = np.random.default_rng(13)
     for session in doc["sessions"]:
         session["priority"] = int(rng.integers(0, 10))
