@@ -38,10 +38,6 @@ def solver_time_s(time_limit_s: float, index: ProblemIndex) -> float:
     return time_limit_s - min(reserve_s, _POSTPROCESS_MAX_SHARE * time_limit_s)
 
 
-# What flooring to 0.1 A may leave unmet per session without anything being wrong.
-_ROUNDING_LOSS_KWH = 1e-3
-
-
 @dataclass
 class Plan:
     """A rounded schedule with its site flows, figures and solver report."""

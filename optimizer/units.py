@@ -26,8 +26,3 @@ def kw_per_a(voltage_v: float, phases: ArrayLike) -> np.ndarray:
 def phase_current_of_balanced_kw(power_kw: ArrayLike, voltage_v: float) -> np.ndarray:
     """Current [A] on each of three phases for a load of `power_kw` spread evenly over them."""
     return np.asarray(power_kw, dtype=float) * W_PER_KW / (3.0 * voltage_v)
-
-
-def energy_kwh(power_kw: ArrayLike, step_h: float) -> np.ndarray:
-    """Energy [kWh] of a power [kW] held for one slot of `step_h` hours."""
-    return np.asarray(power_kw, dtype=float) * step_h
