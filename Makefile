@@ -20,10 +20,8 @@ $(STAMP): pyproject.toml
 run: setup
 	@mkdir -p out
 	$(PY) -m api.cli optimize data/examples/workplace-20.json --out out/workplace-20.answer.json --plot out/workplace-20.png
-	@echo
-	@echo "Planned the sample workplace site: answer in out/workplace-20.answer.json, picture in out/workplace-20.png"
-	@echo "Plan any site:   $(VENV)/bin/smartcharge optimize data/examples/depot-120.json --out answer.json --plot schedule.png"
-	@echo "From Python:     from api.service import optimize_answer; optimize_answer(problem_dict)"
+	@echo "Planned the sample site once: out/workplace-20.answer.json and out/workplace-20.png"
+	$(PY) -m api.cli serve --host $(HOST) --port $(PORT) --example data/examples/workplace-20.json
 
 test: setup
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)

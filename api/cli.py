@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("optimize", "batch")
+COMMANDS = ("optimize", "serve", "batch")
 
 EXIT_BAD_INPUT = 2
 
