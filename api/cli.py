@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("optimize", "serve", "batch")
+COMMANDS = ("optimize", "serve", "forecast", "batch")
 
 EXIT_BAD_INPUT = 2
 

@@ -128,3 +128,57 @@ def test_given_values_pass_through():
     doc["base_load_kw"], doc["pv_kw"] = 7.0, [1.0] * 96
     forecasts = resolve_forecasts(parse_problem(doc))
     assert (forecasts.base_load_kw == 7.0).all() and (forecasts.pv_kw == 1.0).all()
+
+
+def test_metrics_on_hand_arrays():
+    from forecasting import metrics
+
+    actual = pd.Series([1.0, 2.0, 3.0, 4.0])
+    forecast = pd.Series([1.0, 3.0, 2.0, 4.0])
+    assert metrics.mae(actual, forecast) == 0.5
+    assert metrics.rmse(actual, forecast) == pytest.approx(np.sqrt(0.5))
+    assert metrics.skill_pct(0.5, 1.0) == 50.0
+    # pinball at q=0.9: under-forecast by 1 costs 0.9, over-forecast by 1 costs 0.1
+    assert metrics.pinball(pd.Series([2.0, 1.0]), pd.Series([1.0, 2.0]), 0.9) == pytest.approx(0.5)
+    band = pd.DataFrame({"p10": [0.0, 2.5, 0, 5], "p50": forecast, "p90": [2.0, 3.0, 4, 6]})
+    assert metrics.coverage_pct(actual, band) == 50.0
+
+
+@pytest.mark.parametrize(
+    ("kind", "data"),
+    [
+        ("pv", "pv/bsrn_payerne_2016-06_1min.csv.gz"),
+        ("load", "load/households25_15min_2022.csv.gz"),
+    ],
+)
+def test_backtest_cli_prints_one_json_object_per_method_and_horizon(kind, data, capsys):
+    import json
+    from pathlib import Path
+
+    from api.cli import main
+
+    path = Path(__file__).parent.parent / "data" / data
+    assert main(["forecast", "backtest", "--kind", kind, "--data", str(path), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    keys = {
+        "method",
+        "horizon",
+        "mae_kw",
+        "nmae_pct",
+        "rmse_kw",
+        "skill_pct",
+        "pinball_kw",
+        "coverage_p10_p90_pct",
+    }
+    assert rows and all(set(row) == keys for row in rows)
+    assert {row["horizon"] for row in rows} == {"day-ahead", "intraday"}
+    assert all(0 < row["nmae_pct"] < 40 and 50 < row["coverage_p10_p90_pct"] <= 100 for row in rows)
+
+
+def test_backtest_cli_bad_input_is_exit_code_2(tmp_path, capsys):
+    from api.cli import main
+
+    path = tmp_path / "x.csv"
+    path.write_text("when,load_kw\n1,2\n")
+    assert main(["forecast", "backtest", "--kind", "load", "--data", str(path)]) == 2
+    assert "time_utc" in capsys.readouterr().err
