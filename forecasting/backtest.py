@@ -15,7 +15,7 @@ import pandas as pd
 
 from forecasting import metrics
 from forecasting.clearsky_index import MIN_CLEARSKY_SHARE, clearsky_index, daily_index
-from forecasting.load import profile_forecast, seasonal_naive
+from forecasting.load import profile_forecast, seasonal_naive, smoothed_blend_forecast
 
 CALIBRATION_DAYS = 7
 # (method, horizon) -> the baseline its skill is measured against
@@ -44,6 +44,7 @@ def load_methods(timezone: str) -> dict[str, dict[str, Callable]]:
             "yesterday": lambda past, times: seasonal_naive(past, times, "1D"),
             "last_week": lambda past, times: seasonal_naive(past, times, "7D"),
             "profile": lambda past, times: profile_forecast(past, times, timezone),
+            "smoothed_blend": smoothed_blend_forecast,
         },
         # Intraday forecasters also get `hour_ago`: each slot's actual value one hour earlier.
         "intraday": {

@@ -13,7 +13,12 @@ import numpy as np
 import pandas as pd
 
 from forecasting.clearsky_index import CLIMATOLOGICAL_INDEX, daily_index, mean_recent_index
-from forecasting.load import clean_history, profile_forecast
+from forecasting.load import (
+    clean_history,
+    profile_forecast,
+    seasonal_naive,
+    smoothed_blend_forecast,
+)
 from forecasting.pv import clearsky_pv_kw
 from forecasting.quantiles import backtest_residuals, quantile_band
 from optimizer.problem import Location, Problem
@@ -79,13 +84,20 @@ def resolve_forecasts(
 def load_quantiles(
     history_kw: pd.Series, times: pd.DatetimeIndex, timezone: str, step_minutes: int
 ) -> pd.DataFrame:
+    """The band of the method with the least error on this site's own last two weeks."""
     history = clean_history(history_kw, f"{step_minutes}min")
-
-    def forecaster(past: pd.Series, when: pd.DatetimeIndex) -> pd.Series:
-        return profile_forecast(past, when, timezone)
-
-    p50 = forecaster(history, times).fillna(history.tail(96).mean())
-    return quantile_band(p50, backtest_residuals(history, forecaster), floor=None)
+    candidates = {
+        "yesterday": lambda past, when: seasonal_naive(past, when, "1D"),
+        "profile": lambda past, when: profile_forecast(past, when, timezone),
+        "smoothed_blend": smoothed_blend_forecast,
+    }
+    residuals = {name: backtest_residuals(history, f) for name, f in candidates.items()}
+    scored = {name: r.abs().mean() for name, r in residuals.items() if not r.empty}
+    best = min(scored, key=scored.get) if scored else "profile"
+    p50 = candidates[best](history, times).fillna(history.tail(96).mean())
+    band = quantile_band(p50, residuals.get(best, pd.Series(dtype=float)), floor=None)
+    band.attrs["method"] = best
+    return band
 
 
 def pv_quantiles(

@@ -114,6 +114,7 @@ def test_quantiles_are_ordered_and_risk_picks_the_pessimistic_side(risk):
     history = household_history(horizon_times(parsed)[0])
     forecasts = resolve_forecasts(parsed, load_history_kw=history)
     load, pv = forecasts.quantiles["base_load"], forecasts.quantiles["pv"]
+    assert load.attrs["method"] in {"yesterday", "profile", "smoothed_blend"}  # by backtest
     assert (load.p10 <= load.p50 + 1e-9).all() and (load.p50 <= load.p90 + 1e-9).all()
     assert (pv.p10 <= pv.p50 + 1e-9).all() and (pv.p50 <= pv.p90 + 1e-9).all()
     if risk == "p90":
