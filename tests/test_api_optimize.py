@@ -50,3 +50,66 @@ def test_healthz_and_openapi():
     app = client()
     assert app.get("/healthz").json() == {"status": "ok"}
     assert "/v1/optimize" in app.get("/openapi.json").json()["paths"]
+
+
+def mutated_documents():
+    """Valid documents with one field replaced by something wrong (hypothesis)."""
+    from hypothesis import strategies as st
+
+    base = json.loads(EXAMPLE.read_text())
+    junk = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(10**6), 10**6),
+        st.floats(allow_nan=False),
+        st.text(max_size=8),
+        st.lists(st.integers(), max_size=3),
+        st.just({}),
+    )
+    paths = [
+        ("site", "grid", "import_limit_kw"),
+        ("site", "grid", "phase_limit_a"),
+        ("site", "chargers", 0, "max_current_a"),
+        ("site", "chargers", 0, "phase_rotation"),
+        ("site", "chargers", 0, "kind"),
+        ("horizon", "start"),
+        ("horizon", "slots"),
+        ("horizon", "step_minutes"),
+        ("tariff", "import_price_per_kwh"),
+        ("base_load_kw",),
+        ("sessions", 0, "arrival"),
+        ("sessions", 0, "energy_kwh"),
+        ("sessions", 0, "priority"),
+        ("sessions", 0, "charger_id"),
+        ("options", "time_limit_s"),
+        ("site",),
+        ("sessions",),
+    ]
+
+    def put(path, value):
+        doc = json.loads(json.dumps(base))
+        node = doc
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+        return doc
+
+    return st.builds(put, st.sampled_from(paths), junk)
+
+
+def test_no_input_crashes_the_server():
+    from hypothesis import HealthCheck, given, settings
+
+    app = client(max_time_limit_s=2.0)
+
+    @settings(
+        max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+    )
+    @given(mutated_documents())
+    def post(doc):
+        response = app.post("/v1/optimize", json=doc)
+        assert response.status_code in (200, 413, 422), response.text
+        if response.status_code == 422:
+            assert response.json()["detail"][0]["loc"][0] == "body"
+
+    post()
