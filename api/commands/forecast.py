@@ -73,33 +73,24 @@ def run_backtest(args: argparse.Namespace) -> int:
         actual = pv_power_kw(irradiance, location, [array], weather.get("temp_air", 20.0))
         clear = clearsky_pv_kw(actual.index, location, [array])
         methods = backtest.pv_methods(clear)
-        scores = backtest.score_all(
-            actual,
-            methods,
-            "pv",
-            args.timezone,
-            actual.index[0] + pd.Timedelta(days=WARM_UP_DAYS["pv"] + backtest.CALIBRATION_DAYS),
-            normaliser=args.kwp,
-            daylight=backtest.daylight_mask(clear),
-            scale=clear,
-            horizons=horizons,
-            progress=progress,
-        )
+        extra = {"normaliser": args.kwp, "daylight": backtest.daylight_mask(clear), "scale": clear}
     else:
         if "load_kw" not in table.columns:
             return fail(f"{args.data}: --kind load needs a load_kw column")
         actual = table["load_kw"].resample("15min").mean()
         methods = backtest.load_methods(args.timezone)
-        scores = backtest.score_all(
-            actual,
-            methods,
-            "load",
-            args.timezone,
-            actual.index[0] + pd.Timedelta(days=WARM_UP_DAYS["load"] + backtest.CALIBRATION_DAYS),
-            normaliser=float(actual.mean()),
-            horizons=horizons,
-            progress=progress,
-        )
+        extra = {"normaliser": float(actual.mean())}
+    warm_up = pd.Timedelta(days=WARM_UP_DAYS[args.kind] + backtest.CALIBRATION_DAYS)
+    scores = backtest.score_all(
+        actual,
+        methods,
+        args.kind,
+        args.timezone,
+        actual.index[0] + warm_up,
+        horizons=horizons,
+        progress=progress,
+        **extra,
+    )
     if args.json:
         for score in scores:
             print(
