@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("optimize", "serve", "forecast", "batch")
+COMMANDS = ("optimize", "serve", "forecast", "simulate", "batch")
 
 EXIT_BAD_INPUT = 2
 

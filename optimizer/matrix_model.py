@@ -20,6 +20,10 @@ from optimizer.sparse_lp import SparseLP
 from optimizer.units import phase_current_of_balanced_kw
 from optimizer.weights import energy_weights
 
+# A relative gap means little when the objective is near 0 (a cheap night, a demand charge
+# already paid): one cent of absolute gap is also accepted as optimal.
+ABSOLUTE_GAP = 0.01
+
 
 class MatrixModel:
     """The MILP as a highspy instance, with the objectives of the strict order as vectors."""
@@ -51,6 +55,7 @@ class MatrixModel:
         highs = self.highs
         highs.setOptionValue("time_limit", max(time_limit_s, 0.01))
         highs.setOptionValue("mip_rel_gap", mip_gap)
+        highs.setOptionValue("mip_abs_gap", ABSOLUTE_GAP)
         if self.lp.blocks["on"].size:
             proven = self._solve_from_relaxation(time_limit_s, mip_gap, warm_start, started)
             if proven is not None:
@@ -116,7 +121,8 @@ class MatrixModel:
             result = SolveResult(
                 Termination.OPTIMAL, True, objective, bound, time.perf_counter() - started
             )
-            if result.gap is None or result.gap > mip_gap:
+            within_abs = result.bound is not None and objective - result.bound <= ABSOLUTE_GAP
+            if not within_abs and (result.gap is None or result.gap > mip_gap):
                 return None
             self.speedups.add(speedup)
             return result

@@ -23,6 +23,9 @@ from pyomo.contrib.solver.solvers.highs import Highs
 from optimizer.index import ProblemIndex
 from optimizer.model import build_model
 
+# One cent: see `optimizer.matrix_model.ABSOLUTE_GAP`.
+ABSOLUTE_GAP = 0.01
+
 
 class Termination(StrEnum):
     OPTIMAL = "optimal"
@@ -113,6 +116,7 @@ class PyomoModel:
             self.model,
             time_limit=max(time_limit_s, 0.01),
             rel_gap=mip_gap,
+            abs_gap=ABSOLUTE_GAP,
             threads=self._threads,
             load_solutions=False,
             raise_exception_on_nonoptimal_result=False,

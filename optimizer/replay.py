@@ -1,0 +1,196 @@
+"""Replay: play sessions through time, re-planning every slot with what is known then.
+
+At each slot the strategy sees a `view`: a SPEC problem that starts at that slot, holds only
+the sessions that have arrived and still want energy (their `energy_kwh` is what is left), and
+carries the site's prices and base load from then on. It returns the set-points of that first
+slot, which are applied (already rounded as chargers execute them) and advance the EVs.
+Strategies never see the simulator, nor sessions that have not arrived: the same code could
+drive a real site (ACN-Sim's interface idea).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from optimizer.check import check_answer
+from optimizer.flows import site_flows
+from optimizer.index import build_index
+from optimizer.kpis import compute_kpis
+from optimizer.optimize import Plan
+from optimizer.problem import Problem, parse_problem
+
+Strategy = Callable[[Problem], np.ndarray]  # view -> set-points of its first slot, per session
+
+
+@dataclass
+class ReplayResult:
+    strategy: str
+    problem: Problem  # the whole replay as one problem (all sessions, all slots)
+    setpoint: np.ndarray  # (S, T) what was applied
+    replan_s: list[float] = field(default_factory=list)
+
+    def plan(self) -> Plan:
+        index = build_index(self.problem)
+        return Plan(
+            index, self.setpoint, site_flows(index, self.setpoint), "replay", index.warnings
+        )
+
+    def kpis(self) -> dict[str, Any]:
+        plan = self.plan()
+        answer = plan.to_answer()
+        kpis = compute_kpis(plan.index, self.setpoint, plan.flows)
+        wanted = plan.index.energy_kwh
+        delivered = np.array([s["energy_kwh"] for s in answer["sessions"]])
+        violations = check_answer(self.problem, answer)
+        limit_rules = {"grid_import", "grid_export", "grid_phase", "circuit_power", "circuit_phase"}
+        breaches = [v for v in violations if v.rule in limit_rules]
+        pv_available = float(plan.index.pv_kw.sum() * plan.index.step_h)
+        return {
+            "strategy": self.strategy,
+            "energy_requested_kwh": round(float(wanted.sum()), 3),
+            "energy_delivered_kwh": round(float(delivered.sum()), 3),
+            "energy_delivered_pct": round(100 * delivered.sum() / max(wanted.sum(), 1e-9), 2),
+            "sessions_fully_served_pct": round(
+                100 * float(np.mean(delivered >= wanted - 1e-2)) if len(wanted) else 100.0, 2
+            ),
+            "total_cost": kpis["total_cost"],
+            "demand_charge": kpis["demand_charge"],
+            "peak_import_kw": kpis["peak_import_kw"],
+            "pv_self_consumption_pct": round(100 * kpis["pv_used_kwh"] / pv_available, 2)
+            if pv_available > 0
+            else None,
+            "violations": len(breaches),
+            "worst_violation": round(max((v.amount for v in breaches), default=0.0), 3),
+            "replan_median_s": round(statistics.median(self.replan_s), 4) if self.replan_s else 0,
+            "replan_max_s": round(max(self.replan_s), 4) if self.replan_s else 0,
+        }
+
+
+def replay_slots(site: dict[str, Any], sessions: list[dict[str, Any]], slots: int) -> int:
+    """`slots`, extended to the last departure: no session is cut off by the replay's end,
+    whose energy would otherwise not count (SPEC: energy deliverable after the horizon)."""
+    start = datetime.fromisoformat(site["horizon"]["start"])
+    step = timedelta(minutes=site["horizon"].get("step_minutes", 15))
+    last = max((datetime.fromisoformat(s["departure"]) for s in sessions), default=start)
+    return max(slots, math.ceil((last - start) / step))
+
+
+def whole_replay(site: dict[str, Any], sessions: list[dict[str, Any]], slots: int) -> Problem:
+    """The replay period as one SPEC problem: the site document with every session."""
+    doc = _with_series_length(site, slots)
+    doc["sessions"] = sessions
+    doc["options"] = {**doc.get("options", {}), "include_default_profiles": False}
+    return parse_problem(doc)
+
+
+def replay(
+    site: dict[str, Any],
+    sessions: list[dict[str, Any]],
+    strategy: Strategy,
+    name: str,
+    slots: int,
+    lookahead_slots: int = 96,
+    progress: bool = False,
+) -> ReplayResult:
+    """Run `strategy` slot by slot from the site's horizon start, for `slots` slots or until
+    the last departure."""
+    slots = replay_slots(site, sessions, slots)
+    full = whole_replay(site, sessions, slots)
+    index = build_index(full)
+    step = timedelta(minutes=full.horizon.step_minutes)
+    remaining_kwh = index.energy_kwh.copy()
+    setpoint = np.zeros((index.n_sessions, slots))
+    timings = []
+    from tqdm import tqdm
+
+    for t in tqdm(range(slots), desc=name, disable=not progress, leave=False):
+        present = np.flatnonzero(index.plugged[:, t] & (remaining_kwh > 1e-6))
+        if present.size == 0:
+            continue
+        view = _view(site, full, t, present, remaining_kwh, min(lookahead_slots, slots - t), step)
+        started = time.perf_counter()
+        first_slot = strategy(view)
+        timings.append(time.perf_counter() - started)
+        applied = np.minimum(first_slot, index.unit_max[present])
+        energy = applied * index.kw_per_unit[present] * index.step_h
+        applied = np.where(energy > remaining_kwh[present] + 1e-6, 0.0, applied)
+        setpoint[present, t] = applied
+        remaining_kwh[present] -= applied * index.kw_per_unit[present] * index.step_h
+    return ReplayResult(name, full, setpoint, timings)
+
+
+def _view(
+    site: dict[str, Any],
+    full: Problem,
+    t: int,
+    present: np.ndarray,
+    remaining_kwh: np.ndarray,
+    slots: int,
+    step: timedelta,
+) -> Problem:
+    doc = full.model_dump(mode="json")
+    start = full.horizon.start + t * step
+    doc["horizon"] = {
+        "start": start.isoformat(),
+        "step_minutes": full.horizon.step_minutes,
+        "slots": slots,
+    }
+    for path in (
+        ("tariff", "import_price_per_kwh"),
+        ("tariff", "export_price_per_kwh"),
+        ("base_load_kw",),
+        ("pv_kw",),
+        ("site", "grid", "import_limit_kw"),
+        ("site", "grid", "export_limit_kw"),
+    ):
+        node = doc
+        for key in path[:-1]:
+            node = node[key]
+        if isinstance(node[path[-1]], list):
+            node[path[-1]] = node[path[-1]][t : t + slots]
+    doc["sessions"] = [
+        {**doc["sessions"][s], "energy_kwh": float(max(remaining_kwh[s], 0.0))} for s in present
+    ]
+    return parse_problem(doc)
+
+
+def _with_series_length(site: dict[str, Any], slots: int) -> dict[str, Any]:
+    """The site document with every per-slot array repeated (daily profiles) to `slots`."""
+    import copy
+
+    doc = copy.deepcopy(site)
+    doc["horizon"] = {**doc["horizon"], "slots": slots}
+    for path in (
+        ("tariff", "import_price_per_kwh"),
+        ("tariff", "export_price_per_kwh"),
+        ("base_load_kw",),
+        ("pv_kw",),
+        ("site", "grid", "import_limit_kw"),
+        ("site", "grid", "export_limit_kw"),
+    ):
+        node = doc
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        value = node.get(path[-1])
+        if isinstance(value, list) and value:
+            node[path[-1]] = [value[i % len(value)] for i in range(slots)]
+    return doc
+
+
+def offline(site: dict[str, Any], sessions: list[dict[str, Any]], slots: int) -> ReplayResult:
+    """Perfect foresight: one plan over the whole replay with every session known from the
+    start (the best any strategy could do under the same limits)."""
+    from optimizer.optimize import optimize
+
+    full = whole_replay(site, sessions, replay_slots(site, sessions, slots))
+    started = time.perf_counter()
+    plan = optimize(full)
+    return ReplayResult("offline", full, plan.setpoint, [time.perf_counter() - started])

@@ -1,0 +1,72 @@
+"""Charging strategies with one interface: a view (a SPEC problem starting now, with the
+sessions present and what they still want) -> set-points of its first slot, per session.
+
+Set-points are what chargers execute: A per phase on AC, kW on DC, 0 or at least the minimum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from optimizer.fallback import fill_slot
+from optimizer.index import ProblemIndex, build_index
+from optimizer.optimize import optimize
+from optimizer.problem import Problem
+from optimizer.rounding import round_setpoints
+
+
+def _wanted(index: ProblemIndex) -> np.ndarray:
+    """What each session could take in the first slot: its max, or what it still needs."""
+    needed = index.energy_kwh / (index.kw_per_unit * index.step_h)
+    return np.where(index.plugged[:, 0], np.minimum(index.unit_max, needed), 0.0)
+
+
+def uncontrolled(view: Problem) -> np.ndarray:
+    """Full power on arrival, every limit ignored (what the limits would have suffered)."""
+    index = build_index(view)
+    return round_setpoints(index, _wanted(index)[:, None])[:, 0]
+
+
+def equal_share(view: Problem) -> np.ndarray:
+    """The import headroom split equally among connected EVs, then cut to every limit."""
+    index = build_index(view)
+    wanted = _wanted(index)
+    present = wanted > 0
+    headroom_kw = index.import_limit_kw[0] - index.base_load_kw[0] + index.pv_kw[0]
+    share_kw = max(headroom_kw, 0.0) / max(int(present.sum()), 1)
+    wanted = np.minimum(wanted, share_kw / index.kw_per_unit)
+    return fill_slot(index, 0, np.arange(index.n_sessions), wanted)
+
+
+def edf(view: Problem) -> np.ndarray:
+    """Earliest deadline first: sessions by departure, each given all the limits leave."""
+    index = build_index(view)
+    departure = np.array([s.departure.timestamp() for s in view.sessions])
+    order = np.lexsort((departure, -index.priority)) if index.n_sessions else np.zeros(0, int)
+    return fill_slot(index, 0, order, _wanted(index))
+
+
+def llf(view: Problem) -> np.ndarray:
+    """Least laxity first: LAX_i(t) = (departure_i - t) - remaining_i(t) / max_rate_i."""
+    index = build_index(view)
+    start = view.horizon.start.timestamp()
+    hours_left = np.array([(s.departure.timestamp() - start) / 3600 for s in view.sessions])
+    laxity_h = hours_left - index.energy_kwh / np.maximum(index.max_power_kw, 1e-9)
+    order = np.lexsort((laxity_h, -index.priority)) if index.n_sessions else np.zeros(0, int)
+    return fill_slot(index, 0, order, _wanted(index))
+
+
+def milp(view: Problem) -> np.ndarray:
+    """Ours: the MILP over the view's horizon, first slot executed (rolling horizon)."""
+    return optimize(view).setpoint[:, 0]
+
+
+STRATEGIES: dict[str, Callable[[Problem], np.ndarray]] = {
+    "uncontrolled": uncontrolled,
+    "equal-share": equal_share,
+    "edf": edf,
+    "llf": llf,
+    "milp": milp,
+}
