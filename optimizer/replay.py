@@ -10,6 +10,7 @@ drive a real site (ACN-Sim's interface idea).
 
 from __future__ import annotations
 
+import copy
 import math
 import statistics
 import time
@@ -143,45 +144,40 @@ def _view(
         "step_minutes": full.horizon.step_minutes,
         "slots": slots,
     }
-    for path in (
-        ("tariff", "import_price_per_kwh"),
-        ("tariff", "export_price_per_kwh"),
-        ("base_load_kw",),
-        ("pv_kw",),
-        ("site", "grid", "import_limit_kw"),
-        ("site", "grid", "export_limit_kw"),
-    ):
-        node = doc
-        for key in path[:-1]:
-            node = node[key]
-        if isinstance(node[path[-1]], list):
-            node[path[-1]] = node[path[-1]][t : t + slots]
+    _map_series(doc, lambda values: values[t : t + slots])
     doc["sessions"] = [
         {**doc["sessions"][s], "energy_kwh": float(max(remaining_kwh[s], 0.0))} for s in present
     ]
     return parse_problem(doc)
 
 
-def _with_series_length(site: dict[str, Any], slots: int) -> dict[str, Any]:
-    """The site document with every per-slot array repeated (daily profiles) to `slots`."""
-    import copy
+# Per-slot arrays of a problem document (each may also be a single number).
+SERIES_PATHS = (
+    ("tariff", "import_price_per_kwh"),
+    ("tariff", "export_price_per_kwh"),
+    ("base_load_kw",),
+    ("pv_kw",),
+    ("site", "grid", "import_limit_kw"),
+    ("site", "grid", "export_limit_kw"),
+)
 
-    doc = copy.deepcopy(site)
-    doc["horizon"] = {**doc["horizon"], "slots": slots}
-    for path in (
-        ("tariff", "import_price_per_kwh"),
-        ("tariff", "export_price_per_kwh"),
-        ("base_load_kw",),
-        ("pv_kw",),
-        ("site", "grid", "import_limit_kw"),
-        ("site", "grid", "export_limit_kw"),
-    ):
+
+def _map_series(doc: dict[str, Any], change: Callable[[list], list]) -> None:
+    """Apply `change` to every per-slot array the document holds as a list, in place."""
+    for path in SERIES_PATHS:
         node = doc
         for key in path[:-1]:
-            node = node.setdefault(key, {})
+            node = node.get(key, {})
         value = node.get(path[-1])
         if isinstance(value, list) and value:
-            node[path[-1]] = [value[i % len(value)] for i in range(slots)]
+            node[path[-1]] = change(value)
+
+
+def _with_series_length(site: dict[str, Any], slots: int) -> dict[str, Any]:
+    """The site document with every per-slot array repeated (daily profiles) to `slots`."""
+    doc = copy.deepcopy(site)
+    doc["horizon"] = {**doc["horizon"], "slots": slots}
+    _map_series(doc, lambda values: [values[i % len(values)] for i in range(slots)])
     return doc
 
 
