@@ -1,375 +1,391 @@
-"""OCPP 1.6J and 2.0.1 `SetChargingProfile` payloads from an answer, validated.
+"""OCPP 1.6J and 2.0.1 `SetChargingProfile` payloads from a schedule, validated (SPEC §2).
 
-Rules (SPEC §2 and `docs/OCPP.md`): an Absolute profile starting at the horizon start in UTC
-("startSchedule" is mandatory for Absolute in 2.0.1, K01.FR.40); limits in the charger's unit,
-A per phase or W in total (DC always W), floored to 0.1 and never between 0 and the minimum
-(IEC 61851 has no PWM encoding below 6 A); `numberPhases` always set (a 1.6 charger assumes 3);
-equal consecutive limits merged and at most `max_periods` periods, merged only downward so no
-second is ever above the plan; stable profile ids per (site, charger, purpose, stack level), so
-a re-sent profile replaces the last one instead of piling up (1.6 §3.13.2).
+Each choice follows a rule of OCPP.md:
+- kind `Absolute` with `startSchedule` = horizon start in UTC "Z" (2.0.1 K01.FR.40 makes it
+  mandatory for Absolute; 1.6 §3.14 recommends UTC), `duration` = the horizon, so that after it
+  the charger falls back to the stack-0 default rather than to the last planned value;
+- limits in the charger's `chargingRateUnit`: per-phase A, or total W (DC always W), floored to
+  0.1 (1.6 schema `multipleOf: 0.1`, 2.0.1 "at most one digit fraction"), and 0 or at least the
+  minimum (IEC 61851 PWM has no encoding below 6 A);
+- `numberPhases` always set: a 1.6 charger assumes 3, which in W lets a one-phase EV draw 3x
+  the planned current;
+- the first `startPeriod` 0, strictly ascending, equal neighbours merged, at most `max_periods`
+  (`ChargingScheduleMaxPeriods`), coarsened only downward so no second exceeds the plan;
+- stable profile ids per (site, charger, purpose, stack level): a re-sent profile replaces the
+  last one (OCPP.md §1.1: same id ⇒ replace) instead of piling up;
+- `transactionId` only on a TxProfile (an int in 1.6, a string in 2.0.1), TxProfile only on a
+  connector/EVSE > 0.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import zlib
-from datetime import UTC
-from decimal import ROUND_FLOOR, Decimal
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
+from ocpp.exceptions import OCPPError
+from ocpp.messages import Call, MessageType, get_validator
+from ocpp.messages import validate_payload as ocpp_validate_payload
 
-from optimizer.index import ProblemIndex, build_index
-from optimizer.problem import Charger, Problem
-from optimizer.units import phase_current_of_balanced_kw
+from api.ocpp_defaults import default_limits
+from api.ocpp_limits import (
+    floor_tenths,
+    minimum_tenths,
+    rate_unit,
+    schedule_periods,
+    session_limit_tenths,
+    snap_below_minimum,
+    wire_limit,
+)
+from optimizer.index import build_index
+from optimizer.problem import DEFAULT_VOLTAGE_V, Charger, Problem, session_phases
 
+ACTION = "SetChargingProfile"
 DEFAULT_PROFILE_STACK_LEVEL = 0
-TENTH = Decimal("0.1")
-
-
-def profile_id(site_id: str, charger_id: str, purpose: str, stack_level: int) -> int:
-    """A positive 31-bit id that is the same in every run and process for the same role."""
-    key = f"{site_id}/{charger_id}/{purpose}/{stack_level}".encode()
-    return zlib.crc32(key) & 0x7FFFFFFF or 1
-
-
-def floor_tenth(value: float) -> float:
-    """Round down to 0.1 (never above the plan), as the 1.6 schema's multipleOf 0.1 wants."""
-    return float(Decimal(repr(float(value))).quantize(TENTH, rounding=ROUND_FLOOR))
-
-
-def schedule_periods(limits: np.ndarray, step_s: int, max_periods: int) -> list[tuple[int, float]]:
-    """(startPeriod s, limit) pairs: equal neighbours merged, then merged downward to fit.
-
-    Each extra merge joins the two neighbouring periods whose merge gives up the least energy
-    (the higher one drops to the lower one's limit), so the schedule never exceeds the plan
-    and a merge of 0 with anything is 0, never a value under the minimum.
-    """
-    starts = [0]
-    values = [float(limits[0])]
-    lengths = [1]
-    for value in limits[1:]:
-        if float(value) == values[-1]:
-            lengths[-1] += 1
-        else:
-            starts.append(starts[-1] + lengths[-1])
-            values.append(float(value))
-            lengths.append(1)
-    while len(values) > max_periods:
-        losses = [
-            abs(values[i] - values[i + 1])
-            * (lengths[i] if values[i] > values[i + 1] else lengths[i + 1])
-            for i in range(len(values) - 1)
-        ]
-        i = int(np.argmin(losses))
-        values[i] = min(values[i], values[i + 1])
-        lengths[i] += lengths[i + 1]
-        del values[i + 1], lengths[i + 1], starts[i + 1]
-        if i > 0 and values[i - 1] == values[i]:
-            lengths[i - 1] += lengths[i]
-            del values[i], lengths[i], starts[i]
-    return [(start * step_s, value) for start, value in zip(starts, values, strict=True)]
-
-
-def build_ocpp_messages(problem: Problem, answer: dict[str, Any]) -> list[dict[str, Any]]:
-    """One `SetChargingProfile` per session, and a fail-safe default per charger if asked."""
-    index = build_index(problem)
-    chargers = {c.id: c for c in problem.site.chargers}
-    messages = []
-    for s, session in enumerate(problem.sessions):
-        charger = chargers[session.charger_id]
-        entry = answer["sessions"][s]
-        phases = int(index.phases_used[s])
-        if charger.kind == "dc" or charger.charging_rate_unit == "W":
-            limits = np.array([floor_tenth(p * 1000) for p in entry["power_kw"]])
-        else:
-            limits = np.array([floor_tenth(a) for a in entry["current_a"]])
-        messages.append(
-            _message(
-                problem,
-                charger,
-                session_id=session.id,
-                purpose=charger.profile_purpose,
-                stack_level=charger.stack_level,
-                limits=limits,
-                phases=phases,
-                transaction_id=session.transaction_id
-                if charger.profile_purpose == "TxProfile"
-                else None,
-            )
-        )
-    if problem.options.include_default_profiles:
-        messages.extend(default_profiles(problem, index, answer))
-    # Every payload gets our semantic checks; the schema, which only sees the structure every
-    # payload of one kind shares, is run once per kind (version, purpose, unit, transaction).
-    schema_checked: set[tuple] = set()
-    for message in messages:
-        kind = _payload_kind(message)
-        validate_ocpp_message(message, problem.site.chargers, schema=kind not in schema_checked)
-        schema_checked.add(kind)
-    return messages
-
-
-def _payload_kind(message: dict[str, Any]) -> tuple:
-    payload = message["payload"]
-    profile = payload.get("csChargingProfiles") or payload.get("chargingProfile")
-    schedule = profile["chargingSchedule"]
-    schedule = schedule[0] if isinstance(schedule, list) else schedule
-    return (
-        message["ocpp_version"],
-        message["purpose"],
-        schedule["chargingRateUnit"],
-        "transactionId" in profile,
-    )
-
-
-def default_profiles(
-    problem: Problem, index: ProblemIndex, answer: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """A `TxDefaultProfile` per charger that stays safe if every idle charger starts at once.
-
-    In every slot, any charger may end up drawing its default on top of the plan: an idle one
-    by starting a session, a busy one by losing its session profile (it then draws the
-    default instead of its plan, which is no more than drawing it on top). Each charger's
-    default is f(t) x its own maximum, counted on every one of its phases, where f(t) is the
-    largest share that keeps the grid import, every grid phase, and every circuit's kW and
-    phases within their limits on top of the plan (the headroom the plan leaves / the summed
-    maxima of the chargers under each limit). Below the minimum the default is 0 (a pause).
-    """
-    site, slots = problem.site, problem.horizon.slots
-    voltage = site.grid.voltage_v
-    chargers = site.chargers
-    max_kw = np.array([_charger_max_kw(c, voltage) for c in chargers])
-    max_a = np.array([_charger_max_a(c, voltage) for c in chargers])
-    phase_map = np.array([[g in c.grid_phases for g in ("L1", "L2", "L3")] for c in chargers])
-    flows = answer["site"]
-    share = np.ones(slots)
-
-    def limit_share(headroom: np.ndarray, demand: np.ndarray) -> None:
-        nonlocal share
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.minimum(share, np.where(demand > 0, headroom / demand, 1.0))
-
-    import_headroom = index.import_limit_kw - np.asarray(flows["import_kw"])
-    limit_share(import_headroom, max_kw.sum())
-    planned_phase_a = _planned_phase_a(index, answer)
-    if np.isfinite(index.grid_phase_limit_a):
-        base_a = phase_current_of_balanced_kw(
-            np.asarray(flows["base_load_kw"]) - np.asarray(flows["pv_kw"]), voltage
-        )
-        for p in range(3):
-            headroom = index.phase_upper_a - planned_phase_a[p] - base_a
-            demand = (max_a * phase_map[:, p]).sum()
-            limit_share(headroom, demand)
-    below_circuit = _chargers_below_circuits(problem)
-    circuits = index.circuits
-    power = np.array([s["power_kw"] for s in answer["sessions"]]).reshape(-1, slots)
-    for ci in range(len(circuits.ids)):
-        below = below_circuit[ci]
-        sessions_below = circuits.contains_session[ci]
-        planned_kw = power[sessions_below].sum(axis=0)
-        if np.isfinite(circuits.limit_kw[ci]):
-            demand = (max_kw * below).sum()
-            limit_share(circuits.limit_kw[ci] - planned_kw, demand)
-        if np.isfinite(circuits.phase_limit_a[ci]):
-            planned = _planned_phase_a(index, answer, sessions_below)
-            for p in range(3):
-                demand = (max_a * phase_map[:, p] * below).sum()
-                limit_share(circuits.phase_limit_a[ci] - planned[p], demand)
-    share = np.clip(share, 0.0, 1.0)
-
-    messages = []
-    for i, charger in enumerate(chargers):
-        if charger.kind == "dc" or charger.charging_rate_unit == "W":
-            values = share * max_kw[i] * 1000
-            floor = (
-                charger.min_power_kw * 1000
-                if charger.kind == "dc"
-                else charger.min_current_a * voltage * charger.phases
-            )
-        else:
-            values = share * max_a[i]
-            floor = charger.min_current_a
-        limits = np.array([floor_tenth(v) for v in values])
-        limits = np.where(limits < floor - 1e-9, 0.0, limits)
-        messages.append(
-            _message(
-                problem,
-                charger,
-                session_id=None,
-                purpose="TxDefaultProfile",
-                stack_level=DEFAULT_PROFILE_STACK_LEVEL,
-                limits=limits,
-                phases=3 if charger.kind == "dc" else charger.phases,
-                transaction_id=None,
-            )
-        )
-    return messages
-
-
-def _chargers_below_circuits(problem: Problem) -> np.ndarray:
-    """(circuits, chargers) bool: the charger hangs below the circuit, at any depth."""
-    circuits = problem.site.circuits
-    position = {c.id: i for i, c in enumerate(circuits)}
-    parent = {c.id: c.parent for c in circuits}
-    below = np.zeros((len(circuits), len(problem.site.chargers)), dtype=bool)
-    for j, charger in enumerate(problem.site.chargers):
-        node = charger.circuit
-        while node is not None:
-            below[position[node], j] = True
-            node = parent[node]
-    return below
-
-
-def _planned_phase_a(
-    index: ProblemIndex, answer: dict[str, Any], sessions: np.ndarray | None = None
-) -> np.ndarray:
-    """(3, T) planned charging current per grid phase, from the answer's power."""
-    power = np.array([s["power_kw"] for s in answer["sessions"]]).reshape(-1, index.slots)
-    setpoint = power / np.where(index.kw_per_unit > 0, index.kw_per_unit, 1.0)[:, None]
-    if sessions is not None:
-        setpoint = setpoint * sessions[:, None]
-    return index.phase_a_per_unit.T @ setpoint
-
-
-def _charger_max_kw(charger: Charger, voltage_v: float) -> float:
-    limits = [charger.max_power_kw] if charger.max_power_kw is not None else []
-    if charger.kind == "ac" and charger.max_current_a is not None:
-        limits.append(charger.max_current_a * voltage_v * charger.phases / 1000)
-    return min(limits)
-
-
-def _charger_max_a(charger: Charger, voltage_v: float) -> float:
-    """Per-phase current at the charger's maximum (DC: its balanced three-phase current)."""
-    if charger.kind == "dc":
-        return float(phase_current_of_balanced_kw(_charger_max_kw(charger, voltage_v), voltage_v))
-    return _charger_max_kw(charger, voltage_v) * 1000 / (voltage_v * charger.phases)
-
-
-def _message(
-    problem: Problem,
-    charger: Charger,
-    *,
-    session_id: str | None,
-    purpose: str,
-    stack_level: int,
-    limits: np.ndarray,
-    phases: int,
-    transaction_id: str | int | None,
-) -> dict[str, Any]:
-    horizon = problem.horizon
-    step_s = horizon.step_minutes * 60
-    unit = "W" if charger.kind == "dc" else charger.charging_rate_unit
-    periods = [
-        {"startPeriod": start, "limit": _wire_number(limit), "numberPhases": phases}
-        for start, limit in schedule_periods(limits, step_s, charger.max_periods)
-    ]
-    start = horizon.start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    pid = profile_id(problem.site.id, charger.id, purpose, stack_level)
-    schedule = {
-        "duration": horizon.slots * step_s,
-        "startSchedule": start,
-        "chargingRateUnit": unit,
-        "chargingSchedulePeriod": periods,
-    }
-    if charger.ocpp_version == "1.6":
-        profile: dict[str, Any] = {
-            "chargingProfileId": pid,
-            "stackLevel": stack_level,
-            "chargingProfilePurpose": purpose,
-            "chargingProfileKind": "Absolute",
-            "chargingSchedule": schedule,
-        }
-        if transaction_id is not None:
-            profile["transactionId"] = int(transaction_id)
-        payload = {"connectorId": charger.connector_id, "csChargingProfiles": profile}
-    else:
-        profile = {
-            "id": pid,
-            "stackLevel": stack_level,
-            "chargingProfilePurpose": purpose,
-            "chargingProfileKind": "Absolute",
-            "chargingSchedule": [{"id": pid, **schedule}],
-        }
-        if transaction_id is not None:
-            profile["transactionId"] = str(transaction_id)
-        payload = {"evseId": charger.evse_id, "chargingProfile": profile}
-    return {
-        "charger_id": charger.id,
-        "session_id": session_id,
-        "ocpp_version": charger.ocpp_version,
-        "action": "SetChargingProfile",
-        "purpose": purpose,
-        "payload": payload,
-    }
-
-
-def _wire_number(value: float) -> float | int:
-    """Integers where exact (safest for picky firmware), else one decimal."""
-    return int(value) if float(value).is_integer() else round(float(value), 1)
+# The ocpp package parses these 1.6 payloads, and their schemas, with Decimal (multipleOf 0.1).
+_DECIMAL_ACTIONS_V16 = {"SetChargingProfile", "RemoteStartTransaction"}
 
 
 class OcppPayloadError(ValueError):
     """A payload that breaks the official schema or a rule the schema does not express."""
 
 
-def validate_ocpp_message(
-    message: dict[str, Any], chargers: list[Charger] | None = None, schema: bool = True
-) -> None:
-    """Check a payload with the `ocpp` package's official JSON schemas and our own rules.
+def profile_id(site_id: str, charger_id: str, purpose: str, stack_level: int) -> int:
+    """A positive 31-bit id, the same in every run and process for one profile role.
 
-    The schemas do not check period order, the first period being 0, the unit's precision,
-    the minimum current, negative limits or where each purpose may go; those are checked here.
+    The stack level is part of the role: a charger whose sessions use TxDefaultProfile gets two
+    TxDefaultProfiles (its plan and the stack-0 floor), and one id would replace the other.
     """
-    from ocpp.messages import MessageType, get_validator
+    key = "\x1f".join((site_id, charger_id, purpose, str(stack_level))).encode()
+    return zlib.crc32(key) & 0x7FFFFFFF or 1
 
-    version = message["ocpp_version"]
-    payload = message["payload"]
-    if schema:
-        # As the ocpp package does itself for 1.6 SetChargingProfile: numbers as Decimal, so
-        # multipleOf 0.1 is judged exactly (a float 21.4 is not a multiple of 0.1).
-        parse_float = Decimal if version == "1.6" else float
-        validator = get_validator(
-            MessageType.Call, message["action"], version, parse_float=parse_float
+
+def whole_charger_plan(
+    limit_tenths: list[np.ndarray], phases: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per slot the limit and phases of whichever session is planned there, else the first's.
+
+    Sessions on one charger never overlap, so at most one is above 0 in a slot.
+    """
+    stacked = np.vstack(limit_tenths)
+    planned = np.argmax(stacked > 0, axis=0)  # 0 (the first) where none is planned
+    slots = np.arange(stacked.shape[1])
+    return stacked[planned, slots], np.asarray(phases)[planned]
+
+
+# --- payloads ------------------------------------------------------------------------------
+
+
+def charging_profile_payload(
+    problem: Problem,
+    charger: Charger,
+    *,
+    purpose: str,
+    stack_level: int,
+    limit_tenths: np.ndarray,
+    phases: int | np.ndarray,
+    transaction_id: str | int | None = None,
+    with_duration: bool = True,
+) -> dict[str, Any]:
+    """The wire payload: 1.6J `SetChargingProfile.req` or 2.0.1 `SetChargingProfileRequest`."""
+    horizon = problem.horizon
+    step_s = horizon.step_minutes * 60
+    pid = profile_id(problem.site.id, charger.id, purpose, stack_level)
+    periods = schedule_periods(limit_tenths, phases, step_s, charger.max_periods)
+    schedule: dict[str, Any] = {"duration": horizon.slots * step_s} if with_duration else {}
+    schedule |= {
+        "startSchedule": horizon.start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "chargingRateUnit": rate_unit(charger),
+        "chargingSchedulePeriod": [
+            {
+                "startPeriod": start,
+                "limit": wire_limit(step.limit_tenths),
+                "numberPhases": step.phases,
+            }
+            for start, step in periods
+        ],
+    }
+    profile: dict[str, Any] = {
+        "stackLevel": stack_level,
+        "chargingProfilePurpose": purpose,
+        "chargingProfileKind": "Absolute",
+    }
+    if charger.ocpp_version == "1.6":
+        if purpose == "TxProfile" and transaction_id is not None:
+            profile["transactionId"] = int(transaction_id)
+        profile = {"chargingProfileId": pid, **profile, "chargingSchedule": schedule}
+        return {"connectorId": charger.connector_id, "csChargingProfiles": profile}
+    if purpose == "TxProfile" and transaction_id is not None:
+        profile["transactionId"] = str(transaction_id)
+    profile = {"id": pid, **profile, "chargingSchedule": [{"id": pid, **schedule}]}
+    return {"evseId": charger.evse_id, "chargingProfile": profile}
+
+
+def build_ocpp_messages(problem: Problem, answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """One `SetChargingProfile` per session, then a fail-safe default per charger if asked.
+
+    Every message passes our semantic checks; the official schema, which sees only the shape
+    that all payloads of one kind share, runs once per kind (version, purpose, unit, with or
+    without duration and transactionId), keeping the answer inside the time limit.
+    """
+    messages = list(session_messages(problem, answer))
+    if problem.options.include_default_profiles:
+        messages.extend(default_messages(problem, answer))
+    voltage_v = problem.site.grid.voltage_v
+    checked: set[tuple[str, str, str, bool, bool]] = set()
+    for message in messages:
+        kind = _payload_kind(message)
+        validate_ocpp_message(message, problem.site.chargers, voltage_v, schema=kind not in checked)
+        checked.add(kind)
+    return messages
+
+
+def session_messages(problem: Problem, answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """A profile per session, a 0 A one when it is planned at 0 (else it charges uncontrolled).
+
+    A charger whose sessions use TxDefaultProfile gets its whole plan in each of them: they
+    share one id, so whichever is installed last must still hold every session's slots.
+    """
+    chargers = {c.id: c for c in problem.site.chargers}
+    voltage_v = problem.site.grid.voltage_v
+    entries = {entry["id"]: entry for entry in answer["sessions"]}
+    phases = {s.id: session_phases(s, chargers[s.charger_id]) for s in problem.sessions}
+    limits = {
+        s.id: session_limit_tenths(chargers[s.charger_id], entries[s.id], phases[s.id], voltage_v)
+        for s in problem.sessions
+    }
+    messages = []
+    for session in problem.sessions:
+        charger = chargers[session.charger_id]
+        own_limits, own_phases = limits[session.id], phases[session.id]
+        if charger.profile_purpose == "TxDefaultProfile":
+            mates = [session.id] + [
+                o.id for o in problem.sessions if o.charger_id == charger.id and o.id != session.id
+            ]
+            own_limits, own_phases = whole_charger_plan(
+                [limits[m] for m in mates], [phases[m] for m in mates]
+            )
+        payload = charging_profile_payload(
+            problem,
+            charger,
+            purpose=charger.profile_purpose,
+            stack_level=charger.stack_level,
+            limit_tenths=own_limits,
+            phases=own_phases,
+            transaction_id=session.transaction_id,
         )
-        errors = sorted(
-            validator.iter_errors(json.loads(json.dumps(payload), parse_float=parse_float)),
-            key=str,
+        messages.append(_message(charger, session.id, charger.profile_purpose, payload))
+    return messages
+
+
+def default_messages(problem: Problem, answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """A stack-0 `TxDefaultProfile` per charger, safe if every idle charger starts at once.
+
+    See `api.ocpp_defaults` for the computation. No `duration`: when a schedule ends and no other
+    profile is left, the charger charges "as if no ChargingProfile is installed" (OCPP.md §3
+    rule 9), so the last period holds until the next plan replaces this profile (same id). A
+    charger whose own sessions are TxDefaultProfiles at stack 0 gets none: it would replace its
+    plan (1.6 SetChargingProfile: the same stackLevel and purpose replace the existing profile).
+    """
+    voltage_v = problem.site.grid.voltage_v
+    limits = default_limits(problem, answer, build_index(problem))
+    chargers = {c.id: c for c in problem.site.chargers}
+    plan_is_the_default = {
+        s.charger_id
+        for s in problem.sessions
+        if chargers[s.charger_id].profile_purpose == "TxDefaultProfile"
+        and chargers[s.charger_id].stack_level == DEFAULT_PROFILE_STACK_LEVEL
+    }
+    messages = []
+    for charger, charger_limits in zip(problem.site.chargers, limits, strict=True):
+        if charger.id in plan_is_the_default:
+            continue
+        phases = 3 if charger.kind == "dc" else charger.phases
+        tenths = floor_tenths(charger_limits)
+        payload = charging_profile_payload(
+            problem,
+            charger,
+            purpose="TxDefaultProfile",
+            stack_level=DEFAULT_PROFILE_STACK_LEVEL,
+            limit_tenths=snap_below_minimum(tenths, minimum_tenths(charger, phases, voltage_v)),
+            phases=phases,
+            with_duration=False,
         )
-        if errors:
-            raise OcppPayloadError(f"{message['charger_id']}: schema: {errors[0].message}")
-    if version == "1.6":
-        profile, target = payload["csChargingProfiles"], payload["connectorId"]
-        schedule = profile["chargingSchedule"]
-    else:
-        profile, target = payload["chargingProfile"], payload["evseId"]
-        schedule = profile["chargingSchedule"][0]
-    problems = []
+        messages.append(_message(charger, None, "TxDefaultProfile", payload))
+    return messages
+
+
+def _message(
+    charger: Charger, session_id: str | None, purpose: str, payload: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "charger_id": charger.id,
+        "session_id": session_id,
+        "ocpp_version": charger.ocpp_version,
+        "action": ACTION,
+        "purpose": purpose,
+        "payload": payload,
+    }
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+def validate_payload(action: str, payload: dict[str, Any], version: str) -> None:
+    """Check a payload against the `ocpp` package's official schemas; list every violation."""
+    problems = schema_problems(action, payload, version)
+    if problems:
+        raise OcppPayloadError(f"{action} ({version}) schema: " + "; ".join(problems))
+
+
+def schema_problems(action: str, payload: dict[str, Any], version: str) -> list[str]:
+    """Official-schema violations, as `path: reason` (empty when the payload is valid).
+
+    `ocpp.messages.validate_payload` decides; it stops at the first error, so the same cached
+    validator then lists them all, with numbers parsed as the package parses them (Decimal for
+    1.6 SetChargingProfile: float 21.4 is "not a multiple of 0.1").
+    """
+    try:
+        _run_blocking(ocpp_validate_payload(Call(f"validate-{action}", action, payload), version))
+    except OCPPError as error:
+        parse_float = Decimal if version == "1.6" and action in _DECIMAL_ACTIONS_V16 else float
+        validator = get_validator(MessageType.Call, action, version, parse_float=parse_float)
+        instance = json.loads(json.dumps(payload), parse_float=parse_float)
+        found = [
+            f"{'.'.join(map(str, e.absolute_path)) or '(payload)'}: {e.message}"
+            for e in validator.iter_errors(instance)
+        ]
+        return sorted(found) or [f"{type(error).__name__}: {error.description}"]
+    return []
+
+
+def validate_ocpp_message(
+    message: dict[str, Any],
+    chargers: list[Charger] | None = None,
+    voltage_v: float = DEFAULT_VOLTAGE_V,
+    *,
+    schema: bool = True,
+) -> None:
+    """Raise `OcppPayloadError` listing every schema and semantic problem of one message."""
+    version, payload = message["ocpp_version"], message["payload"]
+    problems = schema_problems(message["action"], payload, version) if schema else []
+    charger = next((c for c in chargers or [] if c.id == message["charger_id"]), None)
+    problems += semantic_problems(payload, version, charger, voltage_v)
+    if problems:
+        where = f"{message['charger_id']} ({version} {message.get('purpose', '')})"
+        raise OcppPayloadError(f"{where}: " + "; ".join(problems))
+
+
+def semantic_problems(
+    payload: dict[str, Any], version: str, charger: Charger | None, voltage_v: float
+) -> list[str]:
+    """The rules the schemas do not express (OCPP.md §3 and §4)."""
+    profile, target = _profile_and_target(payload, version)
+    schedules = profile.get("chargingSchedule") if profile else None
+    schedule = schedules[0] if isinstance(schedules, list) and schedules else schedules
+    if not isinstance(schedule, dict) or not schedule.get("chargingSchedulePeriod"):
+        return [] if profile else ["no charging profile to check"]
+    problems = _period_problems(schedule) + _profile_problems(profile, schedule, target)
+    if charger is not None:
+        problems += _charger_problems(schedule, charger, voltage_v)
+    return problems
+
+
+def _period_problems(schedule: dict[str, Any]) -> list[str]:
+    """First period at 0, strictly ascending, inside the duration; limits >= 0 on the 0.1 grid."""
     periods = schedule["chargingSchedulePeriod"]
-    starts = [p["startPeriod"] for p in periods]
+    starts = [p.get("startPeriod") for p in periods]
+    tenths = [_wire_tenths(p.get("limit", 0)) for p in periods]
+    problems = []
     if starts[0] != 0:
-        problems.append("the first period does not start at 0")
+        problems.append(f"the first period starts at {starts[0]} s, not 0")
     if any(b <= a for a, b in itertools.pairwise(starts)):
-        problems.append("periods are not strictly ascending")
-    if any(abs(p["limit"] * 10 - round(p["limit"] * 10)) > 1e-9 for p in periods):
+        problems.append("startPeriod values are not strictly ascending")
+    if "duration" in schedule and starts[-1] >= schedule["duration"]:
+        problems.append("a period starts at or after the schedule's duration")
+    if any(t != t.to_integral_value() for t in tenths):
         problems.append("a limit has more than one decimal")
-    if any(p["limit"] < 0 for p in periods):
+    if any(t < 0 for t in tenths):
         problems.append("a limit is negative")
-    if not str(schedule.get("startSchedule", "")).endswith("Z"):
-        problems.append("an Absolute profile needs startSchedule in UTC")
-    purpose = profile["chargingProfilePurpose"]
-    if purpose == "TxProfile" and target < 1:
+    if any(p.get("numberPhases", 3) not in (1, 2, 3) for p in periods):
+        problems.append("numberPhases must be 1, 2 or 3")
+    return problems
+
+
+def _profile_problems(profile: dict[str, Any], schedule: dict[str, Any], target: Any) -> list[str]:
+    """Absolute needs a UTC start; TxProfile needs a connector/EVSE; transactionId a TxProfile."""
+    problems = []
+    if profile.get("chargingProfileKind") == "Absolute" and not _is_utc(
+        schedule.get("startSchedule")
+    ):
+        problems.append("an Absolute profile needs startSchedule in UTC (K01.FR.40)")
+    if profile.get("stackLevel", 0) < 0:
+        problems.append("stackLevel is negative")
+    purpose = profile.get("chargingProfilePurpose")
+    if purpose == "TxProfile" and not (isinstance(target, int) and target > 0):
         problems.append("a TxProfile needs a connector/EVSE > 0")
     if "transactionId" in profile and purpose != "TxProfile":
         problems.append("transactionId is only valid with a TxProfile")
-    charger = next((c for c in chargers or [] if c.id == message["charger_id"]), None)
-    if charger is not None:
-        if len(periods) > charger.max_periods:
-            problems.append(f"{len(periods)} periods, more than max_periods")
-        if schedule["chargingRateUnit"] == "A":
-            low = [p["limit"] for p in periods if 0 < p["limit"] < charger.min_current_a - 1e-9]
-            if low:
-                problems.append(f"limits {low} are between 0 and min_current_a")
-    if problems:
-        raise OcppPayloadError(f"{message['charger_id']}: " + "; ".join(problems))
+    return problems
+
+
+def _charger_problems(schedule: dict[str, Any], charger: Charger, voltage_v: float) -> list[str]:
+    """What this charger accepts: its period count, its unit, 0 or at least its minimum."""
+    periods = schedule["chargingSchedulePeriod"]
+    problems = []
+    if len(periods) > charger.max_periods:
+        problems.append(f"{len(periods)} periods, more than max_periods {charger.max_periods}")
+    if schedule.get("chargingRateUnit") != rate_unit(charger):
+        problems.append(f"chargingRateUnit is not the charger's {rate_unit(charger)}")
+    minimum_by_phases = {n: minimum_tenths(charger, n, voltage_v) for n in (1, 2, 3)}
+    for period in periods:
+        tenths = _wire_tenths(period.get("limit", 0))
+        minimum = minimum_by_phases.get(period.get("numberPhases", 3), 0)
+        if 0 < tenths < minimum:
+            problems.append(f"limit {period['limit']} is between 0 and the minimum {minimum / 10}")
+    return problems
+
+
+def _wire_tenths(limit: Any) -> Decimal:
+    """A wire limit in tenths, exactly as written (21.4 -> 214; 21.45 -> 214.5)."""
+    return Decimal(str(limit)) * 10
+
+
+def _profile_and_target(payload: dict[str, Any], version: str) -> tuple[dict | None, Any]:
+    if version == "1.6":
+        return payload.get("csChargingProfiles"), payload.get("connectorId")
+    return payload.get("chargingProfile"), payload.get("evseId")
+
+
+def _is_utc(text: Any) -> bool:
+    try:
+        moment = datetime.fromisoformat(str(text))
+    except ValueError:
+        return False
+    return moment.utcoffset() is not None and moment.utcoffset().total_seconds() == 0
+
+
+def _payload_kind(message: dict[str, Any]) -> tuple[str, str, str, bool, bool]:
+    profile, _ = _profile_and_target(message["payload"], message["ocpp_version"])
+    schedule = profile["chargingSchedule"]
+    schedule = schedule[0] if isinstance(schedule, list) else schedule
+    shape = (schedule["chargingRateUnit"], "duration" in schedule, "transactionId" in profile)
+    return (message["ocpp_version"], message["purpose"], *shape)
+
+
+def _run_blocking(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run the package's async validation to completion, also from inside a running loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coroutine)
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:  # e.g. in a notebook or an async handler
+        pool.submit(asyncio.run, coroutine).result()

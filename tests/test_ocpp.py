@@ -1,160 +1,472 @@
-"""OCPP payloads: official schemas, our semantic rules, merging, coarsening, stable ids."""
+"""OCPP payloads from hand-made answers: official schemas, our rules, periods, ids, defaults."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import zlib
+
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from api.ocpp import (
     OcppPayloadError,
-    floor_tenth,
+    build_ocpp_messages,
     profile_id,
-    schedule_periods,
     validate_ocpp_message,
+    validate_payload,
 )
-from api.service import optimize_answer
-from optimizer.problem import parse_problem
-from tests.builders import charger, problem, session
-from tests.strategies import problems
+from api.ocpp_limits import ceil_tenths, floor_tenths, schedule_periods
+from optimizer.problem import GRID_PHASES, Problem, parse_problem, session_phases
+from tests.builders import at, charger, problem, session
+
+V = 230.0
+STEP_S = 900
+FAST = settings(max_examples=60, deadline=None, derandomize=True)
 
 
-def test_floor_tenth_never_rounds_up():
-    assert floor_tenth(21.46) == 21.4
-    assert floor_tenth(21.4) == 21.4
-    assert floor_tenth(15.99999) == 15.9
-    assert floor_tenth(6.0) == 6.0
+# --- helpers: hand-made answers and reading payloads back -------------------------------------
+
+
+def answer_for(doc: dict, plans: dict[str, list[float]], base_kw: float = 0.0) -> dict:
+    """A SPEC §2 answer without "ocpp": per-session current [A] (AC) or power [kW] (DC)."""
+    parsed = parse_problem(doc)
+    chargers = {c.id: c for c in parsed.site.chargers}
+    sessions, charging_kw = [], np.zeros(parsed.horizon.slots)
+    for s in parsed.sessions:
+        c = chargers[s.charger_id]
+        plan = np.asarray(plans.get(s.id, [0.0] * parsed.horizon.slots), dtype=float)
+        power_kw = plan if c.kind == "dc" else plan * V * session_phases(s, c) / 1000
+        charging_kw += power_kw
+        current = None if c.kind == "dc" else plan.tolist()
+        sessions.append(
+            {"id": s.id, "charger_id": c.id, "current_a": current, "power_kw": power_kw.tolist()}
+        )
+    base = np.full(parsed.horizon.slots, base_kw)
+    zeros = np.zeros(parsed.horizon.slots).tolist()
+    site = {
+        "import_kw": (base + charging_kw).tolist(),
+        "export_kw": zeros,
+        "charging_kw": charging_kw.tolist(),
+        "base_load_kw": base.tolist(),
+        "pv_kw": zeros,
+        "pv_available_kw": zeros,
+    }
+    return {"status": "optimal", "site": site, "sessions": sessions}
+
+
+def schedule_of(message: dict) -> dict:
+    payload = message["payload"]
+    if message["ocpp_version"] == "1.6":
+        return payload["csChargingProfiles"]["chargingSchedule"]
+    return payload["chargingProfile"]["chargingSchedule"][0]
+
+
+def profile_of(message: dict) -> dict:
+    payload = message["payload"]
+    return payload.get("csChargingProfiles") or payload["chargingProfile"]
+
+
+def per_slot(message: dict, slots: int) -> np.ndarray:
+    """The limit in force in each slot, read back from the periods."""
+    periods = schedule_of(message)["chargingSchedulePeriod"]
+    values = np.zeros(slots)
+    for i, period in enumerate(periods):
+        end = periods[i + 1]["startPeriod"] if i + 1 < len(periods) else slots * STEP_S
+        values[period["startPeriod"] // STEP_S : end // STEP_S] = period["limit"]
+    return values
+
+
+def expand(periods: list, slots: int) -> np.ndarray:
+    values = np.zeros(slots, dtype=np.int64)
+    for i, (start, step) in enumerate(periods):
+        end = periods[i + 1][0] if i + 1 < len(periods) else slots * STEP_S
+        values[start // STEP_S : end // STEP_S] = step.limit_tenths
+    return values
+
+
+def one_session(charger_fields: dict, session_fields: dict, current_a: list[float]) -> tuple:
+    doc = problem(
+        [charger("c1", max_current_a=32, **charger_fields)],
+        [session("s1", "c1", 20.0, transaction_id="4711", **session_fields)],
+        options={"include_default_profiles": False},
+    )
+    return parse_problem(doc), answer_for(doc, {"s1": current_a})
+
+
+# --- the 0.1 grid and periods ------------------------------------------------------------------
+
+
+def test_limits_floor_to_a_tenth_exactly():
+    assert floor_tenths([21.46, 21.4, 15.99999, 6.0, 0.1 + 0.2, 0.0]).tolist() == [
+        214,
+        214,
+        159,
+        60,
+        3,
+        0,
+    ]
+    assert floor_tenths(11.04, scale=1000) == 110400  # kW -> W, no float artefact
+    assert ceil_tenths(6.05) == 61 and ceil_tenths(6.0) == 60
 
 
 def test_equal_neighbours_merge():
-    assert schedule_periods(np.array([16, 16, 0, 0, 16.0]), 900, 24) == [
-        (0, 16.0),
-        (1800, 0.0),
-        (3600, 16.0),
+    periods = schedule_periods([160, 160, 0, 0, 160], 3, STEP_S, 24)
+    assert [(start, step.limit_tenths) for start, step in periods] == [
+        (0, 160),
+        (1800, 0),
+        (3600, 160),
     ]
 
 
-def test_coarsening_only_lowers_and_keeps_the_minimum_rule():
-    limits = np.array([6, 32, 7, 31, 0, 30, 8, 29, 6.5, 32.0])
-    periods = schedule_periods(limits, 900, 3)
-    assert len(periods) <= 3
-    expanded = np.zeros(limits.size)
-    for i, (start, value) in enumerate(periods):
-        end = periods[i + 1][0] if i + 1 < len(periods) else limits.size * 900
-        expanded[start // 900 : end // 900] = value
-    assert (expanded <= limits + 1e-9).all()
-    assert not ((expanded > 0) & (expanded < 6)).any()
+def kept_energy(plan: np.ndarray, max_periods: int) -> int:
+    """Brute force: the most energy any downward coarsening into max_periods segments keeps."""
+    best = 0
+    for cuts in itertools.combinations(range(1, plan.size), min(max_periods, plan.size) - 1):
+        bounds = [0, *cuts, plan.size]
+        kept = sum(plan[a:b].min() * (b - a) for a, b in itertools.pairwise(bounds))
+        best = max(best, kept)
+    return best
 
 
-def test_profile_ids_are_stable_and_distinct_per_role():
-    a = profile_id("site", "cp-1", "TxProfile", 1)
-    assert a == profile_id("site", "cp-1", "TxProfile", 1)
-    assert a != profile_id("site", "cp-1", "TxDefaultProfile", 0)
-    assert a != profile_id("site", "cp-2", "TxProfile", 1)
-    assert 0 < a < 2**31
+limit_tenths = st.one_of(st.just(0), st.integers(60, 320))
 
 
-def one_phase_ev_problem(**charger_fields) -> dict:
-    return problem(
-        [charger("c1", max_current_a=32, **charger_fields)],
-        [session("s1", "c1", 20.0, phases=1, max_current_a=21.46)],
-    )
+@FAST
+@given(st.lists(limit_tenths, min_size=1, max_size=9), st.integers(1, 5))
+def test_coarsening_stays_under_the_plan_and_keeps_the_most_energy(plan, max_periods):
+    plan = np.array(plan)
+    periods = schedule_periods(plan, 3, STEP_S, max_periods)
+    starts = [start for start, _ in periods]
+    assert starts[0] == 0 and all(b > a for a, b in itertools.pairwise(starts))
+    assert len(periods) <= max_periods
+    emitted = expand(periods, plan.size)
+    assert (emitted <= plan).all()
+    assert not ((emitted > 0) & (emitted < 60)).any()
+    assert emitted.sum() == kept_energy(plan, max_periods)
+
+
+def test_long_schedules_coarsen_greedily_then_exactly():
+    plan = np.random.default_rng(7).choice([0, 60, 95, 160, 320], size=600)
+    periods = schedule_periods(plan, 3, STEP_S, 24)
+    emitted = expand(periods, plan.size)
+    assert len(periods) <= 24 and (emitted <= plan).all()
+
+
+# --- session payloads --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 @pytest.mark.parametrize("unit", ["A", "W"])
-def test_payloads_validate_and_carry_units_and_phases(version, unit):
-    doc = one_phase_ev_problem(ocpp_version=version, charging_rate_unit=unit)
-    answer = optimize_answer(doc)
-    session_messages = [m for m in answer["ocpp"] if m["session_id"] == "s1"]
-    assert len(session_messages) == 1
-    payload = session_messages[0]["payload"]
+def test_payloads_validate_and_carry_unit_phases_and_transaction(version, unit):
+    """A one-phase EV on a three-phase charger: numberPhases 1, W = A x 230 x 1."""
+    parsed, answer = one_session(
+        {"ocpp_version": version, "charging_rate_unit": unit}, {"phases": 1}, [21.46, 21.4, 0, 6]
+    )
+    [message] = build_ocpp_messages(parsed, answer)
+    validate_ocpp_message(message, parsed.site.chargers)  # official schema + our rules
+    profile, schedule = profile_of(message), schedule_of(message)
     if version == "1.6":
-        profile = payload["csChargingProfiles"]
-        schedule = profile["chargingSchedule"]
-        assert isinstance(profile["transactionId"], int)
-        assert payload["connectorId"] == 1
+        assert message["payload"]["connectorId"] == 1
+        assert profile["transactionId"] == 4711
     else:
-        profile = payload["chargingProfile"]
-        schedule = profile["chargingSchedule"][0]
-        assert isinstance(profile["transactionId"], str)
-        assert payload["evseId"] == 1
+        assert message["payload"]["evseId"] == 1
+        assert profile["transactionId"] == "4711"
     assert profile["chargingProfileKind"] == "Absolute"
+    assert profile["stackLevel"] == 1
     assert schedule["startSchedule"] == "2026-11-24T05:00:00Z"
+    assert schedule["duration"] == 4 * STEP_S
     assert schedule["chargingRateUnit"] == unit
-    first = schedule["chargingSchedulePeriod"][0]
-    assert first["startPeriod"] == 0
-    assert first["numberPhases"] == 1
-    expected = 21.4 if unit == "A" else floor_tenth(21.4 * 230)
-    assert first["limit"] == pytest.approx(expected)
+    periods = schedule["chargingSchedulePeriod"]
+    assert {p["numberPhases"] for p in periods} == {1}
+    expected = [21.4, 0, 6] if unit == "A" else [4922, 0, 1380]
+    assert [p["limit"] for p in periods] == expected
+    assert [p["startPeriod"] for p in periods] == [0, 2 * STEP_S, 3 * STEP_S]
 
 
-def test_default_profiles_for_every_charger_when_asked():
-    doc = one_phase_ev_problem()
-    doc["site"]["chargers"].append(charger("idle"))
-    answer = optimize_answer(doc)
-    defaults = [m for m in answer["ocpp"] if m["purpose"] == "TxDefaultProfile"]
-    assert {m["charger_id"] for m in defaults} == {"c1", "idle"}
-    doc["options"]["include_default_profiles"] = False
-    assert all(m["session_id"] for m in optimize_answer(doc)["ocpp"])
+def test_dc_is_in_watts_on_three_phases():
+    doc = problem(
+        [{"id": "dc1", "kind": "dc", "max_power_kw": 50, "ocpp_version": "2.0.1"}],
+        [session("s1", "dc1", 20.0, transaction_id="tx-9")],
+    )
+    messages = build_ocpp_messages(parse_problem(doc), answer_for(doc, {"s1": [11.04] * 4}))
+    schedule = schedule_of(messages[0])
+    assert schedule["chargingRateUnit"] == "W"
+    assert schedule["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 11040, "numberPhases": 3}
+    ]
 
 
-def test_tx_default_profile_purpose_for_chargers_that_reject_tx_profile():
-    doc = one_phase_ev_problem(profile_purpose="TxDefaultProfile")
-    message = next(m for m in optimize_answer(doc)["ocpp"] if m["session_id"] == "s1")
-    profile = message["payload"]["csChargingProfiles"]
-    assert profile["chargingProfilePurpose"] == "TxDefaultProfile"
-    assert "transactionId" not in profile
+def test_a_session_planned_at_zero_gets_a_zero_profile():
+    parsed, answer = one_session({}, {}, [0, 0, 0, 0])
+    [message] = build_ocpp_messages(parsed, answer)
+    assert schedule_of(message)["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 0, "numberPhases": 3}
+    ]
 
 
-def test_validation_rejects_what_the_schema_does_not_catch():
-    doc = one_phase_ev_problem()
-    message = optimize_answer(doc)["ocpp"][0]
-    periods = message["payload"]["csChargingProfiles"]["chargingSchedule"]
-    periods["chargingSchedulePeriod"][0]["startPeriod"] = 60
-    with pytest.raises(OcppPayloadError, match="first period"):
-        validate_ocpp_message(message)
-    periods["chargingSchedulePeriod"][0]["startPeriod"] = 0
-    periods["chargingSchedulePeriod"][0]["limit"] = 21.45
-    with pytest.raises(OcppPayloadError, match="schema"):
-        validate_ocpp_message(message)
+def test_below_the_minimum_is_a_pause():
+    parsed, answer = one_session({"min_current_a": 6}, {}, [5.9, 6.0, 16.0, 16.0])
+    [message] = build_ocpp_messages(parsed, answer)
+    assert per_slot(message, 4).tolist() == [0, 6, 16, 16]
+
+
+def test_max_periods_coarsens_downward_through_the_payload():
+    plan = [6, 32, 7, 31, 0, 30, 8, 29]
+    doc = problem(
+        [charger("c1", max_current_a=32, max_periods=3)],
+        [session("s1", "c1", 90.0, departure=at(8))],
+        slots=8,
+        options={"include_default_profiles": False},
+    )
+    [message] = build_ocpp_messages(parse_problem(doc), answer_for(doc, {"s1": plan}))
+    emitted = per_slot(message, 8)
+    assert len(schedule_of(message)["chargingSchedulePeriod"]) <= 3
+    assert (emitted <= np.array(plan)).all()
+    assert not ((emitted > 0) & (emitted < 6)).any()
+
+
+def test_profile_ids_are_stable_across_calls_and_processes():
+    expected = zlib.crc32(b"test-site\x1fc1\x1fTxProfile\x1f1") & 0x7FFFFFFF
+    assert profile_id("test-site", "c1", "TxProfile", 1) == expected  # no hash() salt
+    assert profile_id("test-site", "c1", "TxDefaultProfile", 0) != expected
+    parsed, answer = one_session({}, {}, [16, 16, 0, 0])
+    first, again = build_ocpp_messages(parsed, answer), build_ocpp_messages(parsed, answer)
+    assert profile_of(first[0])["chargingProfileId"] == expected
+    assert first == again
+
+
+def test_tx_default_profile_purpose_when_the_charger_rejects_tx_profile():
+    doc = problem(
+        [charger("c1", profile_purpose="TxDefaultProfile")],
+        [
+            session("s1", "c1", 5.0, transaction_id="1", departure=at(2)),
+            session("s2", "c1", 5.0, transaction_id="2", arrival=at(2)),
+        ],
+    )
+    parsed = parse_problem(doc)
+    messages = build_ocpp_messages(parsed, answer_for(doc, {"s1": [16, 8, 0, 0], "s2": [0] * 4}))
+    plans = [m for m in messages if m["session_id"]]
+    default = next(m for m in messages if m["session_id"] is None)
+    for message in plans:
+        assert profile_of(message)["chargingProfilePurpose"] == "TxDefaultProfile"
+        assert "transactionId" not in profile_of(message)
+        # Both carry the charger's whole plan: they share one id, the last one sent stays.
+        assert per_slot(message, 4).tolist() == [16, 8, 0, 0]
+    assert profile_of(plans[0])["chargingProfileId"] == profile_of(plans[1])["chargingProfileId"]
+    assert profile_of(default)["stackLevel"] == 0
+    assert profile_of(default)["chargingProfileId"] != profile_of(plans[0])["chargingProfileId"]
+    assert "duration" not in schedule_of(default)  # the floor outlives the horizon
+
+
+def test_no_separate_default_where_the_plan_is_the_stack_0_default():
+    doc = problem(
+        [charger("c1", profile_purpose="TxDefaultProfile", stack_level=0), charger("c2")],
+        [session("s1", "c1", 5.0)],
+    )
+    messages = build_ocpp_messages(parse_problem(doc), answer_for(doc, {"s1": [16] * 4}))
+    assert [(m["charger_id"], m["session_id"]) for m in messages] == [("c1", "s1"), ("c2", None)]
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def test_validation_lists_what_the_schema_and_our_rules_reject():
+    parsed, answer = one_session({"max_periods": 2}, {}, [16, 8, 16, 16])
+    [message] = build_ocpp_messages(parsed, answer)
+    periods = schedule_of(message)["chargingSchedulePeriod"]
+    periods[0]["startPeriod"] = 60
+    periods[1]["limit"] = 3.0
+    periods.append({"startPeriod": 30, "limit": 6})
+    profile_of(message)["chargingProfilePurpose"] = "TxDefaultProfile"
+    schedule_of(message)["startSchedule"] = "2026-11-24T06:00:00+01:00"
+    with pytest.raises(OcppPayloadError) as error:
+        validate_ocpp_message(message, parsed.site.chargers)
+    for reason in (
+        "first period starts at 60",
+        "not strictly ascending",
+        "more than max_periods",
+        "between 0 and the minimum",
+        "startSchedule in UTC",
+        "transactionId is only valid with a TxProfile",
+    ):
+        assert reason in str(error.value)
+
+
+def test_the_official_schemas_decide_types_and_precision():
+    parsed, answer = one_session({}, {}, [21.4] * 4)
+    [message] = build_ocpp_messages(parsed, answer)
+    validate_payload("SetChargingProfile", message["payload"], "1.6")  # 21.4 is a multiple of 0.1
+    schedule_of(message)["chargingSchedulePeriod"][0]["limit"] = 21.45
+    with pytest.raises(OcppPayloadError, match=r"not a multiple of 0\.1"):
+        validate_payload("SetChargingProfile", message["payload"], "1.6")
     del message["payload"]["connectorId"]
-    with pytest.raises(OcppPayloadError, match="schema"):
-        validate_ocpp_message(message)
+    with pytest.raises(OcppPayloadError, match="'connectorId' is a required property"):
+        validate_payload("SetChargingProfile", message["payload"], "1.6")
+    parsed, answer = one_session({"ocpp_version": "2.0.1"}, {}, [16] * 4)
+    [message] = build_ocpp_messages(parsed, answer)
+    profile_of(message)["transactionId"] = 4711
+    with pytest.raises(OcppPayloadError, match="is not of type 'string'"):
+        validate_payload("SetChargingProfile", message["payload"], "2.0.1")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-@given(problems())
-def test_default_profiles_keep_the_site_within_its_import_limit(doc):
-    """Every charger drawing its default on top of the plan stays inside the import limit."""
-    try:
-        parsed = parse_problem(doc)
-    except ValueError:
-        return
-    answer = optimize_answer(parsed)
-    site = answer["site"]
-    slots = parsed.horizon.slots
-    extra_kw = np.zeros(slots)
-    step_s = parsed.horizon.step_minutes * 60
-    chargers = {c.id: c for c in parsed.site.chargers}
-    for message in answer["ocpp"]:
-        if message["purpose"] != "TxDefaultProfile" or message["session_id"] is not None:
-            continue
-        payload = message["payload"]
-        schedule = (
-            payload["csChargingProfiles"]["chargingSchedule"]
-            if message["ocpp_version"] == "1.6"
-            else payload["chargingProfile"]["chargingSchedule"][0]
-        )
-        values = np.zeros(slots)
-        periods = schedule["chargingSchedulePeriod"]
-        for i, period in enumerate(periods):
-            end = periods[i + 1]["startPeriod"] if i + 1 < len(periods) else slots * step_s
-            values[period["startPeriod"] // step_s : end // step_s] = period["limit"]
-        c = chargers[message["charger_id"]]
-        unit = schedule["chargingRateUnit"]
-        extra_kw += values / 1000 if unit == "W" else values * 230 * c.phases / 1000
-    import_limit = np.asarray(site["import_limit_kw"])
-    planned = np.asarray(site["import_kw"])
-    room = np.maximum(import_limit - planned, 0)
-    assert (extra_kw <= room + 1e-3).all()
+def test_validation_also_runs_inside_an_event_loop():
+    parsed, answer = one_session({}, {}, [16] * 4)
+    [message] = build_ocpp_messages(parsed, answer)
+
+    async def handler() -> None:
+        validate_payload("SetChargingProfile", message["payload"], "1.6")
+
+    asyncio.run(handler())
+
+
+# --- default profiles --------------------------------------------------------------------------
+
+
+def hand_computed_site() -> tuple[Problem, dict]:
+    """Three 16 A chargers; c1 and c2 under a 16 A panel; c1 charges 10 A in slot 0 only."""
+    doc = problem(
+        [charger("c1", circuit="panel"), charger("c2", circuit="panel"), charger("c3")],
+        [session("s1", "c1", 5.0, departure=at(1))],
+        slots=2,
+        import_limit_kw=30.0,
+        grid={"phase_limit_a": 40.0},
+        circuits=[{"id": "panel", "phase_limit_a": 16.0}],
+        base_load_kw=10.0,
+    )
+    return parse_problem(doc), answer_for(doc, {"s1": [10, 0]}, base_kw=10.0)
+
+
+def test_default_profiles_match_a_hand_computed_case():
+    """Slot 0: grid phases have 40 - 10 (plan) - 14.49 (10 kW base) = 15.51 A for c2, c3
+    (7.75 A each) and the panel 16 - 10 = 6 A for c2; import 30 - 16.9 = 13.1 kW allows 9.49 A.
+    Slot 1: 25.51 A / 3 = 8.50 A on the grid, 16 A / 2 = 8 A on the panel. c1 gets what an idle
+    charger under its limits gets."""
+    parsed, answer = hand_computed_site()
+    defaults = {
+        m["charger_id"]: per_slot(m, 2).tolist()
+        for m in build_ocpp_messages(parsed, answer)
+        if m["session_id"] is None
+    }
+    assert defaults == {"c1": [6.0, 8.0], "c2": [6.0, 8.0], "c3": [7.7, 8.5]}
+    # By summing: in slot 0, c2 and c3 start on top of the plan.
+    grid_phase_a = 10 + 10_000 / (3 * V) + 6.0 + 7.7
+    assert grid_phase_a <= 40 and 10 + 6.0 <= 16
+    assert 10 + 10 * 3 * V / 1000 + (6.0 + 7.7) * 3 * V / 1000 <= 30
+
+
+@st.composite
+def mixed_sites(draw):
+    """Small sites with A, W and DC chargers, rotations, one circuit and a random feasible plan."""
+    slots = 3
+    chargers, sessions, plans = [], [], {}
+    for i in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["A", "W", "dc"]))
+        fields = {"circuit": "panel" if draw(st.booleans()) else None}
+        if kind == "dc":
+            fields |= {"kind": "dc", "max_power_kw": 20.0, "min_power_kw": 2.0}
+        else:
+            phases = draw(st.sampled_from([1, 3]))
+            rotation = draw(st.sampled_from(["L1L2L3", "L3L1L2"] if phases == 3 else ["L2", "L3"]))
+            fields |= {
+                "phases": phases,
+                "phase_rotation": rotation,
+                "max_current_a": 16,
+                "charging_rate_unit": kind,
+            }
+        chargers.append({"id": f"c{i}", **fields})
+        if draw(st.booleans()):
+            first = draw(st.integers(0, slots - 1))
+            ev_phases = draw(st.sampled_from([1, 3]))
+            sessions.append(session(f"s{i}", f"c{i}", 5.0, arrival=at(first), phases=ev_phases))
+            low, high = (2.0, 20.0) if kind == "dc" else (6.0, 16.0)
+            value = st.one_of(st.just(0.0), st.floats(low, high).map(lambda v: round(v, 1)))
+            plans[f"s{i}"] = [0.0] * first + [draw(value) for _ in range(slots - first)]
+    doc = problem(
+        chargers,
+        sessions,
+        slots=slots,
+        import_limit_kw=draw(st.sampled_from([20.0, 60.0])),
+        grid={"phase_limit_a": draw(st.sampled_from([40.0, 80.0]))},
+        circuits=[{"id": "panel", "limit_kw": 15.0, "phase_limit_a": 25.0}],
+        base_load_kw=5.0,
+    )
+    return doc, plans
+
+
+@FAST
+@given(mixed_sites())
+def test_defaults_keep_every_limit_if_every_idle_charger_starts(site):
+    """Summed independently, worst case: A on each wired phase, W / V on each, DC W / (3 V).
+
+    Whatever the plan leaves under a limit (nothing if the plan itself breaks it) is all that
+    the idle chargers together may draw at their defaults.
+    """
+    doc, plans = site
+    parsed = parse_problem(doc)
+    answer = answer_for(doc, plans, base_kw=5.0)
+    messages = build_ocpp_messages(parsed, answer)
+    planned, extra = _draws(parsed, answer["sessions"]), _draws(parsed, [])
+    planned["grid kW"] += 5.0
+    planned["grid A"] += 5000 / (3 * V)
+    for message in messages:
+        if message["session_id"] is None:
+            limit = per_slot(message, parsed.horizon.slots) * _idle(parsed, message["charger_id"])
+            _add_default(extra, parsed, message["charger_id"], limit)
+    grid = doc["site"]["grid"]
+    limits = {
+        "grid kW": grid["import_limit_kw"],
+        "grid A": grid["phase_limit_a"],
+        "panel kW": 15.0,
+        "panel A": 25.0,
+    }
+    for name, limit in limits.items():
+        room = np.maximum(limit - planned[name], 0.0)
+        assert (extra[name] <= room + 1e-6).all(), name
+
+
+def _draws(parsed: Problem, entries: list[dict]) -> dict[str, np.ndarray]:
+    """kW and per-grid-phase A of planned sessions, at the grid and under the panel."""
+    slots, chargers = parsed.horizon.slots, {c.id: c for c in parsed.site.chargers}
+    draws = {"grid kW": np.zeros(slots), "panel kW": np.zeros(slots)}
+    draws |= {"grid A": np.zeros((3, slots)), "panel A": np.zeros((3, slots))}
+    for s, entry in zip(parsed.sessions, entries, strict=False):
+        c = chargers[s.charger_id]
+        phase_a = np.zeros((3, slots))
+        if c.kind == "dc":
+            phase_a += np.array(entry["power_kw"]) * 1000 / (3 * V)
+        else:
+            for grid_phase in c.grid_phases[: session_phases(s, c)]:
+                phase_a[GRID_PHASES.index(grid_phase)] += entry["current_a"]
+        for where in ("grid", "panel") if c.circuit else ("grid",):
+            draws[f"{where} kW"] += entry["power_kw"]
+            draws[f"{where} A"] += phase_a
+    return draws
+
+
+def _add_default(draws: dict, parsed: Problem, charger_id: str, limit: np.ndarray) -> None:
+    c = next(c for c in parsed.site.chargers if c.id == charger_id)
+    in_watts = c.kind == "dc" or c.charging_rate_unit == "W"
+    kw = limit / 1000 if in_watts else limit * V * c.phases / 1000
+    per_phase = limit / (3 * V) if c.kind == "dc" else limit / V if in_watts else limit
+    wired = np.array([g in c.grid_phases for g in GRID_PHASES], dtype=float)
+    for where in ("grid", "panel") if c.circuit else ("grid",):
+        draws[f"{where} kW"] += kw
+        draws[f"{where} A"] += np.outer(wired, per_phase)
+
+
+def _idle(parsed: Problem, charger_id: str) -> np.ndarray:
+    """1 in the slots no session covers whole on this (TxProfile) charger, else 0."""
+    horizon = parsed.horizon
+    idle = np.ones(horizon.slots)
+    for s in parsed.sessions:
+        for t in range(horizon.slots):
+            begin = horizon.start + t * horizon.step
+            if (
+                s.charger_id == charger_id
+                and s.arrival <= begin < begin + horizon.step <= s.departure
+            ):
+                idle[t] = 0
+    return idle
