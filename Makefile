@@ -21,7 +21,7 @@ run: setup
 	@mkdir -p out
 	$(PY) -m api.cli optimize data/examples/workplace-20.json --out out/workplace-20.answer.json --plot out/workplace-20.png
 	@echo "Planned the sample site once: out/workplace-20.answer.json and out/workplace-20.png"
-	$(PY) -m api.cli serve --host $(HOST) --port $(PORT) --example data/examples/workplace-20.json
+	$(PY) -m api.cli serve --host $(HOST) --port $(PORT) --db sqlite:///out/smartcharge.db --example data/examples/workplace-20.json
 
 test: setup
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)

@@ -1,23 +1,55 @@
-"""The FastAPI application: `create_app(settings)`."""
+"""The FastAPI application: `create_app(settings)`.
+
+On start-up it opens (and migrates) the database, starts the solver pool and the planner; on
+shutdown it stops them in reverse order.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from api.routes import optimize
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from api.metrics import Metrics
+from api.planner import Planner
+from api.routes import measurements, optimize, schedule, sessions, sites, what_if
 from api.settings import Settings
+from api.solver_pool import make_pool
+from api.store.database import open_database
 from optimizer.problem import ProblemError
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = open_database(settings.database_url)
+        pool = make_pool(settings.solver_pool, settings.solver_workers)
+        metrics = Metrics()
+        planner = Planner(database, pool, metrics, settings, owner=settings.instance)
+        app.state.database, app.state.metrics, app.state.planner = database, metrics, planner
+        await planner.start()
+        try:
+            yield
+        finally:
+            await planner.stop()
+            pool.close()
+            database.dispose()
+
     app = FastAPI(
         title="smartcharge",
-        description="Smart-charging schedules for charging sites, with OCPP payloads.",
+        description="Smart-charging schedules for charging sites, with OCPP payloads. "
+        "Every /v1 call needs `Authorization: Bearer KEY` (`smartcharge keys create`).",
         version="0.1.0",
+        lifespan=lifespan,
     )
-    app.state.settings = settings or Settings()
-    app.include_router(optimize.router)
+    app.state.settings = settings
+    for module in (optimize, sites, sessions, measurements, schedule, what_if):
+        app.include_router(module.router)
 
     @app.exception_handler(ProblemError)
     def problem_error(_: Request, exc: ProblemError) -> JSONResponse:
@@ -30,5 +62,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    def metrics(request: Request) -> Response:
+        """Prometheus text format: solve durations, outcomes, queue length."""
+        return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -5,51 +5,53 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fastapi.testclient import TestClient
-
-from api.app import create_app
-from api.settings import Settings
 from tests.builders import charger, problem, session
+from tests.service_harness import running_api
 
 EXAMPLE = Path(__file__).parent.parent / "data" / "examples" / "workplace-20.json"
 
 
-def client(**settings) -> TestClient:
-    return TestClient(create_app(Settings(**settings)))
-
-
-def test_optimize_answers_with_ocpp_payloads():
-    response = client().post("/v1/optimize", json=json.loads(EXAMPLE.read_text()))
+def test_optimize_answers_with_ocpp_payloads(api):
+    response = api.post("/v1/optimize", json=json.loads(EXAMPLE.read_text()))
     assert response.status_code == 200
     answer = response.json()
     assert answer["status"] == "optimal"
     assert answer["ocpp"] and answer["sessions"]
 
 
-def test_bad_input_is_422_naming_the_field():
+def test_no_key_is_401_and_a_bad_key_too(api):
+    doc = problem([charger("c1")], [session("s1", "c1", 5.0)])
+    assert api.client.post("/v1/optimize", json=doc).status_code == 401
+    bad = {"Authorization": "Bearer sck_not-a-key"}
+    response = api.client.post("/v1/optimize", json=doc, headers=bad)
+    assert response.status_code == 401
+    assert "unknown or revoked" in response.json()["detail"]
+
+
+def test_bad_input_is_422_naming_the_field(api):
     doc = problem([charger("c1")], [session("s1", "nope", 5.0)])
-    response = client().post("/v1/optimize", json=doc)
+    response = api.post("/v1/optimize", json=doc)
     assert response.status_code == 422
     detail = response.json()["detail"]
     assert detail[0]["loc"] == ["body", "sessions", 0, "charger_id"]
     assert "unknown charger 'nope'" in detail[0]["msg"]
 
 
-def test_not_an_object_is_422():
-    assert client().post("/v1/optimize", json=[1, 2]).status_code == 422
+def test_not_an_object_is_422(api):
+    assert api.post("/v1/optimize", json=[1, 2]).status_code == 422
 
 
-def test_over_the_size_limit_is_413_naming_the_limit():
+def test_over_the_size_limit_is_413_naming_the_limit(make_api):
     doc = problem([charger("c1")], [session("s1", "c1", 5.0)])
-    response = client(max_session_slots=2).post("/v1/optimize", json=doc)
+    with make_api(max_session_slots=2) as api:
+        response = api.post("/v1/optimize", json=doc)
     assert response.status_code == 413
     assert "SMARTCHARGE_MAX_SESSION_SLOTS" in response.json()["detail"]
 
 
-def test_healthz_and_openapi():
-    app = client()
-    assert app.get("/healthz").json() == {"status": "ok"}
-    assert "/v1/optimize" in app.get("/openapi.json").json()["paths"]
+def test_healthz_and_openapi(api):
+    assert api.client.get("/healthz").json() == {"status": "ok"}
+    assert "/v1/optimize" in api.client.get("/openapi.json").json()["paths"]
 
 
 def mutated_documents():
@@ -61,7 +63,7 @@ def mutated_documents():
         st.none(),
         st.booleans(),
         st.integers(-(10**6), 10**6),
-        st.floats(allow_nan=False),
+        st.floats(allow_nan=False, allow_infinity=False),
         st.text(max_size=8),
         st.lists(st.integers(), max_size=3),
         st.just({}),
@@ -97,19 +99,18 @@ def mutated_documents():
     return st.builds(put, st.sampled_from(paths), junk)
 
 
-def test_no_input_crashes_the_server():
+def test_no_input_crashes_the_server(tmp_path):
     from hypothesis import HealthCheck, given, settings
-
-    app = client(max_time_limit_s=2.0)
 
     @settings(
         max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
     )
     @given(mutated_documents())
     def post(doc):
-        response = app.post("/v1/optimize", json=doc)
+        response = api.post("/v1/optimize", json=doc)
         assert response.status_code in (200, 413, 422), response.text
         if response.status_code == 422:
             assert response.json()["detail"][0]["loc"][0] == "body"
 
-    post()
+    with running_api(f"sqlite:///{tmp_path}/fuzz.db", max_time_limit_s=2.0) as api:
+        post()

@@ -4,20 +4,32 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from fastapi import APIRouter, Body, HTTPException
 
-from api.service import plan
+from api.deps import CallerDep, PlannerDep, SettingsDep
+from api.planner import Planner
 from api.settings import Settings
+from api.stored_problem import StoredProblem
 from optimizer.problem import parse_problem
 
 router = APIRouter(prefix="/v1", tags=["optimize"])
 
 
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+async def solved_or_413(
+    stored: StoredProblem, kind: str, planner: Planner, settings: Settings
+) -> dict[str, Any]:
+    """Solve in the worker pool (the event loop stays free for /healthz and reads), or 413 when
+    the problem is over the size limit."""
+    if stored.size > settings.max_session_slots:
+        sessions, slots = len(stored.problem["sessions"]), stored.problem["horizon"]["slots"]
+        raise HTTPException(
+            413,
+            f"{sessions} sessions x {slots} slots = {stored.size} is over the limit of "
+            f"{settings.max_session_slots} (SMARTCHARGE_MAX_SESSION_SLOTS)",
+        )
+    answer = await planner.solve(stored, kind)
+    assert answer is not None  # the size was checked above
+    return answer
 
 
 @router.post(
@@ -25,24 +37,12 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
     summary="Plan one site",
     responses={413: {"description": "problem too large"}, 422: {"description": "bad input"}},
 )
-def optimize(
+async def optimize(
     settings: SettingsDep,
+    planner: PlannerDep,
+    caller: CallerDep,
     problem: Annotated[dict[str, Any], Body(description="A problem document (SPEC §1)")],
 ) -> dict[str, Any]:
-    """Validate, forecast what is missing, optimize and emit OCPP payloads.
-
-    A plain `def`: FastAPI runs it in its thread pool, so a long solve never blocks the event
-    loop and `/healthz` keeps answering.
-    """
-    parsed = parse_problem(problem)
-    size = len(parsed.sessions) * parsed.horizon.slots
-    if size > settings.max_session_slots:
-        raise HTTPException(
-            413,
-            f"{len(parsed.sessions)} sessions x {parsed.horizon.slots} slots = {size} is over "
-            f"the limit of {settings.max_session_slots} (SMARTCHARGE_MAX_SESSION_SLOTS)",
-        )
-    if parsed.options.time_limit_s > settings.max_time_limit_s:
-        options = parsed.options.model_copy(update={"time_limit_s": settings.max_time_limit_s})
-        parsed = parsed.model_copy(update={"options": options})
-    return plan(parsed)[1]
+    """Validate, forecast what is missing, optimize and emit OCPP payloads."""
+    parse_problem(problem)
+    return await solved_or_413(StoredProblem(problem), "optimize", planner, settings)

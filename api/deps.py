@@ -1,0 +1,70 @@
+"""Request dependencies: settings, database, planner, the calling tenant and its site."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.planner import Planner
+from api.settings import Settings
+from api.store.database import Database
+from api.store.keys import Caller, caller_for_key
+from api.store.sites import get_site
+from api.store.tables import SiteRow
+
+bearer = HTTPBearer(auto_error=False, description="An API key from `smartcharge keys create`")
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_database(request: Request) -> Database:
+    return request.app.state.database
+
+
+def get_planner(request: Request) -> Planner:
+    return request.app.state.planner
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+PlannerDep = Annotated[Planner, Depends(get_planner)]
+
+
+def get_caller(
+    database: DatabaseDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Caller:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(
+            401,
+            "missing API key: send 'Authorization: Bearer KEY' (smartcharge keys create)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    caller = caller_for_key(database, credentials.credentials)
+    if caller is None:
+        raise HTTPException(
+            401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def get_site_row(
+    database: DatabaseDep,
+    caller: CallerDep,
+    site_id: Annotated[str, Path(description="the site's id (SPEC site.id)")],
+) -> SiteRow:
+    """The caller's site; another tenant's site is as absent as one that does not exist."""
+    site = get_site(database, caller.tenant_id, site_id)
+    if site is None:
+        raise HTTPException(404, f"no site {site_id!r}")
+    return site
+
+
+SiteDep = Annotated[SiteRow, Depends(get_site_row)]

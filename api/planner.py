@@ -1,0 +1,174 @@
+"""Re-plans of stored sites: debounced after events, on a periodic tick, one at a time per site.
+
+An event (a session arriving, a limit changed, a meter value) marks its site dirty. The planner
+waits until the site has been quiet for `debounce_s` (but never longer than `max_wait_s` after
+the first event), so a burst of 50 arrivals gives one solve, not 50. Before solving it takes the
+site's lease in the database, so API processes sharing one database never plan a site twice at
+once; a plan that started after the newest event already answers it, and is not repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime, timedelta
+
+from api.metrics import Metrics
+from api.service import optimize_answer
+from api.settings import Settings
+from api.solver_pool import SolverPool
+from api.store.database import Database
+from api.store.schedules import latest_schedule, store_schedule
+from api.store.sites import acquire_lease, all_site_keys, release_lease, site_by_pk
+from api.store.tables import utc_now
+from api.stored_problem import StoredProblem, stored_problem
+
+log = logging.getLogger("smartcharge.planner")
+
+
+class Planner:
+    def __init__(
+        self,
+        database: Database,
+        pool: SolverPool,
+        metrics: Metrics,
+        settings: Settings,
+        owner: str,
+    ) -> None:
+        self.database = database
+        self.pool = pool
+        self.metrics = metrics
+        self.settings = settings
+        self.owner = owner
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._first_event: dict[int, float] = {}
+        self._last_event: dict[int, float] = {}
+        self._requested_at: dict[int, datetime] = {}
+        self._tasks: dict[int, asyncio.Task] = {}
+        self._tick_task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        # Plans made before this process started may be stale: re-plan every site once.
+        for site_pk in await asyncio.to_thread(all_site_keys, self.database):
+            self.request(site_pk)
+        if self.settings.tick_s > 0:
+            self._tick_task = asyncio.create_task(self._tick())
+
+    async def stop(self) -> None:
+        tasks = [*self._tasks.values(), *([self._tick_task] if self._tick_task else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def request(self, site_pk: int) -> None:
+        """Mark a site dirty; safe to call from any thread (routes run in a thread pool)."""
+        if self._loop is None:
+            raise RuntimeError("planner not started")
+        requested_at = utc_now()
+        self._loop.call_soon_threadsafe(self._mark, site_pk, requested_at)
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
+    def _mark(self, site_pk: int, requested_at: datetime) -> None:
+        now = time.monotonic()
+        self._first_event.setdefault(site_pk, now)
+        self._last_event[site_pk] = now
+        self._requested_at[site_pk] = max(
+            requested_at, self._requested_at.get(site_pk, requested_at)
+        )
+        if site_pk not in self._tasks:
+            self._tasks[site_pk] = asyncio.create_task(self._debounced(site_pk))
+        self.metrics.replans_pending.set(self.pending)
+
+    async def _debounced(self, site_pk: int) -> None:
+        try:
+            while site_pk in self._first_event:
+                due = min(
+                    self._last_event[site_pk] + self.settings.debounce_s,
+                    self._first_event[site_pk] + self.settings.max_wait_s,
+                )
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                    continue
+                del self._first_event[site_pk]
+                try:
+                    await self.replan(site_pk, self._requested_at[site_pk])
+                except Exception:
+                    log.exception("re-plan of site %s failed", site_pk)
+                    self.metrics.solves.labels("replan", "error").inc()
+        finally:
+            self._tasks.pop(site_pk, None)
+            self.metrics.replans_pending.set(self.pending)
+
+    async def replan(self, site_pk: int, requested_at: datetime) -> None:
+        """Plan a site now, under its lease, unless a plan started after `requested_at`."""
+        if not await self._take_lease(site_pk):
+            return
+        try:
+            latest = await asyncio.to_thread(latest_schedule, self.database, site_pk)
+            if latest is not None and latest.started_at >= requested_at:
+                return
+            started_at = utc_now()
+            site = await asyncio.to_thread(site_by_pk, self.database, site_pk)
+            if site is None:
+                return
+            stored = await asyncio.to_thread(stored_problem, self.database, site, started_at)
+            answer = await self.solve(stored, "replan")
+            if answer is None:
+                return
+            await asyncio.to_thread(
+                store_schedule,
+                self.database,
+                site_pk,
+                stored.problem,
+                answer,
+                started_at,
+                utc_now(),
+                self.owner,
+            )
+        finally:
+            await asyncio.to_thread(release_lease, self.database, site_pk, self.owner)
+
+    async def solve(self, stored: StoredProblem, kind: str) -> dict | None:
+        """Solve in the pool with the time limit capped; None (and a metric) when too large."""
+        if stored.size > self.settings.max_session_slots:
+            log.warning("site %s too large to plan: %d", stored.problem["site"]["id"], stored.size)
+            self.metrics.solves.labels(kind, "too_large").inc()
+            return None
+        options = stored.problem.setdefault("options", {})
+        options["time_limit_s"] = min(
+            options.get("time_limit_s", self.settings.max_time_limit_s),
+            self.settings.max_time_limit_s,
+        )
+        self.metrics.queue_length.inc()
+        started = time.perf_counter()
+        try:
+            answer = await self.pool.run(optimize_answer, stored.problem, **stored.histories)
+        finally:
+            self.metrics.queue_length.dec()
+        self.metrics.solve_seconds.labels(kind).observe(time.perf_counter() - started)
+        self.metrics.solves.labels(kind, answer["status"]).inc()
+        return answer
+
+    async def _take_lease(self, site_pk: int) -> bool:
+        """Wait for the site's lease; False if the site is gone."""
+        while True:
+            until = utc_now() + timedelta(seconds=self.settings.lease_ttl_s)
+            if await asyncio.to_thread(acquire_lease, self.database, site_pk, self.owner, until):
+                return True
+            if await asyncio.to_thread(site_by_pk, self.database, site_pk) is None:
+                return False
+            await asyncio.sleep(self.settings.lease_retry_s)
+
+    async def _tick(self) -> None:
+        """Re-plan every site at each tick, aligned to the wall clock (slot boundaries)."""
+        while True:
+            period_s = self.settings.tick_s
+            await asyncio.sleep(period_s - time.time() % period_s)
+            for site_pk in await asyncio.to_thread(all_site_keys, self.database):
+                self.request(site_pk)

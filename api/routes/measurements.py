@@ -1,0 +1,139 @@
+"""Metered values in (idempotent by timestamp), and the forecasts the next plan will use."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from api.deps import DatabaseDep, SiteDep
+from api.store.measurements import read_measurements, upsert_measurements
+from api.store.tables import utc_now
+from api.stored_problem import stored_problem
+from forecasting.resolve import horizon_times, resolve_forecasts
+from optimizer.problem import parse_problem
+
+router = APIRouter(prefix="/v1/sites/{site_id}", tags=["measurements and forecasts"])
+
+
+class MeasurementIn(BaseModel):
+    """One metering interval's average power, stamped with the interval's start."""
+
+    model_config = ConfigDict(extra="forbid")
+    time_utc: AwareDatetime
+    base_load_kw: float | None = Field(default=None, description="site load without charging")
+    pv_kw: float | None = Field(default=None, ge=0, description="PV production")
+    import_kw: float | None = Field(default=None, ge=0, description="grid meter, import")
+    export_kw: float | None = Field(default=None, ge=0, description="grid meter, export")
+
+    @model_validator(mode="after")
+    def _some_value(self) -> MeasurementIn:
+        if all(v is None for v in (self.base_load_kw, self.pv_kw, self.import_kw, self.export_kw)):
+            raise ValueError("give at least one of base_load_kw, pv_kw, import_kw, export_kw")
+        return self
+
+
+class MeasurementsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    measurements: list[MeasurementIn] = Field(max_length=100_000)
+
+
+class MeasurementsStored(BaseModel):
+    stored: int
+
+
+class MeasurementOut(BaseModel):
+    time_utc: datetime
+    base_load_kw: float | None
+    pv_kw: float | None
+    import_kw: float | None
+    export_kw: float | None
+
+
+class Band(BaseModel):
+    p10: list[float]
+    p50: list[float]
+    p90: list[float]
+
+
+class ForecastOut(BaseModel):
+    start: datetime
+    step_minutes: int
+    times: list[datetime]
+    base_load_kw: Band
+    pv_kw: Band
+    base_load_method: str = Field(description="method chosen by backtest, or 'given' / 'none'")
+    warnings: list[str]
+
+
+@router.post("/measurements", summary="Store meter values", response_model=MeasurementsStored)
+def post_measurements(
+    body: MeasurementsIn, site: SiteDep, database: DatabaseDep
+) -> MeasurementsStored:
+    """Idempotent: the same timestamps posted again overwrite, never duplicate. Plans pick the
+    values up at the next re-plan (event or tick); a meter value alone does not trigger one."""
+    rows = [m.model_dump() for m in body.measurements]
+    stored = upsert_measurements(database, site.pk, rows)
+    return MeasurementsStored(stored=stored)
+
+
+@router.get("/measurements", summary="Stored meter values", response_model=list[MeasurementOut])
+def get_measurements(
+    site: SiteDep,
+    database: DatabaseDep,
+    since: Annotated[AwareDatetime | None, Query(description="from this time (inclusive)")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="before this time")] = None,
+) -> list[MeasurementOut]:
+    frame = read_measurements(database, site.pk, since=since, until=until)
+    frame = frame.replace({np.nan: None})
+    return [MeasurementOut(time_utc=t.to_pydatetime(), **row) for t, row in frame.iterrows()]
+
+
+@router.get(
+    "/forecast", summary="Base load and PV forecasts with quantiles", response_model=ForecastOut
+)
+def forecast(
+    site: SiteDep,
+    database: DatabaseDep,
+    hours: Annotated[float, Query(gt=0, le=168, description="how far ahead")] = 24,
+) -> ForecastOut:
+    """What the next plan of this site will plan against where its document leaves base load
+    or PV null (given values are returned as they are, with no spread)."""
+    step_minutes = site.document.get("horizon", {}).get("step_minutes", 15)
+    slots = max(1, round(hours * 60 / step_minutes))
+    stored = stored_problem(database, site, utc_now(), slots=slots, sessions=[])
+    # Only the forecasts matter here: per-slot prices and given series are cut to `hours`.
+    stored.problem["tariff"] = {}
+    for name in ("base_load_kw", "pv_kw"):
+        given = stored.problem.get(name)
+        if isinstance(given, list):
+            stored.problem[name] = (given + given[-1:] * slots)[:slots]
+    problem = parse_problem(stored.problem)
+    resolved = resolve_forecasts(problem, **stored.histories)
+    times = horizon_times(problem)
+    return ForecastOut(
+        start=problem.horizon.start,
+        step_minutes=step_minutes,
+        times=list(times.to_pydatetime()),
+        base_load_kw=_band(resolved.quantiles.get("base_load"), resolved.base_load_kw),
+        pv_kw=_band(resolved.quantiles.get("pv"), resolved.pv_kw),
+        base_load_method=_method(problem.base_load_kw, resolved.quantiles.get("base_load")),
+        warnings=resolved.warnings,
+    )
+
+
+def _band(quantiles: pd.DataFrame | None, planned: np.ndarray) -> Band:
+    if quantiles is None:
+        values = [float(v) for v in planned]
+        return Band(p10=values, p50=values, p90=values)
+    return Band(**{q: [float(v) for v in quantiles[q]] for q in ("p10", "p50", "p90")})
+
+
+def _method(given: object, quantiles: pd.DataFrame | None) -> str:
+    if given is not None:
+        return "given"
+    return quantiles.attrs.get("method", "none") if quantiles is not None else "none"

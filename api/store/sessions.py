@@ -1,0 +1,115 @@
+"""Charging sessions of a site as they happen: arrival, updates, departure.
+
+Writes are checked against the site's other live sessions inside the transaction that makes
+them, under the site's row lock, so two racing arrivals on one charger cannot both land.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.site_document import session_document
+from api.store.database import Database
+from api.store.sites import lock_site
+from api.store.tables import SessionRow, utc_now
+
+SESSION_FIELDS = (
+    "charger_id",
+    "transaction_id",
+    "arrival",
+    "departure",
+    "energy_kwh",
+    "max_current_a",
+    "max_power_kw",
+    "phases",
+    "priority",
+)
+
+# Called with the live sessions as they would be after the write; raises to refuse it.
+SessionsCheck = Callable[[list[dict[str, Any]]], None]
+
+
+def to_document(row: SessionRow) -> dict[str, Any]:
+    """The SPEC session a plan sees: what the EV still wants after what it has been given."""
+    data = {"id": row.session_id} | {name: getattr(row, name) for name in SESSION_FIELDS}
+    data["arrival"] = row.arrival.isoformat()
+    data["departure"] = row.departure.isoformat()
+    if data["transaction_id"] is not None:
+        data["transaction_id"] = str(data["transaction_id"])
+    return session_document(data, delivered_kwh=row.energy_delivered_kwh)
+
+
+def _live(session: Session, site_pk: int) -> list[SessionRow]:
+    query = (
+        select(SessionRow)
+        .where(SessionRow.site_pk == site_pk, SessionRow.ended_at.is_(None))
+        .order_by(SessionRow.arrival, SessionRow.session_id)
+    )
+    return list(session.scalars(query))
+
+
+def live_sessions(database: Database, site_pk: int) -> list[SessionRow]:
+    with database.transaction() as session:
+        return _live(session, site_pk)
+
+
+def get_session(database: Database, site_pk: int, session_id: str) -> SessionRow | None:
+    with database.transaction() as session:
+        return session.get(SessionRow, (site_pk, session_id))
+
+
+class SessionExists(Exception):
+    pass
+
+
+def add_session(
+    database: Database, site_pk: int, values: dict[str, Any], check: SessionsCheck
+) -> SessionRow:
+    with database.transaction() as session:
+        lock_site(session, site_pk)
+        if session.get(SessionRow, (site_pk, values["id"])) is not None:
+            raise SessionExists(values["id"])
+        row = SessionRow(
+            site_pk=site_pk,
+            session_id=values["id"],
+            energy_delivered_kwh=0.0,
+            updated_at=utc_now(),
+            **{name: values.get(name) for name in SESSION_FIELDS},
+        )
+        if row.priority is None:
+            row.priority = 0
+        check([*(to_document(r) for r in _live(session, site_pk)), to_document(row)])
+        session.add(row)
+        return row
+
+
+def update_session(
+    database: Database,
+    site_pk: int,
+    session_id: str,
+    changes: dict[str, Any],
+    check: SessionsCheck | None = None,
+) -> SessionRow | None:
+    with database.transaction() as session:
+        lock_site(session, site_pk)
+        row = session.get(SessionRow, (site_pk, session_id))
+        if row is None:
+            return None
+        for name, value in changes.items():
+            setattr(row, name, value)
+        row.updated_at = utc_now()
+        if check is not None and row.ended_at is None:
+            others = [to_document(r) for r in _live(session, site_pk) if r is not row]
+            check([*others, to_document(row)])
+        return row
+
+
+def end_session(
+    database: Database, site_pk: int, session_id: str, at: datetime | None = None
+) -> SessionRow | None:
+    return update_session(database, site_pk, session_id, {"ended_at": at or utc_now()})

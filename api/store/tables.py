@@ -1,0 +1,145 @@
+"""The tables: tenants and their API keys, sites, limit history, measurements, sessions, schedules.
+
+Timestamps are stored as naive UTC (`UtcDateTime`) so SQLite and PostgreSQL compare them the same
+way; every value read back is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: the store only takes timezone-aware times")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class SiteRow(Base):
+    __tablename__ = "sites"
+    __table_args__ = (UniqueConstraint("tenant_id", "site_id", name="uq_sites_tenant_site"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    site_id: Mapped[str] = mapped_column(String(200))
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    # The re-plan lease: whoever holds it until `lease_until` is the only one planning this site,
+    # across every API process sharing the database.
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class LimitChange(Base):
+    __tablename__ = "limit_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_pk: Mapped[int] = mapped_column(ForeignKey("sites.pk", ondelete="CASCADE"), index=True)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    changed_by: Mapped[str] = mapped_column(String(200))
+    field: Mapped[str] = mapped_column(String(300))
+    old_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    new_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(500))
+
+
+class Measurement(Base):
+    __tablename__ = "measurements"
+
+    site_pk: Mapped[int] = mapped_column(
+        ForeignKey("sites.pk", ondelete="CASCADE"), primary_key=True
+    )
+    time_utc: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    base_load_kw: Mapped[float | None] = mapped_column(Float)
+    pv_kw: Mapped[float | None] = mapped_column(Float)
+    import_kw: Mapped[float | None] = mapped_column(Float)
+    export_kw: Mapped[float | None] = mapped_column(Float)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class SessionRow(Base):
+    __tablename__ = "sessions"
+
+    site_pk: Mapped[int] = mapped_column(
+        ForeignKey("sites.pk", ondelete="CASCADE"), primary_key=True
+    )
+    session_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    charger_id: Mapped[str] = mapped_column(String(200))
+    transaction_id: Mapped[str | None] = mapped_column(String(200))
+    arrival: Mapped[datetime] = mapped_column(UtcDateTime)
+    departure: Mapped[datetime] = mapped_column(UtcDateTime)
+    energy_kwh: Mapped[float] = mapped_column(Float)
+    energy_delivered_kwh: Mapped[float] = mapped_column(Float, default=0.0)
+    max_current_a: Mapped[float | None] = mapped_column(Float)
+    max_power_kw: Mapped[float | None] = mapped_column(Float)
+    phases: Mapped[int | None] = mapped_column(Integer)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class Schedule(Base):
+    __tablename__ = "schedules"
+
+    site_pk: Mapped[int] = mapped_column(
+        ForeignKey("sites.pk", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    planned_by: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    etag: Mapped[str] = mapped_column(String(64))
+    problem: Mapped[dict[str, Any]] = mapped_column(JSON)
+    answer: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -1,0 +1,567 @@
+"""A charge point simulator (OCPP 1.6J and 2.0.1) and a small CSMS, for real OCPP round trips.
+
+Both sides are the `ocpp` package's `ChargePoint` classes over `websockets` on loopback, so
+every request and response is checked against the official JSON schemas on the way out and on
+the way in, exactly as between a real CSMS and a real charger:
+
+- `Csms` is the central system: a websockets server that accepts chargers on `/<charger id>`
+  with subprotocol `ocpp1.6` or `ocpp2.0.1`, answers BootNotification, StartTransaction (1.6:
+  the CSMS assigns the transaction id) and TransactionEvent (2.0.1: the charger does), and hands
+  out its side of each connection for `set_charging_profile` / `get_composite_schedule`.
+- `Simulator16` / `Simulator201` are the chargers: they connect to the CSMS (as real chargers
+  do), store the charging profiles they accept and compute `GetCompositeSchedule` from them.
+
+The simulator's smart-charging model (OCPP 1.6 §3.13, 2.0.1 K01/K08), small on purpose:
+- only `Absolute` profiles of purpose `TxProfile` / `TxDefaultProfile` are accepted;
+- a profile with the same id replaces the stored one; in 1.6 so does one with the same
+  stackLevel and purpose on the same connector, 2.0.1 rejects that (a different id);
+- a `TxProfile` needs a transaction running on its connector/EVSE (and its `transactionId`);
+- at each moment the active `TxProfile` of highest stackLevel rules, else the active
+  `TxDefaultProfile` of highest stackLevel, else the charger's own maximum; a profile is active
+  from its `startSchedule` for its `duration` (forever without one);
+- limits are converted between A and W at the nominal voltage and the period's `numberPhases`
+  (3 if absent), floored to 0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+from ocpp import v16, v201
+from ocpp.charge_point import camel_to_snake_case
+from ocpp.routing import on
+from ocpp.v16 import call as call16
+from ocpp.v16 import call_result as result16
+from ocpp.v16.enums import Action as Action16
+from ocpp.v201 import call as call201
+from ocpp.v201 import call_result as result201
+from ocpp.v201.enums import Action as Action201
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+SUBPROTOCOLS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
+TX_PROFILE = "TxProfile"
+TX_DEFAULT_PROFILE = "TxDefaultProfile"
+NOMINAL_VOLTAGE_V = Decimal(230)
+TENTH = Decimal("0.1")
+
+# --- profiles and the composite schedule (no network) ---------------------------------------
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def wire_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def exact(number: Any) -> Decimal:
+    """A wire number as an exact decimal (21.4 -> Decimal('21.4'), not its binary float)."""
+    return number if isinstance(number, Decimal) else Decimal(str(number))
+
+
+def wire_number(value: Decimal) -> int | float:
+    """A decimal as sent: an int where whole, else a float (json cannot encode Decimal)."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+@dataclass(frozen=True)
+class Period:
+    start_s: int  # offset from the schedule's start
+    limit: Decimal
+    phases: int | None
+
+
+@dataclass(frozen=True)
+class StoredProfile:
+    """One accepted charging profile, version-neutral."""
+
+    id: int
+    target: int  # connector (1.6) or EVSE (2.0.1); 0 = the whole charger
+    stack_level: int
+    purpose: str
+    kind: str
+    transaction_id: str | None
+    start: datetime | None
+    duration_s: int | None
+    unit: str
+    periods: tuple[Period, ...]
+
+    def active_at(self, moment: datetime) -> bool:
+        if self.start is None or moment < self.start:
+            return False
+        return self.duration_s is None or moment < self.start + timedelta(seconds=self.duration_s)
+
+    def period_at(self, moment: datetime) -> Period:
+        assert self.start is not None
+        offset = (moment - self.start).total_seconds()
+        return [p for p in self.periods if p.start_s <= offset][-1]
+
+    def changes(self) -> Iterable[datetime]:
+        """The moments at which this profile's limit may change."""
+        if self.start is None:
+            return
+        for period in self.periods:
+            yield self.start + timedelta(seconds=period.start_s)
+        if self.duration_s is not None:
+            yield self.start + timedelta(seconds=self.duration_s)
+
+
+def profile_from_wire(target: int, profile: dict[str, Any]) -> StoredProfile:
+    """A stored profile from a snake_case 1.6 `csChargingProfiles` or 2.0.1 `chargingProfile`."""
+    schedule = profile["charging_schedule"]
+    if isinstance(schedule, list):  # 2.0.1: one to three schedules; we use the first
+        schedule = schedule[0]
+    start = schedule.get("start_schedule")
+    transaction_id = profile.get("transaction_id")
+    return StoredProfile(
+        id=int(
+            profile["charging_profile_id"] if "charging_profile_id" in profile else profile["id"]
+        ),
+        target=target,
+        stack_level=int(profile["stack_level"]),
+        purpose=str(profile["charging_profile_purpose"]),
+        kind=str(profile["charging_profile_kind"]),
+        transaction_id=None if transaction_id is None else str(transaction_id),
+        start=None if start is None else parse_time(start),
+        duration_s=schedule.get("duration"),
+        unit=str(schedule["charging_rate_unit"]),
+        periods=tuple(
+            Period(int(p["start_period"]), exact(p["limit"]), p.get("number_phases"))
+            for p in schedule["charging_schedule_period"]
+        ),
+    )
+
+
+def convert_limit(limit: Decimal, unit: str, wanted: str, phases: int | None) -> Decimal:
+    """A limit in another rate unit at the nominal voltage, floored to 0.1."""
+    if unit == wanted:
+        return limit
+    factor = NOMINAL_VOLTAGE_V * (phases or 3)
+    value = limit * factor if wanted == "W" else limit / factor
+    return value.quantize(TENTH, rounding=ROUND_FLOOR)
+
+
+def ruling_profile(profiles: Iterable[StoredProfile], moment: datetime) -> StoredProfile | None:
+    """The TxProfile of highest stackLevel active at `moment`, else such a TxDefaultProfile."""
+    profiles = list(profiles)
+    for purpose in (TX_PROFILE, TX_DEFAULT_PROFILE):
+        active = [p for p in profiles if p.purpose == purpose and p.active_at(moment)]
+        if active:
+            return max(active, key=lambda p: p.stack_level)
+    return None
+
+
+def composite_schedule(
+    profiles: Iterable[StoredProfile],
+    target: int,
+    start: datetime,
+    duration_s: int,
+    unit: str,
+    max_limit: Callable[[str], Decimal],
+) -> list[Period]:
+    """The limit in force from `start` for `duration_s` on `target`, as merged periods."""
+    relevant = [p for p in profiles if p.target in (0, target)]
+    offsets = {0} | {
+        int((change - start).total_seconds()) for p in relevant for change in p.changes()
+    }
+    periods: list[Period] = []
+    for offset in sorted(o for o in offsets if 0 <= o < duration_s):
+        moment = start + timedelta(seconds=offset)
+        ruling = ruling_profile(relevant, moment)
+        if ruling is None:
+            period = Period(offset, max_limit(unit), None)
+        else:
+            own = ruling.period_at(moment)
+            limit = convert_limit(own.limit, ruling.unit, unit, own.phases)
+            period = Period(offset, limit, own.phases)
+        if not periods or (periods[-1].limit, periods[-1].phases) != (period.limit, period.phases):
+            periods.append(period)
+    return periods
+
+
+# --- the charge point simulator --------------------------------------------------------------
+
+
+@dataclass
+class ChargerState:
+    """What a simulated charger knows: its profiles, transactions, clock and maximum."""
+
+    max_current_a: Decimal = Decimal(32)
+    phases: int = 3
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    profiles: dict[int, StoredProfile] = field(default_factory=dict)
+    transactions: dict[int, str] = field(default_factory=dict)  # target -> transaction id
+    received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # raw CSMS calls
+
+    def max_limit(self, unit: str) -> Decimal:
+        return convert_limit(self.max_current_a, "A", unit, self.phases)
+
+    def install(self, target: int, wire_profile: dict[str, Any], version: str) -> str | None:
+        """Store a profile; None when accepted, else why it is rejected."""
+        profile = profile_from_wire(target, wire_profile)
+        if profile.kind != "Absolute":
+            return "only Absolute profiles are simulated"
+        if profile.purpose not in (TX_PROFILE, TX_DEFAULT_PROFILE):
+            return f"purpose {profile.purpose} is not simulated"
+        if profile.purpose == TX_PROFILE:
+            running = self.transactions.get(target)
+            if target == 0 or running is None:
+                return "a TxProfile needs a running transaction on its connector/EVSE"
+            if profile.transaction_id not in (None, running):
+                return f"transaction {profile.transaction_id} is not running (it is {running})"
+        same_role = [
+            other.id
+            for other in self.profiles.values()
+            if other.id != profile.id
+            and (other.target, other.stack_level, other.purpose)
+            == (profile.target, profile.stack_level, profile.purpose)
+        ]
+        if same_role and version != "1.6":
+            return "another profile id has this stackLevel and purpose"
+        for other_id in same_role:  # 1.6: the same stackLevel and purpose replace
+            del self.profiles[other_id]
+        self.profiles[profile.id] = profile
+        return None
+
+    def composite(self, target: int, duration_s: int, unit: str | None) -> tuple[str, list[Period]]:
+        now = self.clock()
+        if unit is None:
+            ruling = ruling_profile(self.profiles.values(), now)
+            unit = ruling.unit if ruling is not None else "A"
+        periods = composite_schedule(
+            self.profiles.values(), target, now, duration_s, unit, self.max_limit
+        )
+        return unit, periods
+
+
+def _wire_periods(periods: list[Period]) -> list[dict[str, Any]]:
+    return [
+        {"start_period": p.start_s, "limit": wire_number(p.limit), "number_phases": p.phases}
+        for p in periods
+    ]
+
+
+class _Recording:
+    """Keeps every CALL the CSMS sends, as it arrived on the wire, before the package routes it."""
+
+    state: ChargerState
+
+    async def route_message(self, raw_msg: str) -> None:
+        with contextlib.suppress(ValueError, TypeError, IndexError):
+            message = json.loads(raw_msg)
+            if message[0] == 2:
+                self.state.received.append((message[2], message[3]))
+        await super().route_message(raw_msg)  # type: ignore[misc]
+
+
+class Simulator16(_Recording, v16.ChargePoint):
+    """An OCPP 1.6J charge point."""
+
+    version = "1.6"
+
+    def __init__(self, charger_id: str, connection: Any, state: ChargerState) -> None:
+        super().__init__(charger_id, connection, response_timeout=5)
+        self.state = state
+
+    async def boot(self) -> None:
+        await self.call(
+            call16.BootNotification(charge_point_model="Sim-16", charge_point_vendor="smartcharge"),
+            suppress=False,
+        )
+
+    async def start_transaction(self, connector_id: int, transaction_id: str | None = None) -> str:
+        """StartTransaction.req; the CSMS assigns the id (`transaction_id` is ignored in 1.6)."""
+        result = await self.call(
+            call16.StartTransaction(
+                connector_id=connector_id,
+                id_tag="SIM-TAG",
+                meter_start=0,
+                timestamp=wire_time(self.state.clock()),
+            ),
+            suppress=False,
+        )
+        self.state.transactions[connector_id] = str(result.transaction_id)
+        return str(result.transaction_id)
+
+    @on(Action16.set_charging_profile)
+    def on_set_charging_profile(
+        self, connector_id: int, cs_charging_profiles: dict[str, Any], **_: Any
+    ) -> result16.SetChargingProfile:
+        refused = self.state.install(connector_id, cs_charging_profiles, self.version)
+        return result16.SetChargingProfile(status="Accepted" if refused is None else "Rejected")
+
+    @on(Action16.get_composite_schedule)
+    def on_get_composite_schedule(
+        self, connector_id: int, duration: int, charging_rate_unit: str | None = None, **_: Any
+    ) -> result16.GetCompositeSchedule:
+        unit, periods = self.state.composite(connector_id, duration, charging_rate_unit)
+        start = wire_time(self.state.clock())
+        return result16.GetCompositeSchedule(
+            status="Accepted",
+            connector_id=connector_id,
+            schedule_start=start,
+            charging_schedule={
+                "duration": duration,
+                "start_schedule": start,
+                "charging_rate_unit": unit,
+                "charging_schedule_period": _wire_periods(periods),
+            },
+        )
+
+
+class Simulator201(_Recording, v201.ChargePoint):
+    """An OCPP 2.0.1 charging station."""
+
+    version = "2.0.1"
+
+    def __init__(self, charger_id: str, connection: Any, state: ChargerState) -> None:
+        super().__init__(charger_id, connection, response_timeout=5)
+        self.state = state
+
+    async def boot(self) -> None:
+        await self.call(
+            call201.BootNotification(
+                charging_station={"model": "Sim-201", "vendor_name": "smartcharge"},
+                reason="PowerUp",
+            ),
+            suppress=False,
+        )
+
+    async def start_transaction(self, evse_id: int, transaction_id: str | None = None) -> str:
+        """TransactionEvent(Started); in 2.0.1 the charger chooses the transaction id."""
+        transaction_id = transaction_id or f"sim-{self.id}-{evse_id}"
+        await self.call(
+            call201.TransactionEvent(
+                event_type="Started",
+                timestamp=wire_time(self.state.clock()),
+                trigger_reason="CablePluggedIn",
+                seq_no=0,
+                transaction_info={"transaction_id": transaction_id},
+                evse={"id": evse_id, "connector_id": 1},
+            ),
+            suppress=False,
+        )
+        self.state.transactions[evse_id] = transaction_id
+        return transaction_id
+
+    @on(Action201.set_charging_profile)
+    def on_set_charging_profile(
+        self, evse_id: int, charging_profile: dict[str, Any], **_: Any
+    ) -> result201.SetChargingProfile:
+        refused = self.state.install(evse_id, charging_profile, self.version)
+        if refused is None:
+            return result201.SetChargingProfile(status="Accepted")
+        return result201.SetChargingProfile(
+            status="Rejected",
+            status_info={"reason_code": "Rejected", "additional_info": refused[:512]},
+        )
+
+    @on(Action201.get_composite_schedule)
+    def on_get_composite_schedule(
+        self, evse_id: int, duration: int, charging_rate_unit: str | None = None, **_: Any
+    ) -> result201.GetCompositeSchedule:
+        unit, periods = self.state.composite(evse_id, duration, charging_rate_unit)
+        return result201.GetCompositeSchedule(
+            status="Accepted",
+            schedule={
+                "evse_id": evse_id,
+                "duration": duration,
+                "schedule_start": wire_time(self.state.clock()),
+                "charging_rate_unit": unit,
+                "charging_schedule_period": _wire_periods(periods),
+            },
+        )
+
+
+Simulator = Simulator16 | Simulator201
+SIMULATORS: dict[str, type[Simulator16] | type[Simulator201]] = {
+    "1.6": Simulator16,
+    "2.0.1": Simulator201,
+}
+
+
+@contextlib.asynccontextmanager
+async def simulated_charger(
+    csms_url: str, charger_id: str, version: str, state: ChargerState | None = None
+) -> AsyncIterator[Simulator]:
+    """A simulator connected to the CSMS at `csms_url`, booted, serving until the block ends."""
+    connection = await connect(
+        f"{csms_url}/{charger_id}", subprotocols=[Subprotocol(SUBPROTOCOLS[version])]
+    )
+    simulator = SIMULATORS[version](charger_id, connection, state or ChargerState())
+    serving = asyncio.create_task(simulator.start())
+    try:
+        await simulator.boot()
+        yield simulator
+    finally:
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+            await serving
+        await connection.close()
+
+
+# --- the CSMS ---------------------------------------------------------------------------------
+
+
+class Csms16(v16.ChargePoint):
+    """The CSMS's side of a 1.6 connection."""
+
+    def __init__(self, charger_id: str, connection: Any, csms: Csms) -> None:
+        super().__init__(charger_id, connection, response_timeout=5)
+        self.csms = csms
+
+    @on(Action16.boot_notification)
+    def on_boot_notification(self, **_: Any) -> result16.BootNotification:
+        return result16.BootNotification(
+            current_time=wire_time(datetime.now(UTC)), interval=300, status="Accepted"
+        )
+
+    @on(Action16.start_transaction)
+    def on_start_transaction(self, connector_id: int, **_: Any) -> result16.StartTransaction:
+        transaction_id = self.csms.transaction_ids.get((self.id, connector_id), 1)
+        return result16.StartTransaction(
+            transaction_id=transaction_id, id_tag_info={"status": "Accepted"}
+        )
+
+
+class Csms201(v201.ChargePoint):
+    """The CSMS's side of a 2.0.1 connection."""
+
+    def __init__(self, charger_id: str, connection: Any, csms: Csms) -> None:
+        super().__init__(charger_id, connection, response_timeout=5)
+        self.csms = csms
+
+    @on(Action201.boot_notification)
+    def on_boot_notification(self, **_: Any) -> result201.BootNotification:
+        return result201.BootNotification(
+            current_time=wire_time(datetime.now(UTC)), interval=300, status="Accepted"
+        )
+
+    @on(Action201.transaction_event)
+    def on_transaction_event(self, **_: Any) -> result201.TransactionEvent:
+        return result201.TransactionEvent()
+
+
+CsmsChargePoint = Csms16 | Csms201
+
+
+class Csms:
+    """A websockets CSMS on 127.0.0.1 at a free port; chargers connect to `url`/<charger id>.
+
+    `transaction_ids` maps (charger id, connector id) to the id a 1.6 StartTransaction gets.
+    """
+
+    def __init__(self, transaction_ids: dict[tuple[str, int], int] | None = None) -> None:
+        self.transaction_ids = transaction_ids or {}
+        self.url = ""
+        self._server: Server | None = None
+        self._chargers: dict[str, CsmsChargePoint] = {}
+        self._connected: dict[str, asyncio.Event] = {}
+
+    async def __aenter__(self) -> Csms:
+        self._server = await serve(
+            self._serve_charger,
+            "127.0.0.1",
+            0,
+            subprotocols=[Subprotocol(p) for p in SUBPROTOCOLS.values()],
+        )
+        port = next(iter(self._server.sockets)).getsockname()[1]
+        self.url = f"ws://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def charger(self, charger_id: str, timeout_s: float = 5.0) -> CsmsChargePoint:
+        """The CSMS's side of the connection of `charger_id`, once it has connected."""
+        event = self._connected.setdefault(charger_id, asyncio.Event())
+        await asyncio.wait_for(event.wait(), timeout_s)
+        return self._chargers[charger_id]
+
+    async def _serve_charger(self, connection: ServerConnection) -> None:
+        assert connection.request is not None
+        charger_id = connection.request.path.strip("/")
+        version = {p: v for v, p in SUBPROTOCOLS.items()}.get(connection.subprotocol or "")
+        if version is None:  # a real CSMS refuses a charger that speaks no OCPP it knows
+            await connection.close(code=1002, reason="no supported OCPP subprotocol")
+            return
+        side: CsmsChargePoint = (Csms16 if version == "1.6" else Csms201)(
+            charger_id, connection, self
+        )
+        self._chargers[charger_id] = side
+        self._connected.setdefault(charger_id, asyncio.Event()).set()
+        with contextlib.suppress(ConnectionClosed):
+            await side.start()
+
+
+async def set_charging_profile(
+    side: CsmsChargePoint, payload: dict[str, Any], *, validate: bool = True
+) -> Any:
+    """Send an emitted camelCase payload as `SetChargingProfile`; the charger's response.
+
+    The payload's keys go snake_case for the package's request class, which turns them back
+    into camelCase on the wire. A CallError (e.g. the charger's schema check) raises.
+    """
+    arguments = camel_to_snake_case(payload)
+    request = (
+        call16.SetChargingProfile(**arguments)
+        if isinstance(side, Csms16)
+        else call201.SetChargingProfile(**arguments)
+    )
+    return await side.call(request, suppress=False, skip_schema_validation=not validate)
+
+
+@dataclass(frozen=True)
+class Composite:
+    start: datetime
+    duration_s: int
+    unit: str
+    periods: list[Period]
+
+
+async def get_composite_schedule(
+    side: CsmsChargePoint, target: int, duration_s: int, unit: str
+) -> Composite:
+    """`GetCompositeSchedule` for a connector (1.6) or EVSE (2.0.1), read into a `Composite`."""
+    if isinstance(side, Csms16):
+        result = await side.call(
+            call16.GetCompositeSchedule(
+                connector_id=target, duration=duration_s, charging_rate_unit=unit
+            ),
+            suppress=False,
+        )
+        assert result.status == "Accepted", result
+        schedule = result.charging_schedule
+        start = parse_time(result.schedule_start or schedule["start_schedule"])
+    else:
+        result = await side.call(
+            call201.GetCompositeSchedule(
+                evse_id=target, duration=duration_s, charging_rate_unit=unit
+            ),
+            suppress=False,
+        )
+        assert result.status == "Accepted", result
+        schedule = result.schedule
+        start = parse_time(schedule["schedule_start"])
+    return Composite(
+        start=start,
+        duration_s=int(schedule["duration"]),
+        unit=schedule["charging_rate_unit"],
+        periods=[
+            Period(int(p["start_period"]), exact(p["limit"]), p.get("number_phases"))
+            for p in schedule["charging_schedule_period"]
+        ],
+    )
