@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("optimize", "serve", "forecast", "simulate", "batch")
+COMMANDS = ("optimize", "serve", "forecast", "simulate", "sessions", "batch", "keys")
 
 EXIT_BAD_INPUT = 2
 

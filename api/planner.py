@@ -112,6 +112,12 @@ class Planner:
         try:
             latest = await asyncio.to_thread(latest_schedule, self.database, site_pk)
             if latest is not None and latest.started_at >= requested_at:
+                log.info(
+                    "site %s: plan v%d (%s) already answers the events",
+                    site_pk,
+                    latest.version,
+                    latest.planned_by,
+                )
                 return
             started_at = utc_now()
             site = await asyncio.to_thread(site_by_pk, self.database, site_pk)
@@ -121,7 +127,7 @@ class Planner:
             answer = await self.solve(stored, "replan")
             if answer is None:
                 return
-            await asyncio.to_thread(
+            stored_schedule = await asyncio.to_thread(
                 store_schedule,
                 self.database,
                 site_pk,
@@ -130,6 +136,13 @@ class Planner:
                 started_at,
                 utc_now(),
                 self.owner,
+            )
+            log.info(
+                "site %s: planned v%d (%s, %d sessions)",
+                site_pk,
+                stored_schedule.version,
+                answer["status"],
+                len(stored.problem["sessions"]),
             )
         finally:
             await asyncio.to_thread(release_lease, self.database, site_pk, self.owner)

@@ -1,7 +1,8 @@
 """Seeded SPEC problems of realistic charging sites, from the real data the repository ships.
 
 Arrivals, connection times and energy demands are drawn from the ElaadNL-derived
-distributions in `data/ev/` (workplace, public, private), import prices are Dutch day-ahead
+distributions in `data/ev/` (workplace, public, private; the samplers live in
+`optimizer/sessions_generator.py`), import prices are Dutch day-ahead
 prices of November 2024 (`data/prices/`) plus a fixed grid fee, and the grid connection is
 sized well below the sum of the chargers, as at real sites.
 
@@ -20,6 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from optimizer.sessions_generator import (
+    distributions,
+    sample_arrival_h,
+    sample_ev,
+    sample_exceedance,
+)
+
 DATA = Path(__file__).resolve().parent.parent / "data"
 GRID_FEE_PER_KWH = 0.12
 ROTATIONS = ("L1L2L3", "L2L3L1", "L3L1L2")
@@ -28,34 +36,10 @@ START_HOUR = {"depot": 18, "workplace": 6, "public": 8}
 
 
 @cache
-def _distributions() -> dict[str, pd.DataFrame]:
-    read = {
-        name: pd.read_csv(DATA / "ev" / f"distribution-of-{name}.csv", encoding="utf-8-sig")
-        for name in ("arrival", "connection-time", "energy-demand")
-    }
-    return read
-
-
-@cache
 def _prices() -> pd.Series:
     prices = pd.read_csv(DATA / "prices" / "nl_day_ahead_2024-11.csv")
     index = pd.DatetimeIndex(pd.to_datetime(prices["time_utc"], utc=True))
     return pd.Series(prices["price_eur_per_mwh"].to_numpy() / 1000, index=index)
-
-
-def _sample_exceedance(table: pd.DataFrame, column: str, rng: np.random.Generator, n: int):
-    """Samples of a quantity tabulated by exceedance: row p gives the value that p % of the
-    charging events exceed (p = 0..100), as in ElaadNL's connection-time and energy charts."""
-    percent = table.iloc[:, 0].to_numpy(dtype=float)
-    values = table[column].to_numpy(dtype=float)
-    return np.interp(rng.uniform(0, 100, n), percent, values)
-
-
-def _sample_arrival_h(kind: str, rng: np.random.Generator, n: int) -> np.ndarray:
-    table = _distributions()["arrival"]
-    density = table[kind].to_numpy(dtype=float)
-    bins = rng.choice(density.size, size=n, p=density / density.sum())
-    return (bins + rng.uniform(0, 1, n)) * 0.25
 
 
 def generate_problem(
@@ -138,13 +122,11 @@ def generate_problem(
         )
 
     profile = KIND_OF_SITE[kind]
-    tables = _distributions()
-    arrival_h = _sample_arrival_h(profile, rng, n_chargers)
-    dwell_h = np.clip(
-        _sample_exceedance(tables["connection-time"], profile, rng, n_chargers), 1, 20
-    )
+    tables = distributions()
+    arrival_h = sample_arrival_h(profile, rng, n_chargers)
+    dwell_h = np.clip(sample_exceedance(tables["connection-time"], profile, rng, n_chargers), 1, 20)
     energy_kwh = np.clip(
-        _sample_exceedance(tables["energy-demand"], profile, rng, n_chargers), 3, 80
+        sample_exceedance(tables["energy-demand"], profile, rng, n_chargers), 3, 80
     )
     sessions = []
     for c, charger in enumerate(chargers):
@@ -170,9 +152,7 @@ def generate_problem(
             "priority": int(rng.choice([0, 0, 0, 1, 2])),
         }
         if charger.get("kind") != "dc":
-            one_phase = rng.uniform() < one_phase_share
-            session["phases"] = 1 if one_phase else 3
-            session["max_current_a"] = float(rng.choice([16.0, 32.0]) if one_phase else 16.0)
+            session["phases"], session["max_current_a"] = sample_ev(rng, one_phase_share)
         sessions.append(session)
 
     total_kw = sum(c.get("max_power_kw", 11.0) for c in chargers)
@@ -185,13 +165,8 @@ def generate_problem(
     if phase_limits:
         grid["phase_limit_a"] = round(import_limit_kw * 1000 / (3 * 230) * 1.02)
     times = pd.date_range(start, periods=slots, freq=step)
-    hours = times.hour + times.minute / 60
-    base_kw = 0.06 * total_kw * (1 + 0.4 * np.sin((hours - 8) / 24 * 2 * np.pi))
-    if tou:
-        hourly = _prices().reindex(times.tz_convert("UTC").floor("h")).to_numpy()
-        price = np.round(np.nan_to_num(hourly, nan=0.1) + GRID_FEE_PER_KWH, 4)
-    else:
-        price = np.full(slots, 0.25)
+    base_kw = base_load_kw(times, total_kw)
+    price = day_ahead_price_per_kwh(times) if tou else np.full(slots, 0.25)
     problem = {
         "site": {
             "id": f"{kind}-{n_chargers}",
@@ -227,6 +202,18 @@ def generate_problem(
         ]
         problem["pv_kw"] = np.round(clear_day_pv_kw(times, pv_kwp), 2).tolist()
     return problem
+
+
+def day_ahead_price_per_kwh(times: pd.DatetimeIndex) -> np.ndarray:
+    """The Dutch day-ahead price of each time's hour (November 2024) plus the grid fee."""
+    hourly = _prices().reindex(times.tz_convert("UTC").floor("h")).to_numpy()
+    return np.round(np.nan_to_num(hourly, nan=0.1) + GRID_FEE_PER_KWH, 4)
+
+
+def base_load_kw(times: pd.DatetimeIndex, total_charger_kw: float) -> np.ndarray:
+    """A site's own load: 6 % of its charger power on average, highest in the afternoon."""
+    hours = times.hour + times.minute / 60
+    return 0.06 * total_charger_kw * (1 + 0.4 * np.sin((hours - 8) / 24 * 2 * np.pi))
 
 
 def clear_day_pv_kw(times: pd.DatetimeIndex, kwp: float) -> np.ndarray:

@@ -64,7 +64,9 @@ class Api:
         return {"Authorization": f"Bearer {self.key}"}
 
     def get(self, path: str, **kwargs: Any) -> Any:
-        return self.client.get(path, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
+        return self.client.get(
+            path, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs
+        )
 
     def post(self, path: str, json: Any = None, **kwargs: Any) -> Any:
         return self.client.post(path, json=json, headers=self.headers, **kwargs)
@@ -150,7 +152,7 @@ def site_document(site_id: str = "depot", chargers: int = 4, **grid: Any) -> dic
         },
         "tariff": {"import_price_per_kwh": 0.25, "demand_charge_per_kw": 5.0},
         "horizon": {"step_minutes": 15, "slots": 32},
-        "options": {"time_limit_s": 10},
+        "options": {"time_limit_s": 5},
         "base_load_kw": 5.0,
         "pv_kw": 0.0,
     }

@@ -46,7 +46,9 @@ def test_keys_and_tenants(api):
     assert api.client.delete("/v1/sites/depot", headers=other).status_code == 404
     assert api.client.get("/v1/sites", headers=other).json() == []
     # The same site id in another tenant is another site.
-    assert api.client.post("/v1/sites", json=site_document("depot"), headers=other).status_code == 201
+    assert (
+        api.client.post("/v1/sites", json=site_document("depot"), headers=other).status_code == 201
+    )
 
     assert revoke_key(database, api.key[:12]) == 1
     assert api.get("/v1/sites/depot").status_code == 401
@@ -66,9 +68,9 @@ def test_bad_sites_are_422_naming_the_field_and_store_nothing(api):
     assert response.json()["detail"][0]["loc"] == ["body", "site", "id"]
     response = api.put("/v1/sites/depot", json={**site_document("depot"), "tariff": {"x": 1}})
     assert response.status_code == 422
-    assert api.get("/v1/sites/depot").json()["document"] == api.get("/v1/sites").json()[0][
-        "document"
-    ]
+    assert (
+        api.get("/v1/sites/depot").json()["document"] == api.get("/v1/sites").json()[0]["document"]
+    )
     assert "x" not in api.get("/v1/sites/depot").json()["document"]["tariff"]
 
 
@@ -161,7 +163,9 @@ def test_forecast_and_plans_use_the_stored_history(api):
     body = forecast.json()
     assert len(body["times"]) == 96 and body["base_load_method"] != "none"
     assert not any("no base-load history" in w for w in body["warnings"])
-    for low, mid, high in zip(*(body["base_load_kw"][q] for q in ("p10", "p50", "p90")), strict=True):
+    for low, mid, high in zip(
+        *(body["base_load_kw"][q] for q in ("p10", "p50", "p90")), strict=True
+    ):
         assert low <= mid <= high
     mean_history_kw = sum(h["base_load_kw"] for h in history) / len(history)
     assert 0.3 * mean_history_kw < sum(body["base_load_kw"]["p50"]) / 96 < 3 * mean_history_kw

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"smartcharge API on {base}  (OpenAPI docs: {base}/docs, database {settings.database_url})"
     )
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
     return 0
 
