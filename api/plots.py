@@ -94,3 +94,43 @@ def plot_schedule(answer: dict[str, Any], path: str | Path | None = None) -> plt
         fig.savefig(path, dpi=110)
         plt.close(fig)
     return fig
+
+
+def plot_replay(
+    answers: dict[str, dict[str, Any]], kpis: list[dict[str, Any]], path: str | Path | None = None
+) -> plt.Figure:
+    """A replay at a glance: grid import per strategy against the import limit (top), and each
+    strategy's cost (energy and demand charge) and energy delivered (bottom)."""
+    fig = plt.figure(figsize=(12, 7.5), constrained_layout=True)
+    grid = fig.add_gridspec(2, 2, height_ratios=(1.4, 1))
+    power_ax = fig.add_subplot(grid[0, :])
+    for name, answer in answers.items():
+        site = answer["site"]
+        times = pd.to_datetime(site["slot_start"])
+        power_ax.step(times, site["import_kw"], where="post", lw=1, label=name)
+    power_ax.step(
+        times,
+        site["import_limit_kw"],
+        where="post",
+        color="black",
+        ls="--",
+        lw=1.2,
+        label="import limit",
+    )
+    power_ax.set_ylabel("grid import [kW]")
+    power_ax.legend(fontsize=8, ncols=4, loc="upper right")
+    table = pd.DataFrame(kpis).set_index("strategy")
+    cost_ax, energy_ax = fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
+    energy_cost = table["total_cost"] - table["demand_charge"]
+    cost_ax.bar(table.index, energy_cost, label="energy")
+    cost_ax.bar(table.index, table["demand_charge"], bottom=energy_cost, label="demand charge")
+    cost_ax.set_title("cost")
+    cost_ax.legend(fontsize=8)
+    energy_ax.bar(table.index, table["energy_delivered_pct"], color="tab:green")
+    energy_ax.set_ylim(max(0.0, float(table["energy_delivered_pct"].min()) - 5), 100.5)
+    energy_ax.set_title("energy delivered [% of requested]")
+    for ax in (cost_ax, energy_ax):
+        ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig

@@ -141,7 +141,8 @@ class MatrixModel:
         remaining_s = time_limit_s - (time.perf_counter() - started)
         highs.setOptionValue("time_limit", max(remaining_s, 0.01))
         try:
-            highs.run()
+            with StallStop(highs, stall_s=max(STALL_MIN_S, STALL_SHARE * time_limit_s)):
+                highs.run()
             if highs.getInfo().primal_solution_status == 2:
                 objective = highs.getInfo().objective_function_value
                 if objective < incumbent:
@@ -466,8 +467,8 @@ __all__ = ["MatrixModel", "Termination"]
 # The full MIP stops when its best schedule has not improved by more than the absolute gap for
 # this long: on these models branch and bound rarely moves a weak bound (a demand charge
 # spread over semi-continuous currents), and the schedule found early is the one it returns.
-STALL_MIN_S = 1.0
-STALL_SHARE = 0.1
+STALL_MIN_S = 0.5
+STALL_SHARE = 0.03
 
 
 class StallStop:

@@ -147,11 +147,30 @@ def _view(
         "step_minutes": full.horizon.step_minutes,
         "slots": slots,
     }
+    per_day = round(24 * 60 / full.horizon.step_minutes)
+    for name in ("base_load_kw", "pv_kw"):
+        if isinstance(doc.get(name), list):
+            doc[name] = as_seen_at(doc[name], t, slots, per_day).tolist()
     _map_series(doc, lambda values: values[t : t + slots])
     doc["sessions"] = [
         {**doc["sessions"][s], "energy_kwh": float(max(remaining_kwh[s], 0.0))} for s in present
     ]
     return parse_problem(doc)
+
+
+def as_seen_at(actual_kw: list[float], t: int, slots: int, per_day: int) -> np.ndarray:
+    """A measured series as a controller at slot `t` knows it, over the whole replay: the
+    past and the present as measured; slot k > t as the latest measured slot at the same
+    time of day (seasonal naive), or the present value where there is no such day yet. The
+    set-points applied at `t` meet the measured value; the rest of the plan is a forecast."""
+    values = np.asarray(actual_kw, dtype=float)
+    seen = values.copy()
+    later = np.arange(t + 1, min(t + slots, values.size))
+    same_time_before = later - per_day * np.ceil((later - t) / per_day).astype(int)
+    seen[later] = np.where(
+        same_time_before >= 0, values[np.maximum(same_time_before, 0)], values[t]
+    )
+    return seen
 
 
 # Per-slot arrays of a problem document (each may also be a single number).

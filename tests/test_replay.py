@@ -11,12 +11,13 @@ import pytest
 from benchmarks.generator import generate_problem
 from optimizer.replay import offline, replay
 from optimizer.strategies import STRATEGIES
-from tests.builders import at, charger, problem, session
+from tests.builders import START, at, charger, problem, session
 
 
 @pytest.fixture(scope="module")
 def tight_site():
     doc = generate_problem(8, slots=48, seed=21, kind="workplace", connection_share=0.2)
+    doc["options"]["time_limit_s"] = 5
     sessions = doc.pop("sessions")
     doc["sessions"] = []
     return doc, sessions
@@ -94,9 +95,12 @@ def test_simulate_cli_json(tight_site, tmp_path, capsys):
             "--strategy",
             "edf,llf",
             "--json",
+            "--plot",
+            str(tmp_path / "replay.png"),
         ]
     )
     assert code == 0
+    assert (tmp_path / "replay.png").stat().st_size > 10_000
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["strategy"] for r in rows] == ["edf", "llf"]
     assert set(rows[0]) == {
@@ -121,3 +125,31 @@ def test_simulate_cli_json(tight_site, tmp_path, capsys):
         )
         == 2
     )
+
+
+def test_strategies_see_measurements_and_forecasts_never_the_future():
+    """A base-load spike in slot 30 is unknown to every view before slot 30; from then on the
+    view holds it as measured, and a day later (slot 30 + 96) as its seasonal forecast."""
+    site = problem([charger("c1")], [], slots=160)
+    site["base_load_kw"] = [1.0] * 160
+    site["base_load_kw"][30] = 9.0
+    sessions = [session("s1", "c1", 400.0, arrival=at(0), departure=at(160))]
+    seen: dict[int, list[float]] = {}
+
+    def recording(view):
+        slot = round((view.horizon.start - START).total_seconds() / (15 * 60))
+        seen[slot] = list(view.base_load_kw)
+        return STRATEGIES["edf"](view)
+
+    replay(site, sessions, recording, "recording", 160)
+    assert all(max(seen[slot]) == 1.0 for slot in range(30))
+    assert seen[30][0] == 9.0  # measured now (and persisted: no day before to go by)
+    assert seen[31][95] == 9.0 and max(seen[31][:95]) == 1.0  # tomorrow's seasonal forecast
+
+
+def test_as_seen_at_is_measured_then_seasonal_naive():
+    from optimizer.replay import as_seen_at
+
+    measured = list(range(10))
+    assert as_seen_at(measured, 5, 5, 4).tolist() == [0, 1, 2, 3, 4, 5, 2, 3, 4, 5]
+    assert as_seen_at(measured, 1, 5, 4).tolist() == [0, 1, 1, 1, 0, 1, 6, 7, 8, 9]

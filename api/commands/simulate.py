@@ -28,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--strategy", default="milp,edf,llf,equal-share,uncontrolled,offline")
     parser.add_argument("--days", type=float, help="how long to replay (default: the horizon)")
     parser.add_argument("--json", action="store_true", help="one JSON object per strategy")
+    parser.add_argument(
+        "--plot", type=Path, help="PNG: grid import per strategy, cost and energy delivered"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         )
     step_minutes = site.get("horizon", {}).get("step_minutes", 15)
     slots = round(args.days * 24 * 60 / step_minutes) if args.days else site["horizon"]["slots"]
-    rows = []
+    rows, answers = [], {}
     try:
         for name in names:
             result = (
@@ -90,8 +93,14 @@ def run(args: argparse.Namespace) -> int:
                 else replay(site, sessions, STRATEGIES[name], name, slots, progress=not args.json)
             )
             rows.append(result.kpis())
+            if args.plot:
+                answers[name] = result.plan().to_answer()
     except ProblemError as exc:
         return fail(f"{exc.errors[0]}")
+    if args.plot:
+        from api.plots import plot_replay
+
+        plot_replay(answers, rows, args.plot)
     keys = (
         "strategy",
         "energy_requested_kwh",
