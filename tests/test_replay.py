@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from api.commands.simulate import COLUMNS
 from benchmarks.generator import generate_problem
 from optimizer.replay import offline, replay
 from optimizer.strategies import STRATEGIES
@@ -64,17 +65,7 @@ def test_simulate_cli_json(tight_site, tmp_path, capsys):
     (tmp_path / "site.json").write_text(json.dumps(site))
     with open(tmp_path / "sessions.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(
-            [
-                "session_id",
-                "charger_id",
-                "arrival",
-                "departure",
-                "energy_kwh",
-                "max_current_a",
-                "phases",
-            ]
-        )
+        writer.writerow(COLUMNS)
         for s in sessions:
             writer.writerow(
                 [

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from api.cli import main
-from api.commands.simulate import read_sessions
+from api.commands.simulate import COLUMNS, read_sessions
 from optimizer.problem import parse_problem
 from optimizer.sessions_generator import distributions, generate_sessions
 
@@ -107,15 +107,7 @@ def test_cli_writes_a_csv_that_simulate_reads(tmp_path):
     assert isinstance(sessions, list) and sessions
     with open(out, newline="") as f:
         header = next(csv.reader(f))
-    assert header == [
-        "session_id",
-        "charger_id",
-        "arrival",
-        "departure",
-        "energy_kwh",
-        "max_current_a",
-        "phases",
-    ]
+    assert tuple(header) == COLUMNS
     again = tmp_path / "again.csv"
     assert main([*args, "--days", "2", "--seed", "9", "--out", str(again)]) == 0
     assert again.read_text() == out.read_text()
