@@ -31,6 +31,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool = make_pool(settings.solver_pool, settings.solver_workers)
         metrics = Metrics()
         planner = Planner(database, pool, metrics, settings, owner=settings.instance)
+        metrics.queue_length.set_function(lambda: pool.in_flight)
+        metrics.replans_pending.set_function(lambda: planner.pending)
         app.state.database, app.state.metrics, app.state.planner = database, metrics, planner
         await planner.start()
         try:

@@ -82,7 +82,6 @@ class Planner:
         )
         if site_pk not in self._tasks:
             self._tasks[site_pk] = asyncio.create_task(self._debounced(site_pk))
-        self.metrics.replans_pending.set(self.pending)
 
     async def _debounced(self, site_pk: int) -> None:
         try:
@@ -103,7 +102,6 @@ class Planner:
                     self.metrics.solves.labels("replan", "error").inc()
         finally:
             self._tasks.pop(site_pk, None)
-            self.metrics.replans_pending.set(self.pending)
 
     async def replan(self, site_pk: int, requested_at: datetime) -> None:
         """Plan a site now, under its lease, unless a plan started after `requested_at`."""
@@ -158,12 +156,8 @@ class Planner:
             options.get("time_limit_s", self.settings.max_time_limit_s),
             self.settings.max_time_limit_s,
         )
-        self.metrics.queue_length.inc()
         started = time.perf_counter()
-        try:
-            answer = await self.pool.run(optimize_answer, stored.problem, **stored.histories)
-        finally:
-            self.metrics.queue_length.dec()
+        answer = await self.pool.run(optimize_answer, stored.problem, **stored.histories)
         self.metrics.solve_seconds.labels(kind).observe(time.perf_counter() - started)
         self.metrics.solves.labels(kind, answer["status"]).inc()
         return answer

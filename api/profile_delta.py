@@ -94,7 +94,7 @@ class Delta:
 
 def profile_delta(old_messages: list[Message], new_messages: list[Message]) -> Delta:
     """The new messages a charger needs, and the old profiles no plan holds any more."""
-    old = {profile_of(m).key: profile_of(m) for m in old_messages}
+    old = {profile.key: profile for profile in map(profile_of, old_messages)}
     delta = Delta(changed=[], cleared=[], unchanged=[])
     new_keys = set()
     for message in new_messages:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from api.site_document import SiteDocument, plan_start
 from api.store.database import Database
-from api.store.keys import create_key
+from api.store.keys import caller_for_key, create_key
 from api.store.measurements import upsert_measurements
 from api.store.sessions import add_session, end_session, live_sessions
 from api.store.sites import create_site, get_site, replace_document
@@ -72,8 +72,6 @@ def seed_example(database: Database, example: Path, now: datetime | None = None)
 
 
 def _tenant_id(database: Database, key: str) -> int:
-    from api.store.keys import caller_for_key
-
     caller = caller_for_key(database, key)
     assert caller is not None
     return caller.tenant_id

@@ -69,7 +69,7 @@ class MatrixModel:
             solution.col_value = self.values.tolist()
             solution.value_valid = True
             highs.setSolution(solution)
-        with StallStop(highs, stall_s=max(STALL_MIN_S, STALL_SHARE * time_limit_s)):
+        with StallStop.for_limit(highs, time_limit_s):
             highs.run()
         if warm_start and not self._solution_matches_objective():
             # HiGHS 1.16 may report the optimum of a warm-started MIP solved at the root yet
@@ -141,7 +141,7 @@ class MatrixModel:
         remaining_s = time_limit_s - (time.perf_counter() - started)
         highs.setOptionValue("time_limit", max(remaining_s, 0.01))
         try:
-            with StallStop(highs, stall_s=max(STALL_MIN_S, STALL_SHARE * time_limit_s)):
+            with StallStop.for_limit(highs, time_limit_s):
                 highs.run()
             if highs.getInfo().primal_solution_status == 2:
                 objective = highs.getInfo().objective_function_value
@@ -479,6 +479,10 @@ class StallStop:
         self.stall_s = stall_s
         self.best = math.inf
         self.improved_at = 0.0
+
+    @classmethod
+    def for_limit(cls, highs: highspy.Highs, time_limit_s: float) -> StallStop:
+        return cls(highs, stall_s=max(STALL_MIN_S, STALL_SHARE * time_limit_s))
 
     def __enter__(self) -> StallStop:
         self.highs.cbMipInterrupt.subscribe(self._check)

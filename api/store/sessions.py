@@ -58,11 +58,6 @@ def live_sessions(database: Database, site_pk: int) -> list[SessionRow]:
         return _live(session, site_pk)
 
 
-def get_session(database: Database, site_pk: int, session_id: str) -> SessionRow | None:
-    with database.transaction() as session:
-        return session.get(SessionRow, (site_pk, session_id))
-
-
 class SessionExists(Exception):
     pass
 
