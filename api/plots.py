@@ -5,9 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -131,6 +128,47 @@ def plot_replay(
     energy_ax.set_title("energy delivered [% of requested]")
     for ax in (cost_ax, energy_ax):
         ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
+
+
+def plot_backtest(
+    result, test_start: pd.Timestamp, path: str | Path | None = None, days: int = 7
+) -> plt.Figure:
+    """Forecast vs actual over the last `days` test days, one row per horizon: the actual,
+    the baseline and the best method with its P10–P90 band; beside it, every method's nMAE."""
+    horizons = sorted({h for _, h in result.bands}, key=("day-ahead", "intraday").index)
+    fig, axes = plt.subplots(
+        len(horizons),
+        2,
+        figsize=(13, 3.6 * len(horizons)),
+        width_ratios=(3.2, 1),
+        squeeze=False,
+        constrained_layout=True,
+    )
+    unit = "PV [kW]" if result.kind == "pv" else "base load [kW]"
+    for (series_ax, score_ax), horizon in zip(axes, horizons, strict=True):
+        scores = [s for s in result.scores if s.horizon == horizon]
+        best = min(scores, key=lambda s: s.mae_kw).method
+        baseline = max(scores, key=lambda s: s.mae_kw if s.skill_pct == 0 else -1).method
+        band = result.bands[(best, horizon)]
+        shown = band.index[band.index >= max(test_start, band.index[-1] - pd.Timedelta(days=days))]
+        band = band.loc[shown]
+        series_ax.fill_between(shown, band.p10, band.p90, alpha=0.25, label=f"{best} P10–P90")
+        series_ax.plot(shown, band.p50, lw=1.4, label=f"{best} (P50)")
+        base = result.bands[(baseline, horizon)].reindex(shown)
+        series_ax.plot(shown, base.p50, lw=1, ls="--", color="grey", label=baseline)
+        series_ax.plot(shown, result.actual.reindex(shown), color="black", lw=0.9, label="actual")
+        series_ax.set_ylabel(unit)
+        series_ax.set_title(f"{horizon}: forecast vs actual, last {days} test days")
+        series_ax.legend(fontsize=8, ncols=4, loc="upper left")
+        names = [s.method for s in scores]
+        score_ax.barh(names, [s.nmae_pct for s in scores], color="tab:blue")
+        score_ax.invert_yaxis()
+        score_ax.set_xlabel("nMAE [%]")
+        score_ax.set_title("error over the whole test")
+        score_ax.tick_params(axis="y", labelsize=8)
     if path is not None:
         fig.savefig(path, dpi=110)
     return fig

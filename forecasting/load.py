@@ -1,22 +1,22 @@
-"""Site base load from its metered history (15-minute kW): seasonal-naive and profile forecasts.
+"""Site base load from its metered history (15-minute kW): seasonal naive, the weekday ×
+time-of-day profile and the smoothed blend.
 
 Time of day and weekday are taken in the site's local time zone, so a DST day (92 or 100
-quarter-hours) maps each slot to the same wall-clock time as the days before it.
+quarter-hours) maps each slot to the same wall-clock time as the days before it. The fitted
+methods (a lag regression, gradient boosting) live in their own modules.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from forecasting.pv import require_aware
+from forecasting.calendar import day_matrix, day_types, local_day_and_slot
+from forecasting.load_features import LoadFeatures
+from forecasting.timeseries import require_aware
 
-
-def clean_history(history_kw: pd.Series, step: str = "15min") -> pd.Series:
-    """Sorted, duplicates averaged, resampled to `step`; gaps stay NaN (never invented)."""
-    index = require_aware(history_kw.index, "history times")
-    series = pd.Series(history_kw.to_numpy(dtype=float), index=index).sort_index()
-    series = series.groupby(level=0).mean()
-    return series.resample(step).mean()
+PROFILE_WEEKS = 4
+BLEND_WEIGHT_OF_WEEK = 0.5
 
 
 def seasonal_naive(history_kw: pd.Series, times: pd.DatetimeIndex, lag: str = "1D") -> pd.Series:
@@ -28,45 +28,43 @@ def seasonal_naive(history_kw: pd.Series, times: pd.DatetimeIndex, lag: str = "1
 
 
 def profile_forecast(
-    history_kw: pd.Series, times: pd.DatetimeIndex, timezone: str, weeks: int = 4
-) -> pd.Series:
-    """Median of the last `weeks` weeks at the same weekday and local time of day."""
-    times = require_aware(times)
-    start = times[0] - pd.Timedelta(weeks=weeks)
-    recent = history_kw[(history_kw.index >= start) & (history_kw.index < times[0])].dropna()
-    if recent.empty:
-        return pd.Series(float("nan"), index=times)
-    local = recent.index.tz_convert(timezone)
-    keys = list(zip(local.day_of_week, local.hour * 60 + local.minute, strict=True))
-    profile = recent.groupby(pd.MultiIndex.from_tuples(keys)).median()
-    target = times.tz_convert(timezone)
-    wanted = pd.MultiIndex.from_arrays([target.day_of_week, target.hour * 60 + target.minute])
-    values = profile.reindex(wanted).to_numpy()
-    forecast = pd.Series(values, index=times)
-    # A weekday never seen (short history): fall back on the time of day alone.
-    by_time = recent.groupby(local.hour * 60 + local.minute).median()
-    fallback = by_time.reindex(target.hour * 60 + target.minute).to_numpy()
-    return forecast.fillna(pd.Series(fallback, index=times))
-
-
-def smoothed_blend_forecast(
     history_kw: pd.Series,
     times: pd.DatetimeIndex,
-    days: int = 7,
-    window_slots: int = 8,
-    weight_of_mean: float = 0.5,
+    timezone: str,
+    step_minutes: int = 15,
+    country: str | None = None,
+    weeks: int = PROFILE_WEEKS,
 ) -> pd.Series:
-    """w x (mean of the last `days` days at the same time) + (1 - w) x (yesterday), both
-    smoothed over `window_slots` slots around that time.
-
-    Averaging days and neighbouring slots removes much of the noise a single household sum
-    carries from one quarter-hour to the next; on the 25-household year it cuts the
-    day-ahead error of "repeat yesterday" by about a seventh (`BENCHMARKS.md`).
-    """
+    """Median of the last `weeks` weeks at the same day type and local time of day (public
+    holidays count as Sundays); the time of day alone for a day type not seen yet."""
     times = require_aware(times)
-    smoothed = history_kw.rolling(window_slots, center=True, min_periods=1).mean()
-    lagged = [smoothed.reindex(times - pd.Timedelta(days=d)).to_numpy() for d in range(1, days + 1)]
-    mean_of_days = pd.DataFrame(lagged).mean(axis=0).to_numpy()
-    yesterday = lagged[0]
-    blend = weight_of_mean * mean_of_days + (1 - weight_of_mean) * yesterday
-    return pd.Series(blend, index=times).fillna(pd.Series(mean_of_days, index=times))
+    recent = history_kw[history_kw.index >= times[0] - pd.Timedelta(weeks=weeks)].dropna()
+    recent = recent[recent.index < times[0]]
+    if recent.empty:
+        return pd.Series(np.nan, index=times)
+    matrix = day_matrix(recent, timezone, step_minutes)
+    kinds = day_types(matrix.days, country)
+    by_kind = {
+        kind: np.nanmedian(matrix.values[kinds == kind], axis=0)
+        for kind in np.unique(kinds)
+        if np.isfinite(matrix.values[kinds == kind]).any()
+    }
+    by_time = np.nanmedian(matrix.values, axis=0)
+    target_days, target_slots = local_day_and_slot(times, timezone, step_minutes)
+    unique_days, day_of_target = np.unique(target_days, return_inverse=True)
+    profiles = np.vstack([by_kind.get(kind, by_time) for kind in day_types(unique_days, country)])
+    values = np.where(
+        np.isnan(profiles[day_of_target, target_slots]),
+        by_time[target_slots],
+        profiles[day_of_target, target_slots],
+    )
+    return pd.Series(values, index=times)
+
+
+def smoothed_blend_row(features: LoadFeatures, row: int) -> np.ndarray:
+    """Half the week's mean shape, half yesterday's, both smoothed over two hours (as ratios
+    to the level): averaging days and neighbouring slots removes much of the noise one
+    quarter-hour of a household sum carries. Yesterday's gaps take the week's value."""
+    week, yesterday = features.select(("week_mean", "yesterday"))[row].T
+    yesterday = np.where(np.isnan(yesterday), week, yesterday)
+    return BLEND_WEIGHT_OF_WEEK * week + (1 - BLEND_WEIGHT_OF_WEEK) * yesterday

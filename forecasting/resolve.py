@@ -1,30 +1,47 @@
 """Fill a problem's null `base_load_kw` / `pv_kw` with forecasts (SPEC §1, Forecasts).
 
-`options.risk` chooses which quantile the hard limits are planned against: "p50" plans against
-the median, "p90" against the P90 base load and the P10 PV, so that a bad forecast does not
-break the connection limit.
+Base load: each candidate method is scored on the site's own last two weeks (fitted on what was
+measured before them), the best one forecasts from the whole history, the latest measured hour
+pulls the next hours towards it, and its errors of those two weeks give the P10/P90.
+PV: from a weather forecast when the problem (or the service) has one that covers the slot,
+otherwise from the recent-days ensemble of the measured clear-sky index, otherwise from the
+clear sky and a climatological index. `options.risk` chooses which quantile the hard limits are
+planned against: "p50" the median, "p90" the P90 base load and the P10 PV, so that a bad forecast
+does not break the connection limit.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from forecasting.clearsky_index import CLIMATOLOGICAL_INDEX, daily_index, mean_recent_index
-from forecasting.load import (
-    clean_history,
-    profile_forecast,
-    seasonal_naive,
-    smoothed_blend_forecast,
+from forecasting import intraday
+from forecasting.calendar import country_of_timezone
+from forecasting.clearsky_index import (
+    CLIMATOLOGICAL_INDEX,
+    CLIMATOLOGICAL_INDEX_BAND,
+    usable,
 )
+from forecasting.intraday import DEFAULT_GAIN_1H
+from forecasting.methods import LOAD_CANDIDATES, Forecaster, ensemble_pv_quantiles, load_forecasters
 from forecasting.pv import clearsky_pv_kw
-from forecasting.quantiles import backtest_residuals, quantile_band
+from forecasting.quantiles import quantile_band, relative_band
+from forecasting.timeseries import clean_history
+from forecasting.weather import pv_from_weather, read_weather
 from optimizer.problem import Location, Problem
 
-# Spread of the daily clear-sky index without measurements (a changeable central-European day).
-CLIMATOLOGICAL_INDEX_BAND = (0.2, 1.0)
+SELECTION_DAYS = 14
+FALLBACK_LOAD_METHOD = "profile"  # the time of day alone: works from one measured day on
+CACHED_CHOICES = 1024  # sites whose daily load method choice is remembered
+MIN_CALIBRATION_DAYS = 3
+# P10/P90 of a weather-driven PV forecast with no measured errors to calibrate on, as a share
+# of the clear-sky power either side (a typical day-ahead NWP error at central-European sites).
+WEATHER_UNCALIBRATED_SPREAD = 0.15
 
 
 @dataclass
@@ -46,80 +63,219 @@ def resolve_forecasts(
     problem: Problem,
     load_history_kw: pd.Series | None = None,
     pv_history_kw: pd.Series | None = None,
+    weather: pd.DataFrame | None = None,
 ) -> ResolvedForecasts:
+    """Forecasts issued at the horizon's start: measurements from then on are not used.
+    `weather` (a forecast, see `forecasting.weather`) supplements the problem's own."""
     times = horizon_times(problem)
     result = ResolvedForecasts(np.zeros(len(times)), np.zeros(len(times)))
     pessimistic = problem.options.risk == "p90"
+    site = problem.site
 
     if problem.base_load_kw is not None:
         result.base_load_kw = _given(problem.base_load_kw, len(times))
-    elif load_history_kw is None or load_history_kw.dropna().empty:
-        result.warnings.append(
-            f"no base-load history for site {problem.site.id}: base load taken as 0 kW"
-        )
+    elif load_history_kw is None or load_history_kw[load_history_kw.index < times[0]].isna().all():
+        result.warnings.append(f"no base-load history for site {site.id}: base load taken as 0 kW")
     else:
         band = load_quantiles(
-            load_history_kw, times, problem.site.timezone, problem.horizon.step_minutes
+            load_history_kw,
+            times,
+            site.timezone,
+            problem.horizon.step_minutes,
+            site.country or country_of_timezone(site.timezone),
         )
         result.quantiles["base_load"] = band
         result.base_load_kw = band["p90" if pessimistic else "p50"].to_numpy()
 
     if problem.pv_kw is not None:
         result.pv_kw = _given(problem.pv_kw, len(times))
-    elif problem.site.pv:
-        location = problem.site.location or Location(latitude=0.0, longitude=0.0)
-        if problem.site.location is None:
+    elif site.pv:
+        location = site.location or Location(latitude=0.0, longitude=0.0)
+        if site.location is None:
             result.warnings.append("site has PV but no location: PV forecast at 0 N, 0 E")
-        band = pv_quantiles(pv_history_kw, times, location, problem)
-        if pv_history_kw is None:
-            result.warnings.append(
-                f"no PV measurements for site {problem.site.id}: clear sky x a climatological "
-                f"clear-sky index of {CLIMATOLOGICAL_INDEX}"
-            )
+        if problem.weather is not None:
+            given = read_weather(problem.weather)
+            weather = given if weather is None else given.combine_first(weather)
+        band = pv_quantiles(problem, location, times, pv_history_kw, weather, result.warnings)
         result.quantiles["pv"] = band
         result.pv_kw = band["p10" if pessimistic else "p50"].to_numpy()
     return result
 
 
+@dataclass(frozen=True)
+class LoadChoice:
+    """What a site's history up to a local midnight decides for that whole day: the method,
+    its fitted state, its errors over the selection window and its intraday update gain."""
+
+    method: str
+    state: Any
+    residuals: pd.Series
+    gain_1h: float
+
+
+def choose_load_method(
+    history: pd.Series, methods: dict[str, Forecaster], step: pd.Timedelta
+) -> LoadChoice:
+    """The candidate with the least error over the last SELECTION_DAYS days of `history`
+    (each fitted on what was measured before those days), refitted on all of `history`."""
+    if history.dropna().empty:
+        return LoadChoice(FALLBACK_LOAD_METHOD, None, pd.Series(dtype=float), DEFAULT_GAIN_1H)
+    window_start = history.index[-1] - pd.Timedelta(days=SELECTION_DAYS)
+    before = history[history.index <= window_start]
+    window = history[history.index > window_start].dropna()
+    errors = {}
+    for name in LOAD_CANDIDATES:
+        method = methods[name]
+        try:
+            forecast = method.predict(method.fit(before), history, window.index)
+        except ValueError:  # not enough history for this method
+            continue
+        if forecast.notna().mean() > 0.9:
+            errors[name] = (window - forecast).dropna()
+    best = min(errors, key=lambda n: errors[n].abs().mean()) if errors else FALLBACK_LOAD_METHOD
+    residuals = errors.get(best, pd.Series(dtype=float))
+    gain = intraday.update_gain_1h(residuals, step) if len(residuals) else DEFAULT_GAIN_1H
+    return LoadChoice(best, methods[best].fit(history), residuals, gain)
+
+
+_daily_choices: OrderedDict[tuple, LoadChoice] = OrderedDict()
+
+
+def _cached_choice(
+    history: pd.Series, methods: dict[str, Forecaster], step: pd.Timedelta, key: tuple
+) -> LoadChoice:
+    """choose_load_method, remembered for the day: a site re-plans many times a day, its
+    history up to midnight does not change (a corrected meter value does change the key)."""
+    key = (*key, int(pd.util.hash_pandas_object(history, index=True).sum()))
+    if key not in _daily_choices:
+        _daily_choices[key] = choose_load_method(history, methods, step)
+        while len(_daily_choices) > CACHED_CHOICES:
+            _daily_choices.popitem(last=False)
+    _daily_choices.move_to_end(key)
+    return _daily_choices[key]
+
+
 def load_quantiles(
-    history_kw: pd.Series, times: pd.DatetimeIndex, timezone: str, step_minutes: int
+    history_kw: pd.Series,
+    times: pd.DatetimeIndex,
+    timezone: str,
+    step_minutes: int,
+    country: str | None = None,
 ) -> pd.DataFrame:
-    """The band of the method with the least error on this site's own last two weeks."""
-    history = clean_history(history_kw, f"{step_minutes}min")
-    candidates = {
-        "yesterday": lambda past, when: seasonal_naive(past, when, "1D"),
-        "profile": lambda past, when: profile_forecast(past, when, timezone),
-        "smoothed_blend": smoothed_blend_forecast,
-    }
-    residuals = {name: backtest_residuals(history, f) for name, f in candidates.items()}
-    scored = {name: r.abs().mean() for name, r in residuals.items() if not r.empty}
-    best = min(scored, key=scored.get) if scored else "profile"
-    p50 = candidates[best](history, times).fillna(history.tail(96).mean())
-    band = quantile_band(p50, residuals.get(best, pd.Series(dtype=float)), floor=None)
-    band.attrs["method"] = best
+    """P10/P50/P90 base load at `times` from the history measured before `times[0]`: the
+    method chosen at the last local midnight, the hour measured since pulling it along."""
+    issued_at = times[0]
+    step = pd.Timedelta(minutes=step_minutes)
+    history = clean_history(history_kw[history_kw.index < issued_at], f"{step_minutes}min")
+    midnight = issued_at.tz_convert(timezone).normalize()
+    methods = load_forecasters(timezone, step_minutes, country)
+    choice = _cached_choice(
+        history[history.index < midnight],
+        methods,
+        step,
+        (timezone, step_minutes, country, midnight),
+    )
+    today = history.index[history.index >= midnight]
+    p50 = methods[choice.method].predict(choice.state, history, today.append(times))
+    p50 = p50.fillna(float(history.tail(96).mean()))
+    errors = intraday.relative_errors(history.reindex(today), p50.reindex(today))
+    latest = intraday.latest_error(errors, issued_at, step)
+    p50 = intraday.updated(p50.reindex(times), latest, choice.gain_1h, step)
+    band = quantile_band(p50, choice.residuals, floor=None)
+    band.attrs["method"] = choice.method
     return band
 
 
 def pv_quantiles(
-    pv_history_kw: pd.Series | None, times: pd.DatetimeIndex, location: Location, problem: Problem
+    problem: Problem,
+    location: Location,
+    times: pd.DatetimeIndex,
+    pv_history_kw: pd.Series | None,
+    weather: pd.DataFrame | None,
+    warnings: list[str],
 ) -> pd.DataFrame:
-    clear = clearsky_pv_kw(times, location, problem.site.pv)
-    if pv_history_kw is None or pv_history_kw.dropna().empty:
-        low, mid, high = (
-            *CLIMATOLOGICAL_INDEX_BAND[:1],
-            CLIMATOLOGICAL_INDEX,
-            CLIMATOLOGICAL_INDEX_BAND[1],
+    """PV from the weather forecast where it covers the slot, else from the clear-sky index;
+    P10/P90 from the same method's errors over the site's last two weeks."""
+    step_minutes = problem.horizon.step_minutes
+    step = pd.Timedelta(minutes=step_minutes)
+    arrays, timezone = problem.site.pv, problem.site.timezone
+    measured = None
+    if pv_history_kw is not None:
+        measured = clean_history(pv_history_kw[pv_history_kw.index < times[0]], step)
+        measured = measured if measured.notna().any() else None
+    known = measured.index if measured is not None else pd.DatetimeIndex([], tz="UTC")
+    clear = clearsky_pv_kw(known.append(times), location, arrays, step_minutes)
+
+    if measured is None:
+        warnings.append(
+            f"no PV measurements for site {problem.site.id}: clear sky x a climatological "
+            f"clear-sky index of {CLIMATOLOGICAL_INDEX}"
         )
+        low, high = CLIMATOLOGICAL_INDEX_BAND
+        band = pd.DataFrame(
+            {"p10": clear * low, "p50": clear * CLIMATOLOGICAL_INDEX, "p90": clear * high}
+        ).reindex(times)
+        band.attrs["method"] = "climatology"
     else:
-        measured = pv_history_kw.dropna()
-        history_clear = clearsky_pv_kw(measured.index, location, problem.site.pv)
-        days = daily_index(measured, history_clear).dropna().tail(30)
-        mid = mean_recent_index(measured, history_clear)
-        low = float(np.quantile(days, 0.1)) if len(days) >= 3 else CLIMATOLOGICAL_INDEX_BAND[0]
-        high = float(np.quantile(days, 0.9)) if len(days) >= 3 else CLIMATOLOGICAL_INDEX_BAND[1]
-    return pd.DataFrame(
-        {"p10": clear * min(low, mid), "p50": clear * mid, "p90": clear * max(high, mid)}
-    )
+        band = ensemble_pv_quantiles(measured, times, clear, step)
+        past = _past_day_ahead(
+            measured, timezone, lambda before, day: ensemble_pv_quantiles(before, day, clear, step)
+        )
+        spread = _relative_error_quantiles(measured, past, clear)
+        if spread is not None:
+            band = relative_band(band["p50"], clear.reindex(times), spread)
+        band.attrs["method"] = "csi_ensemble"
+
+    if weather is not None and not weather.empty:
+        from_weather = pv_from_weather(weather, times, location, arrays, step_minutes)
+        covered = from_weather.notna()
+        if covered.any():
+            spread = None
+            if measured is not None:
+                past = pv_from_weather(weather, measured.index, location, arrays, step_minutes)
+                spread = _relative_error_quantiles(measured, past, clear)
+            spread = spread or (-WEATHER_UNCALIBRATED_SPREAD, WEATHER_UNCALIBRATED_SPREAD)
+            weather_band = relative_band(from_weather, clear.reindex(times), spread)
+            method = "weather" if covered.all() else f"weather+{band.attrs['method']}"
+            band.loc[covered] = weather_band.loc[covered]
+            band.attrs["method"] = method
+        else:
+            warnings.append("the weather forecast does not cover the horizon: PV from measurements")
+    return band
+
+
+def _past_day_ahead(
+    measured: pd.Series,
+    timezone: str,
+    forecast_day: Callable[[pd.Series, pd.DatetimeIndex], pd.DataFrame],
+) -> pd.Series:
+    """The P50 each of the last SELECTION_DAYS local days would have had, issued at the
+    midnight before it from what was measured before."""
+    last_midnight = measured.index[-1].tz_convert(timezone).normalize()
+    out = []
+    for days_back in range(SELECTION_DAYS, 0, -1):
+        day = last_midnight - pd.Timedelta(days=days_back)
+        times = measured.index[
+            (measured.index >= day) & (measured.index < day + pd.Timedelta(days=1))
+        ]
+        before = measured[measured.index < day]
+        if len(times) and before.notna().any():
+            out.append(forecast_day(before, times)["p50"])
+    return pd.concat(out) if out else pd.Series(dtype=float)
+
+
+def _relative_error_quantiles(
+    measured: pd.Series, forecast: pd.Series, clear: pd.Series
+) -> tuple[float, float] | None:
+    """10 % and 90 % quantiles of (measured − forecast) / clear sky over daylight; None
+    if under MIN_CALIBRATION_DAYS days of errors."""
+    scale = clear.reindex(measured.index)
+    errors = ((measured - forecast.reindex(measured.index)) / scale).where(usable(scale))
+    errors = errors.dropna()
+    if errors.index.normalize().nunique() < MIN_CALIBRATION_DAYS:
+        return None
+    low, high = np.quantile(errors, (0.1, 0.9))
+    return float(low), float(high)
 
 
 def _given(value: float | list[float], slots: int) -> np.ndarray:

@@ -138,6 +138,12 @@ class Site(_Model):
     circuits: list[Circuit] = Field(default_factory=list)
     chargers: list[Charger] = Field(min_length=1)
     pv: list[PVArray] = Field(default_factory=list)
+    country: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{2}$",
+        description="ISO 3166-1 alpha-2 code for public holidays in base-load forecasts; "
+        "default: the country of `timezone`",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -165,6 +171,39 @@ class Horizon(_Model):
     @property
     def end(self) -> datetime:
         return self.start + self.slots * self.step
+
+
+class Weather(_Model):
+    """A weather forecast for the site's PV, from any provider at any resolution: the times
+    and, for each, GHI (optionally with DNI and DHI) or only the cloud cover."""
+
+    time: list[AwareDatetime] = Field(min_length=2)
+    ghi_w_m2: list[Annotated[float, Field(ge=0, le=1500)]] | None = None
+    dni_w_m2: list[Annotated[float, Field(ge=0, le=1500)]] | None = None
+    dhi_w_m2: list[Annotated[float, Field(ge=0, le=1000)]] | None = None
+    temp_air_c: list[Annotated[float, Field(ge=-60, le=60)]] | None = None
+    wind_speed_m_s: list[Annotated[float, Field(ge=0, le=75)]] | None = None
+    cloud_cover_pct: list[Annotated[float, Field(ge=0, le=100)]] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Weather:
+        if self.ghi_w_m2 is None and self.cloud_cover_pct is None:
+            raise ValueError("give ghi_w_m2 (irradiance) or cloud_cover_pct")
+        if (self.dni_w_m2 is None) != (self.dhi_w_m2 is None):
+            raise ValueError(
+                "give dni_w_m2 and dhi_w_m2 together (or neither: they follow from GHI)"
+            )
+        for name in self.series_names():
+            if len(getattr(self, name)) != len(self.time):
+                raise ValueError(
+                    f"{name} has {len(getattr(self, name))} values for {len(self.time)} times"
+                )
+        if any(b <= a for a, b in itertools.pairwise(self.time)):
+            raise ValueError("time must be strictly increasing")
+        return self
+
+    def series_names(self) -> list[str]:
+        return [n for n in type(self).model_fields if n != "time" and getattr(self, n) is not None]
 
 
 class Tariff(_Model):
@@ -220,6 +259,9 @@ class Problem(_Model):
     tariff: Tariff = Field(default_factory=Tariff)
     base_load_kw: SlotSeries | None = 0.0
     pv_kw: Annotated[NonNegativeSlotSeries | None, Field()] = 0.0
+    weather: Weather | None = Field(
+        default=None, description="a weather forecast: PV is forecast from it when pv_kw is null"
+    )
     sessions: list[Session] = Field(default_factory=list)
     options: Options = Field(default_factory=Options)
 

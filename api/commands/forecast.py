@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from api.cli import fail
 
-WARM_UP_DAYS = {"pv": 7, "load": 28}  # history a method needs before its first forecast
+# History a method needs before its first scored forecast, besides the calibration days: the
+# PV methods start from one day; gradient boosting needs four weeks of load.
+WARM_UP_DAYS = {"pv": 0, "load": 28}
+PAYERNE = {"latitude": 46.815, "longitude": 6.944, "altitude_m": 491.0}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,93 +25,171 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "backtest",
         help="rolling-origin day-ahead and 1 h-ahead backtest of PV or base-load forecasts",
         description="CSV (plain or .gz) with `time_utc` and either measured irradiance "
-        "(ghi[, dni, dhi, temp_air]: PV is simulated for the array given) or `load_kw`.",
+        "(ghi[, dni, dhi, temp_air, wind_speed]: PV is simulated for the array given) or "
+        "`load_kw`, at any resolution (averaged to --step-minutes).",
     )
     backtest.add_argument("--kind", choices=("pv", "load"), required=True)
     backtest.add_argument("--data", type=Path, required=True)
-    backtest.add_argument("--latitude", type=float, default=46.815)
-    backtest.add_argument("--longitude", type=float, default=6.944)
-    backtest.add_argument("--altitude-m", type=float, default=491.0)
-    backtest.add_argument("--kwp", type=float, default=10.0)
-    backtest.add_argument("--tilt-deg", type=float, default=30.0)
-    backtest.add_argument("--azimuth-deg", type=float, default=180.0)
-    backtest.add_argument("--timezone", default="Europe/Amsterdam")
+    backtest.add_argument("--step-minutes", type=int, default=15)
+    backtest.add_argument("--timezone", default="Europe/Amsterdam", help="days start here")
+    backtest.add_argument(
+        "--country", help="ISO code for public holidays (default: the time zone's country)"
+    )
+    pv = backtest.add_argument_group("PV array (default: 10 kWp at BSRN Payerne)")
+    pv.add_argument("--latitude", type=float, default=PAYERNE["latitude"])
+    pv.add_argument("--longitude", type=float, default=PAYERNE["longitude"])
+    pv.add_argument("--altitude-m", type=float, default=PAYERNE["altitude_m"])
+    pv.add_argument("--kwp", type=float, default=10.0)
+    pv.add_argument(
+        "--tilt-deg",
+        type=float,
+        default=0.0,
+        help="default 0: the plane the station measures, so the simulated actual PV carries "
+        "no transposition model",
+    )
+    pv.add_argument("--azimuth-deg", type=float, default=180.0)
     backtest.add_argument("--horizon", choices=("day-ahead", "intraday", "both"), default="both")
+    backtest.add_argument("--test-days", type=int, help="score only this many days")
     backtest.add_argument("--json", action="store_true", help="one JSON object per line")
     backtest.add_argument("--plot", type=Path, help="PNG of forecast vs actual")
     backtest.set_defaults(handler=run_backtest)
 
 
 def run_backtest(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    try:
+        actual, extra = _actual_series(args)
+    except (ValueError, ValidationError) as exc:
+        return fail(f"{args.data}: {_one_line(exc)}")
+    except FileNotFoundError:
+        return fail(f"{args.data}: no such file")
+    return _report(args, actual, extra)
+
+
+def _one_line(exc: Exception) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        error = exc.errors()[0]
+        return f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
+    return str(exc).splitlines()[0]
+
+
+def _read_table(path: Path, step_minutes: int):
     import pandas as pd
 
-    from forecasting import backtest
+    table = pd.read_csv(path)
+    if "time_utc" not in table.columns:
+        raise ValueError("needs a time_utc column")
+    times = pd.to_datetime(table.pop("time_utc"), utc=True, errors="coerce")
+    if times.isna().any():
+        row = int(times.isna().to_numpy().argmax())
+        raise ValueError(f"time_utc of data row {row + 1} is not a time")
+    table.index = pd.DatetimeIndex(times)
+    table = table.apply(pd.to_numeric, errors="coerce")
+    # Duplicated timestamps are averaged; missing values stay missing (never invented).
+    table = table.groupby(level=0).mean()
+    return table.resample(f"{step_minutes}min").mean()
+
+
+def _actual_series(args: argparse.Namespace):
+    from forecasting.calendar import country_of_timezone
     from forecasting.pv import clearsky_pv_kw, complete_irradiance, pv_power_kw
     from optimizer.problem import Location, PVArray
 
-    if not args.data.exists():
-        return fail(f"{args.data}: no such file")
-    table = pd.read_csv(args.data)
-    if "time_utc" not in table.columns:
-        return fail(f"{args.data}: needs a time_utc column")
-    index = pd.DatetimeIndex(pd.to_datetime(table.pop("time_utc"), utc=True))
-    table.index = index
-    table = table[~table.index.duplicated()].sort_index()
-    horizons = ("day-ahead", "intraday") if args.horizon == "both" else (args.horizon,)
+    if args.step_minutes < 1 or 1440 % args.step_minutes:
+        raise ValueError("--step-minutes must divide a day (1, 5, 15, 30, 60, …)")
+    try:
+        ZoneInfo(args.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"--timezone: unknown time zone '{args.timezone}'") from None
+    if args.country is not None and not re.fullmatch("[A-Z]{2}", args.country):
+        raise ValueError(f"--country: '{args.country}' is not an ISO 3166 code such as NL")
+    table = _read_table(args.data, args.step_minutes)
+    if args.kind == "load":
+        if "load_kw" not in table.columns:
+            raise ValueError("--kind load needs a load_kw column")
+        country = args.country or country_of_timezone(args.timezone)
+        return table["load_kw"], {"country": country}
+    if "ghi" not in table.columns:
+        raise ValueError("--kind pv needs a ghi column")
+    location = Location(
+        latitude=args.latitude, longitude=args.longitude, altitude_m=args.altitude_m
+    )
+    array = PVArray(id="array", kwp=args.kwp, tilt_deg=args.tilt_deg, azimuth_deg=args.azimuth_deg)
+    measured = table.dropna(subset=["ghi"])
+    irradiance = complete_irradiance(measured, location, args.step_minutes)
+    actual = pv_power_kw(
+        irradiance,
+        location,
+        [array],
+        measured.get("temp_air", 20.0),
+        measured.get("wind_speed", 1.0),
+        interval_minutes=args.step_minutes,
+    ).reindex(table.index)
+    clear = clearsky_pv_kw(table.index, location, [array], args.step_minutes)
+    return actual, {"clearsky_kw": clear, "kwp": args.kwp}
+
+
+def _report(args: argparse.Namespace, actual, extra: dict) -> int:
+    import pandas as pd
+
+    from forecasting import backtest
+
+    horizons = backtest.HORIZONS if args.horizon == "both" else (args.horizon,)
+    first_day = actual.dropna().index[0].tz_convert(args.timezone).normalize()
+    test_start = first_day + pd.Timedelta(days=WARM_UP_DAYS[args.kind] + backtest.CALIBRATION_DAYS)
+    if args.test_days is not None:
+        actual = actual[actual.index < test_start + pd.Timedelta(days=args.test_days)]
+    if actual[actual.index >= test_start].dropna().empty:
+        return fail(
+            f"{args.data}: too short: the test starts on {test_start.date()}, after "
+            f"{WARM_UP_DAYS[args.kind]} days of warm-up and {backtest.CALIBRATION_DAYS} "
+            "of calibration"
+        )
     progress = (
-        (lambda text: None)
+        (lambda _: None)
         if args.json
         else (lambda text: print(f"[backtest] {text}", file=sys.stderr))
     )
-
+    step = args.step_minutes
     if args.kind == "pv":
-        if "ghi" not in table.columns:
-            return fail(f"{args.data}: --kind pv needs a ghi column")
-        weather = table.resample("15min").mean()
-        location = Location(
-            latitude=args.latitude, longitude=args.longitude, altitude_m=args.altitude_m
+        result = backtest.pv_backtest(
+            actual,
+            extra["clearsky_kw"],
+            args.timezone,
+            test_start,
+            extra["kwp"],
+            step,
+            horizons,
+            progress,
         )
-        array = PVArray(
-            id="array", kwp=args.kwp, tilt_deg=args.tilt_deg, azimuth_deg=args.azimuth_deg
-        )
-        irradiance = complete_irradiance(weather, location)
-        actual = pv_power_kw(irradiance, location, [array], weather.get("temp_air", 20.0))
-        clear = clearsky_pv_kw(actual.index, location, [array])
-        methods = backtest.pv_methods(clear)
-        extra = {"normaliser": args.kwp, "daylight": backtest.daylight_mask(clear), "scale": clear}
     else:
-        if "load_kw" not in table.columns:
-            return fail(f"{args.data}: --kind load needs a load_kw column")
-        actual = table["load_kw"].resample("15min").mean()
-        methods = backtest.load_methods(args.timezone)
-        extra = {"normaliser": float(actual.mean())}
-    warm_up = pd.Timedelta(days=WARM_UP_DAYS[args.kind] + backtest.CALIBRATION_DAYS)
-    scores = backtest.score_all(
-        actual,
-        methods,
-        args.kind,
-        args.timezone,
-        actual.index[0] + warm_up,
-        horizons=horizons,
-        progress=progress,
-        **extra,
-    )
+        result = backtest.load_backtest(
+            actual, args.timezone, test_start, step, extra["country"], horizons, progress
+        )
     if args.json:
-        for score in scores:
-            print(
-                json.dumps(
-                    {
-                        k: round(v, 3) if isinstance(v, float) else v
-                        for k, v in asdict(score).items()
-                    }
-                )
-            )
+        for score in result.scores:
+            row = {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(score).items()}
+            print(json.dumps(row))
     else:
+        test_end = actual.index[-1].tz_convert(args.timezone).date()
+        print(
+            f"test {test_start.date()} to {test_end} ({args.timezone}); "
+            + ("nMAE over daylight / kWp" if args.kind == "pv" else "nMAE = MAE / mean load")
+        )
         print("| method | horizon | MAE kW | nMAE % | RMSE kW | skill % | pinball kW | P10-P90 % |")
         print("|---|---|---|---|---|---|---|---|")
-        for s in scores:
+        for s in result.scores:
             print(
                 f"| {s.method} | {s.horizon} | {s.mae_kw:.3f} | {s.nmae_pct:.1f} | {s.rmse_kw:.3f} "
                 f"| {s.skill_pct:.1f} | {s.pinball_kw:.3f} | {s.coverage_p10_p90_pct:.1f} |"
             )
+    if args.plot is not None:
+        from api.plots import plot_backtest
+
+        plot_backtest(result, test_start, args.plot)
+        if not args.json:
+            print(f"plot: {args.plot}", file=sys.stderr)
     return 0

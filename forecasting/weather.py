@@ -1,0 +1,164 @@
+"""Weather forecasts for PV, from any provider: read, put on the plan's slots, turned into power.
+
+A forecast arrives as a DataFrame, a CSV (plain or .gz) or JSON (a file, a dict of columns or a
+list of records) with a time column or index and GHI [W/m²] (optionally DNI and DHI), or only
+the cloud cover [%]; temperature and wind speed are used when given. Column names may carry
+their units (`ghi_w_m2`, `temp_air_c`, as in the problem document) or be pvlib's (`ghi`,
+`temp_air`).
+
+Providers give hourly values, plans want quarter-hours. GHI is interpolated as a clear-sky
+index (GHI / clear-sky GHI), not in W/m², so the hour around sunrise keeps its curve; the
+diffuse fraction is interpolated the same way and DNI follows from closure. With cloud cover
+alone, GHI = clear-sky GHI × (1 − 0.75 × cover^3.4) (Kasten & Czeplak 1980), split by Erbs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecasting.pv import (
+    clearsky_irradiance,
+    complete_irradiance,
+    ghi_from_cloud_cover,
+    pv_power_kw,
+    solar_position,
+)
+from forecasting.timeseries import require_aware
+from optimizer.problem import Location, PVArray, Weather
+
+COLUMN_UNITS = {
+    "ghi": "ghi_w_m2",
+    "dni": "dni_w_m2",
+    "dhi": "dhi_w_m2",
+    "temp_air": "temp_air_c",
+    "wind_speed": "wind_speed_m_s",
+    "cloud_cover": "cloud_cover_pct",
+}
+TIME_COLUMNS = ("time", "time_utc", "timestamp")
+MIN_CLEARSKY_GHI_W_M2 = 10.0  # below this the clear-sky index of GHI is not worth a ratio
+MAX_GHI_INDEX = 1.5
+
+WeatherSource = pd.DataFrame | Weather | dict | list | str | Path
+
+
+def read_weather(source: WeatherSource) -> pd.DataFrame:
+    """The forecast as a DataFrame on aware UTC times with pvlib's column names (ghi, dni,
+    dhi, temp_air, wind_speed, cloud_cover: those given). ValueError says what is wrong."""
+    if isinstance(source, Weather):
+        source = source.model_dump(exclude_none=True)
+    if isinstance(source, str | Path):
+        source = _read_file(Path(source))
+    if isinstance(source, dict | list):
+        source = pd.DataFrame(source)
+    if not isinstance(source, pd.DataFrame):
+        raise ValueError(f"a weather forecast cannot be read from {type(source).__name__}")
+    return _normalised(source)
+
+
+def _read_file(path: Path) -> pd.DataFrame | dict | list:
+    if not path.exists():
+        raise ValueError(f"{path}: no such file")
+    if path.name.endswith((".json", ".json.gz")):
+        opened = pd.io.common.get_handle(path, "r", compression="infer")
+        with opened as handle:
+            return json.load(handle.handle)
+    return pd.read_csv(path)
+
+
+def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.rename(columns={units: name for name, units in COLUMN_UNITS.items()})
+    time_column = next((c for c in TIME_COLUMNS if c in frame.columns), None)
+    if time_column is not None:
+        frame = frame.set_index(pd.DatetimeIndex(pd.to_datetime(frame.pop(time_column))))
+    if not isinstance(frame.index, pd.DatetimeIndex):
+        raise ValueError(f"a weather forecast needs a time index or one of {TIME_COLUMNS}")
+    frame.index = require_aware(frame.index, "weather times").tz_convert("UTC")
+    known = [c for c in COLUMN_UNITS if c in frame.columns]
+    if "ghi" not in known and "cloud_cover" not in known:
+        raise ValueError("a weather forecast needs ghi (irradiance) or cloud_cover")
+    frame = frame[known].apply(pd.to_numeric, errors="coerce")
+    return frame[~frame.index.duplicated(keep="last")].sort_index()
+
+
+def _interpolated(values: pd.Series, at: pd.DatetimeIndex) -> np.ndarray:
+    """Linear in time at `at`; NaN outside the forecast's span (never extrapolated)."""
+    known = values.dropna()
+    if known.empty:
+        return np.full(len(at), np.nan)
+    x, xp = at.asi8.astype(float), known.index.asi8.astype(float)
+    inside = (x >= xp[0]) & (x <= xp[-1])
+    return np.where(inside, np.interp(x, xp, known.to_numpy(dtype=float)), np.nan)
+
+
+def weather_on_slots(
+    weather: pd.DataFrame, times: pd.DatetimeIndex, location: Location, step_minutes: float
+) -> pd.DataFrame:
+    """ghi, dni, dhi, temp_air, wind_speed at the midpoint of each slot starting at `times`."""
+    times = require_aware(times)
+    midpoints = times + pd.Timedelta(minutes=step_minutes / 2)
+    clear_here = clearsky_irradiance(weather.index, location)["ghi"]
+    clear_slots = clearsky_irradiance(times, location, step_minutes)["ghi"].to_numpy()
+    if "ghi" in weather.columns:
+        ratio = (weather["ghi"] / clear_here).where(clear_here > MIN_CLEARSKY_GHI_W_M2)
+        index = np.clip(_interpolated(ratio, midpoints), 0.0, MAX_GHI_INDEX)
+        ghi = pd.Series(np.where(clear_slots > 0, index * clear_slots, 0.0), index=times)
+        ghi = ghi.where(~np.isnan(_interpolated(weather["ghi"], midpoints)))
+    else:
+        cover = _interpolated(weather["cloud_cover"], midpoints)
+        ghi = ghi_from_cloud_cover(pd.Series(clear_slots, index=times), cover)
+        ghi = ghi.where(~np.isnan(cover))
+    slots = pd.DataFrame({"ghi": ghi})
+    if {"dni", "dhi"} <= set(weather.columns):
+        fraction = (weather["dhi"] / weather["ghi"]).where(weather["ghi"] > 0).clip(0.0, 1.0)
+        diffuse = _interpolated(fraction, midpoints)
+        if not np.isnan(diffuse).all():
+            cos_zenith = np.cos(np.radians(solar_position(times, location, step_minutes)["zenith"]))
+            slots["dhi"] = np.where(np.isnan(diffuse), np.nan, ghi * diffuse)
+            slots["dni"] = ((ghi - slots["dhi"]) / cos_zenith.where(cos_zenith > 0.05)).clip(0.0)
+    for name, default in (("temp_air", 20.0), ("wind_speed", 1.0)):
+        given = _interpolated(weather[name], midpoints) if name in weather.columns else np.nan
+        slots[name] = pd.Series(given, index=times).fillna(default)
+    return slots
+
+
+def pv_from_weather(
+    weather: pd.DataFrame,
+    times: pd.DatetimeIndex,
+    location: Location,
+    arrays: Sequence[PVArray],
+    step_minutes: float,
+) -> pd.Series:
+    """AC power [kW] of the arrays in each slot; NaN where the forecast does not reach."""
+    slots = weather_on_slots(weather, times, location, step_minutes)
+    covered = slots["ghi"].notna()
+    if not covered.any():
+        return pd.Series(np.nan, index=times)
+    inside = slots[covered]
+    if inside.get("dni") is not None and inside[["dni", "dhi"]].notna().all().all():
+        irradiance = inside[["ghi", "dni", "dhi"]]
+    else:
+        irradiance = complete_irradiance(inside[["ghi"]], location, step_minutes)
+    power = pv_power_kw(
+        irradiance,
+        location,
+        arrays,
+        inside["temp_air"],
+        inside["wind_speed"],
+        interval_minutes=step_minutes,
+    )
+    return power.reindex(times)
+
+
+def weather_document(frame: pd.DataFrame) -> dict[str, Any]:
+    """A weather DataFrame (pvlib names) as the problem document's `weather` field."""
+    document: dict[str, Any] = {"time": [t.isoformat() for t in frame.index]}
+    for name, units in COLUMN_UNITS.items():
+        if name in frame.columns:
+            document[units] = [None if pd.isna(v) else float(v) for v in frame[name]]
+    return document
