@@ -71,7 +71,7 @@ def local_days(
     is 23 or 25 hours long, not 24."""
     bounds = pd.date_range(
         start.tz_convert(timezone).normalize(),
-        index[-1].tz_convert(timezone).normalize() + pd.Timedelta(days=1),
+        index[-1].tz_convert(timezone).normalize() + pd.DateOffset(days=1),
         freq="D",
     )
     return list(itertools.pairwise(bounds))
@@ -88,7 +88,7 @@ def rolling_day_ahead(
         past = actual[actual.index < day]
         if times.empty or past.dropna().empty:
             continue
-        if fitted_on is None or (day - fitted_on).days >= forecaster.refit_days:
+        if fitted_on is None or (day.date() - fitted_on.date()).days >= forecaster.refit_days:
             try:
                 state, fitted_on = forecaster.fit(past), day
             except ValueError:  # not enough history yet for this method
@@ -129,7 +129,7 @@ def calibrated_band(
         errors = errors.where(mask.reindex(errors.index, fill_value=False))
 
     def quantiles(window: pd.Series) -> tuple[float, float]:
-        if window.index.normalize().nunique() < MIN_CALIBRATION_DAYS:
+        if window.index.tz_convert(timezone).normalize().nunique() < MIN_CALIBRATION_DAYS:
             return (np.nan, np.nan)
         return tuple(np.quantile(window, QUANTILES))
 
@@ -151,7 +151,10 @@ def update_gain_by_day(
     """intraday.update_gain_1h fitted on the errors of the days before each day."""
     errors = intraday.relative_errors(actual.reindex(forecast.index), forecast, scale)
     return _per_day(
-        errors, timezone, forecast.index[0], lambda e: intraday.update_gain_1h(e, step, scale)
+        errors,
+        timezone,
+        forecast.index[0],
+        lambda e: intraday.update_gain_1h(e, step, timezone, scale),
     )[0]
 
 
@@ -251,7 +254,7 @@ def load_backtest(
         hour_ago = actual.shift(freq=pd.Timedelta(hours=1)).reindex(auto.index)
         for name, forecast in {
             "persistence": hour_ago,
-            "auto_updated": intraday.hour_ahead(auto, actual, gain, step),
+            "auto_updated": intraday.hour_ahead(auto, actual, gain, step, timezone),
         }.items():
             result.bands[(name, "intraday")] = calibrated_band(actual, forecast, timezone)
     baseline = {"day-ahead": LOAD_BASELINE, "intraday": INTRADAY_BASELINE["load"]}
@@ -290,7 +293,9 @@ def pv_backtest(
     if "intraday" in horizons:
         level_only = stateless(
             "csi_ensemble_level",
-            lambda h, t: ensemble_pv_quantiles(h, t, clearsky_kw, step, update=False)["p50"],
+            lambda h, t: ensemble_pv_quantiles(h, t, clearsky_kw, step, timezone, update=False)[
+                "p50"
+            ],
         )
         level = rolling_day_ahead(actual, level_only, timezone, start)
         daylight_clearsky_kw = clearsky_kw.where(daylight)
@@ -299,7 +304,7 @@ def pv_backtest(
         persistence = clearsky_kw.reindex(level.index) * index_hour_ago.reindex(level.index).fillna(
             CLIMATOLOGICAL_INDEX
         )
-        ensemble = intraday.hour_ahead(level, actual, gain, step, daylight_clearsky_kw)
+        ensemble = intraday.hour_ahead(level, actual, gain, step, timezone, daylight_clearsky_kw)
         result.bands[("csi_persistence", "intraday")] = band(persistence)
         result.bands[("csi_ensemble", "intraday")] = band(ensemble.clip(lower=0.0))
     baseline = {"day-ahead": PV_BASELINE, "intraday": INTRADAY_BASELINE["pv"]}

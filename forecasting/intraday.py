@@ -2,7 +2,10 @@
 
 A forecast's error persists: a site 3 kW above its forecast now is likely above it in an hour,
 less so in six. With e the mean error of the last hour measured, the forecast h hours after that
-hour is moved by e × g^h, an error that decays geometrically (an AR(1) process). The gain g is
+hour is moved by e × g^h, an error that decays geometrically (an AR(1) process). Only errors of
+the same local day count: a day's forecast is issued at the midnight before it from everything
+measured until then (the lag regression already reads the last hour), so at midnight there is
+nothing to update and yesterday's errors say nothing new about today's forecast. The gain g is
 the site's own: the value that would have given its recent 1 h-ahead updates the least
 absolute error (the mean-square optimum, the errors' correlation, is too timid when clouds
 come and go: a clear sky persists more reliably than a linear model of it admits). PV errors
@@ -42,18 +45,28 @@ def relative_errors(
     return (error / scale).where(scale > 0)
 
 
-def _latest_hour_mean(errors: pd.Series, step: pd.Timedelta) -> pd.Series:
-    """At each slot, the mean error of the hour of slots that ends one hour before it."""
+def _latest_hour_mean(errors: pd.Series, step: pd.Timedelta, timezone: str) -> pd.Series:
+    """At each slot, the mean error of the hour of slots that ends one hour before it, from
+    the same local day (NaN where that hour lies before the day's midnight)."""
+    if errors.empty:
+        return errors
     window = max(1, round(LATEST_WINDOW / step))
-    return errors.rolling(window, min_periods=1).mean().shift(freq=pd.Timedelta(hours=1))
+    day = errors.index.tz_convert(timezone).normalize()
+    hour_means = errors.groupby(day).transform(lambda e: e.rolling(window, min_periods=1).mean())
+    hour = pd.Timedelta(hours=1)
+    later = hour_means.shift(freq=hour)
+    same_day = later.index.tz_convert(timezone).normalize() == day
+    return later.where(same_day)
 
 
-def update_gain_1h(errors: pd.Series, step: pd.Timedelta, scale: pd.Series | None = None) -> float:
+def update_gain_1h(
+    errors: pd.Series, step: pd.Timedelta, timezone: str, scale: pd.Series | None = None
+) -> float:
     """The gain g of e × g^h with the least absolute error 1 h ahead over `errors` (errors in
     `scale` units are weighed by it, so that a noon error counts more than a dusk one)."""
-    latest = _latest_hour_mean(errors, step).reindex(errors.index)
+    latest = _latest_hour_mean(errors, step, timezone).reindex(errors.index)
     weight = scale.reindex(errors.index) if scale is not None else pd.Series(1.0, errors.index)
-    pairs = pd.concat([errors, latest, weight], axis=1).dropna()
+    pairs = pd.concat([errors, latest, weight], axis=1, sort=True).dropna()
     if len(pairs) < MIN_PAIRS:
         return DEFAULT_GAIN_1H
     now, before, w = (pairs.iloc[:, i].to_numpy() for i in range(3))
@@ -61,9 +74,13 @@ def update_gain_1h(errors: pd.Series, step: pd.Timedelta, scale: pd.Series | Non
     return float(GAIN_GRID[np.argmin(loss)])
 
 
-def latest_error(errors: pd.Series, issued_at: pd.Timestamp, step: pd.Timedelta) -> LatestError:
-    """The mean of the errors measured in the hour before `issued_at` (none: no update)."""
-    known = errors[errors.index + step <= issued_at].dropna()
+def latest_error(
+    errors: pd.Series, issued_at: pd.Timestamp, step: pd.Timedelta, timezone: str
+) -> LatestError:
+    """The mean of the errors measured in the last hour before `issued_at`, since the local
+    midnight before it (none: no update)."""
+    midnight = issued_at.tz_convert(timezone).normalize()
+    known = errors[(errors.index + step <= issued_at) & (errors.index >= midnight)].dropna()
     if known.empty:
         return LatestError(0.0, issued_at)
     last = known.index[-1]
@@ -92,12 +109,13 @@ def hour_ahead(
     actual: pd.Series,
     gain_1h: pd.Series | float,
     step: pd.Timedelta,
+    timezone: str,
     scale: pd.Series | None = None,
 ) -> pd.Series:
     """Every slot forecast from the measurements up to one hour before it: `updated` with the
     latest hour of errors, vectorised over the slots (what a backtest of 1 h ahead needs)."""
     errors = relative_errors(actual, day_ahead, scale)
-    latest = _latest_hour_mean(errors, step).reindex(day_ahead.index).fillna(0.0)
+    latest = _latest_hour_mean(errors, step, timezone).reindex(day_ahead.index).fillna(0.0)
     shift = latest * pd.Series(gain_1h, index=day_ahead.index)
     if scale is not None:
         shift = shift * scale.reindex(day_ahead.index).fillna(0.0)

@@ -22,7 +22,9 @@ BLEND_WEIGHT_OF_WEEK = 0.5
 def seasonal_naive(history_kw: pd.Series, times: pd.DatetimeIndex, lag: str = "1D") -> pd.Series:
     """The value one `lag` earlier (yesterday, or last week with lag='7D')."""
     times = require_aware(times)
-    shifted = history_kw.copy()
+    index = require_aware(history_kw.index, "history times")
+    shifted = pd.Series(history_kw.to_numpy(dtype=float), index=index)
+    shifted = shifted.groupby(level=0).mean()  # duplicated times averaged
     shifted.index = shifted.index + pd.Timedelta(lag)
     return shifted.reindex(times)
 
@@ -38,6 +40,7 @@ def profile_forecast(
     """Median of the last `weeks` weeks at the same day type and local time of day (public
     holidays count as Sundays); the time of day alone for a day type not seen yet."""
     times = require_aware(times)
+    require_aware(history_kw.index, "history times")
     recent = history_kw[history_kw.index >= times[0] - pd.Timedelta(weeks=weeks)].dropna()
     recent = recent[recent.index < times[0]]
     if recent.empty:

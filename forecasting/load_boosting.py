@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
+from threadpoolctl import threadpool_limits
 
 from forecasting.calendar import day_types
 from forecasting.load_features import LoadFeatures
@@ -28,7 +29,8 @@ class BoostedLoadModel:
     country: str | None
 
     def predict_row(self, features: LoadFeatures, row: int) -> np.ndarray:
-        return self.model.predict(_design(features, self.country, np.array([row]))[0])
+        with threadpool_limits(1, user_api="openmp"):
+            return self.model.predict(_design(features, self.country, np.array([row]))[0])
 
 
 def _design(features: LoadFeatures, country: str | None, rows: np.ndarray) -> np.ndarray:
@@ -47,8 +49,8 @@ def fit_boosted_load(features: LoadFeatures, country: str | None) -> BoostedLoad
     rows = np.flatnonzero(known_level)[-TRAINING_DAYS:]
     if len(rows) < MIN_TRAINING_DAYS:
         raise ValueError(
-            f"gradient boosting needs {MIN_TRAINING_DAYS} days with a week of history before "
-            f"them; this history has {len(rows)}"
+            f"gradient boosting needs {MIN_TRAINING_DAYS} days with history before them; "
+            f"this history has {len(rows)}"
         )
     x = _design(features, country, rows).reshape(-1, len(LAG_FEATURES) + 2)
     y = features.target[rows].reshape(-1)
@@ -64,5 +66,8 @@ def fit_boosted_load(features: LoadFeatures, country: str | None) -> BoostedLoad
         categorical_features=[len(LAG_FEATURES) + 1],
         random_state=0,
     )
-    model.fit(x[known], y[known], sample_weight=weight[known])
+    # One thread: as fast here as two, and a pool of solver processes each spinning up OpenMP
+    # threads on the same cores slows every fit by an order of magnitude.
+    with threadpool_limits(1, user_api="openmp"):
+        model.fit(x[known], y[known], sample_weight=weight[known])
     return BoostedLoadModel(model, country)

@@ -69,7 +69,8 @@ def smooth_within_days(values: np.ndarray, window_slots: int) -> np.ndarray:
 
 
 def lag_features(matrix: DayMatrix) -> LoadFeatures:
-    """The features of every row of `matrix` (the first LEVEL_DAYS rows have no level)."""
+    """The features of every row of `matrix` (the first row has no level; the next ones take
+    it from the days they have, up to LEVEL_DAYS)."""
     values = matrix.values
     slots_per_hour = 60 / matrix.step_minutes
     smoothed = smooth_within_days(values, max(1, round(SMOOTHING_H * slots_per_hour)))

@@ -56,8 +56,8 @@ def fit_lag_regression(
     usable_day = np.isfinite(x).all(axis=(1, 2))
     if usable_day.sum() < MIN_TRAINING_DAYS:
         raise ValueError(
-            f"the lag regression needs {MIN_TRAINING_DAYS} days with a week of history "
-            f"before them; this history has {int(usable_day.sum())}"
+            f"the lag regression needs {MIN_TRAINING_DAYS} days with history before them; "
+            f"this history has {int(usable_day.sum())}"
         )
     x, y = x[usable_day], y[usable_day]
     age = (len(features.target) - 1 - np.flatnonzero(usable_day)).astype(float)

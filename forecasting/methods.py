@@ -50,8 +50,16 @@ def stateless(name: str, forecast: Callable[[pd.Series, pd.DatetimeIndex], pd.Se
 # Day-ahead baselines the skill of every other method is measured against.
 LOAD_BASELINE = "yesterday"
 PV_BASELINE = "smart_persistence"
-# Methods a site chooses between by its own backtest (the rest are reference points).
-LOAD_CANDIDATES = ("smoothed_blend", "lag_regression", "gradient_boosting")
+# Methods a site chooses between by its own backtest: every one, even the plain ones (a site
+# whose weeks repeat is best served by last week).
+LOAD_CANDIDATES = (
+    "yesterday",
+    "last_week",
+    "profile",
+    "smoothed_blend",
+    "lag_regression",
+    "gradient_boosting",
+)
 
 
 def load_forecasters(
@@ -107,7 +115,7 @@ def pv_forecasters(
         "csi_7d": stateless("csi_7d", daily_mean(7)),
         "csi_ensemble": stateless(
             "csi_ensemble",
-            lambda h, t: ensemble_pv_quantiles(h, t, clearsky_kw, step)["p50"],
+            lambda h, t: ensemble_pv_quantiles(h, t, clearsky_kw, step, timezone)["p50"],
         ),
     }
 
@@ -117,11 +125,12 @@ def ensemble_pv_quantiles(
     times: pd.DatetimeIndex,
     clearsky_kw: pd.Series,
     step: pd.Timedelta,
+    timezone: str,
     issued_at: pd.Timestamp | None = None,
     update: bool = True,
 ) -> pd.DataFrame:
-    """P10/P50/P90 PV from the recent-days ensemble of the clear-sky index, the latest
-    measured hour fading in (`forecasting.intraday`) unless `update` is off."""
+    """P10/P50/P90 PV from the recent-days ensemble of the clear-sky index, the latest hour
+    measured since midnight fading in (`forecasting.intraday`) unless `update` is off."""
     issued_at = issued_at if issued_at is not None else times[0]
     history_kw = history_kw[history_kw.index + step <= issued_at]
     quantiles = index_ensemble_quantiles(history_kw, clearsky_kw, issued_at)
@@ -132,8 +141,8 @@ def ensemble_pv_quantiles(
     if update:
         recent = history_kw[history_kw.index >= issued_at - pd.Timedelta(days=ENSEMBLE_DAYS)]
         errors = clearsky_index(recent, clearsky_kw) - quantiles[1]
-        latest = intraday.latest_error(errors, issued_at, step)
-        gain = intraday.update_gain_1h(errors, step, clearsky_kw)
+        latest = intraday.latest_error(errors, issued_at, step, timezone)
+        gain = intraday.update_gain_1h(errors, step, timezone, clearsky_kw)
         shift = intraday.updated(shift, latest, gain, step)
     band = {
         f"p{round(q * 100)}": (clear * (value + shift)).clip(lower=0.0)

@@ -7,7 +7,7 @@ import pandas as pd
 
 
 def _aligned(actual: pd.Series, forecast: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    both = pd.concat([actual, forecast], axis=1).dropna()
+    both = pd.concat([actual, forecast], axis=1, sort=True).dropna()
     return both.iloc[:, 0].to_numpy(), both.iloc[:, 1].to_numpy()
 
 
@@ -40,6 +40,6 @@ def mean_pinball(actual: pd.Series, band: pd.DataFrame) -> float:
 
 def coverage_pct(actual: pd.Series, band: pd.DataFrame) -> float:
     """Share of actual values inside [p10, p90], in %."""
-    both = pd.concat([actual.rename("actual"), band[["p10", "p90"]]], axis=1).dropna()
+    both = pd.concat([actual.rename("actual"), band[["p10", "p90"]]], axis=1, sort=True).dropna()
     inside = (both.actual >= both.p10 - 1e-9) & (both.actual <= both.p90 + 1e-9)
     return 100.0 * float(inside.mean()) if len(both) else float("nan")

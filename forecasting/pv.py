@@ -65,7 +65,7 @@ def complete_irradiance(
     """`ghi`, `dni`, `dhi` [W/m^2] for every time: DNI/DHI from GHI by Erbs where missing."""
     times = require_aware(weather.index, "weather times")
     solar = solar_position(times, location, interval_minutes)
-    ghi = weather["ghi"].clip(lower=0).fillna(0.0)
+    ghi = weather["ghi"].clip(lower=0)  # a missing GHI stays missing (never invented)
     if {"dni", "dhi"} <= set(weather.columns) and weather[["dni", "dhi"]].notna().all().all():
         return pd.DataFrame(
             {"ghi": ghi, "dni": weather["dni"].clip(lower=0), "dhi": weather["dhi"].clip(lower=0)}
@@ -87,18 +87,23 @@ def pv_power_kw(
     solar = solar_position(times, location, interval_minutes)
     dni_extra = pvlib.irradiance.get_extra_radiation(times)
     total = pd.Series(0.0, index=times)
+    known = irradiance[["ghi", "dni", "dhi"]].notna().all(axis=1)  # missing: NaN, not 0 kW
     for array in arrays:
-        poa = pvlib.irradiance.get_total_irradiance(
-            array.tilt_deg,
-            array.azimuth_deg,
-            solar["apparent_zenith"],
-            solar["azimuth"],
-            irradiance["dni"],
-            irradiance["ghi"],
-            irradiance["dhi"],
-            dni_extra=dni_extra,
-            model="haydavies",
-        )["poa_global"].fillna(0.0)
+        poa = (
+            pvlib.irradiance.get_total_irradiance(
+                array.tilt_deg,
+                array.azimuth_deg,
+                solar["apparent_zenith"],
+                solar["azimuth"],
+                irradiance["dni"],
+                irradiance["ghi"],
+                irradiance["dhi"],
+                dni_extra=dni_extra,
+                model="haydavies",
+            )["poa_global"]
+            .fillna(0.0)
+            .where(known)
+        )
         cell_c = pvlib.temperature.faiman(poa, temp_air_c, wind_speed_m_s)
         dc_kw = pvlib.pvsystem.pvwatts_dc(poa, cell_c, array.kwp, GAMMA_PDC_PER_C)
         ac_kw = dc_kw * (1.0 - array.losses_pct / 100.0)

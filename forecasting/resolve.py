@@ -31,7 +31,7 @@ from forecasting.intraday import DEFAULT_GAIN_1H
 from forecasting.methods import LOAD_CANDIDATES, Forecaster, ensemble_pv_quantiles, load_forecasters
 from forecasting.pv import clearsky_pv_kw
 from forecasting.quantiles import quantile_band, relative_band
-from forecasting.timeseries import clean_history
+from forecasting.timeseries import clean_history, require_aware
 from forecasting.weather import pv_from_weather, read_weather
 from optimizer.problem import Location, Problem
 
@@ -68,6 +68,9 @@ def resolve_forecasts(
     """Forecasts issued at the horizon's start: measurements from then on are not used.
     `weather` (a forecast, see `forecasting.weather`) supplements the problem's own."""
     times = horizon_times(problem)
+    for name, history in (("load_history_kw", load_history_kw), ("pv_history_kw", pv_history_kw)):
+        if history is not None:
+            require_aware(history.index, f"{name} times")
     result = ResolvedForecasts(np.zeros(len(times)), np.zeros(len(times)))
     pessimistic = problem.options.risk == "p90"
     site = problem.site
@@ -114,7 +117,7 @@ class LoadChoice:
 
 
 def choose_load_method(
-    history: pd.Series, methods: dict[str, Forecaster], step: pd.Timedelta
+    history: pd.Series, methods: dict[str, Forecaster], step: pd.Timedelta, timezone: str
 ) -> LoadChoice:
     """The candidate with the least error over the last SELECTION_DAYS days of `history`
     (each fitted on what was measured before those days), refitted on all of `history`."""
@@ -134,7 +137,7 @@ def choose_load_method(
             errors[name] = (window - forecast).dropna()
     best = min(errors, key=lambda n: errors[n].abs().mean()) if errors else FALLBACK_LOAD_METHOD
     residuals = errors.get(best, pd.Series(dtype=float))
-    gain = intraday.update_gain_1h(residuals, step) if len(residuals) else DEFAULT_GAIN_1H
+    gain = intraday.update_gain_1h(residuals, step, timezone) if len(residuals) else DEFAULT_GAIN_1H
     return LoadChoice(best, methods[best].fit(history), residuals, gain)
 
 
@@ -142,13 +145,17 @@ _daily_choices: OrderedDict[tuple, LoadChoice] = OrderedDict()
 
 
 def _cached_choice(
-    history: pd.Series, methods: dict[str, Forecaster], step: pd.Timedelta, key: tuple
+    history: pd.Series,
+    methods: dict[str, Forecaster],
+    step: pd.Timedelta,
+    timezone: str,
+    key: tuple,
 ) -> LoadChoice:
     """choose_load_method, remembered for the day: a site re-plans many times a day, its
     history up to midnight does not change (a corrected meter value does change the key)."""
     key = (*key, int(pd.util.hash_pandas_object(history, index=True).sum()))
     if key not in _daily_choices:
-        _daily_choices[key] = choose_load_method(history, methods, step)
+        _daily_choices[key] = choose_load_method(history, methods, step, timezone)
         while len(_daily_choices) > CACHED_CHOICES:
             _daily_choices.popitem(last=False)
     _daily_choices.move_to_end(key)
@@ -169,17 +176,13 @@ def load_quantiles(
     history = clean_history(history_kw[history_kw.index < issued_at], f"{step_minutes}min")
     midnight = issued_at.tz_convert(timezone).normalize()
     methods = load_forecasters(timezone, step_minutes, country)
-    choice = _cached_choice(
-        history[history.index < midnight],
-        methods,
-        step,
-        (timezone, step_minutes, country, midnight),
-    )
+    key = (timezone, step_minutes, country, midnight)
+    choice = _cached_choice(history[history.index < midnight], methods, step, timezone, key)
     today = history.index[history.index >= midnight]
     p50 = methods[choice.method].predict(choice.state, history, today.append(times))
     p50 = p50.fillna(float(history.tail(96).mean()))
     errors = intraday.relative_errors(history.reindex(today), p50.reindex(today))
-    latest = intraday.latest_error(errors, issued_at, step)
+    latest = intraday.latest_error(errors, issued_at, step, timezone)
     p50 = intraday.updated(p50.reindex(times), latest, choice.gain_1h, step)
     band = quantile_band(p50, choice.residuals, floor=None)
     band.attrs["method"] = choice.method
@@ -207,21 +210,19 @@ def pv_quantiles(
     clear = clearsky_pv_kw(known.append(times), location, arrays, step_minutes)
 
     if measured is None:
-        warnings.append(
-            f"no PV measurements for site {problem.site.id}: clear sky x a climatological "
-            f"clear-sky index of {CLIMATOLOGICAL_INDEX}"
-        )
         low, high = CLIMATOLOGICAL_INDEX_BAND
         band = pd.DataFrame(
             {"p10": clear * low, "p50": clear * CLIMATOLOGICAL_INDEX, "p90": clear * high}
         ).reindex(times)
         band.attrs["method"] = "climatology"
     else:
-        band = ensemble_pv_quantiles(measured, times, clear, step)
+        band = ensemble_pv_quantiles(measured, times, clear, step, timezone)
         past = _past_day_ahead(
-            measured, timezone, lambda before, day: ensemble_pv_quantiles(before, day, clear, step)
+            measured,
+            timezone,
+            lambda before, day: ensemble_pv_quantiles(before, day, clear, step, timezone),
         )
-        spread = _relative_error_quantiles(measured, past, clear)
+        spread = _relative_error_quantiles(measured, past, clear, timezone)
         if spread is not None:
             band = relative_band(band["p50"], clear.reindex(times), spread)
         band.attrs["method"] = "csi_ensemble"
@@ -233,7 +234,7 @@ def pv_quantiles(
             spread = None
             if measured is not None:
                 past = pv_from_weather(weather, measured.index, location, arrays, step_minutes)
-                spread = _relative_error_quantiles(measured, past, clear)
+                spread = _relative_error_quantiles(measured, past, clear, timezone)
             spread = spread or (-WEATHER_UNCALIBRATED_SPREAD, WEATHER_UNCALIBRATED_SPREAD)
             weather_band = relative_band(from_weather, clear.reindex(times), spread)
             method = "weather" if covered.all() else f"weather+{band.attrs['method']}"
@@ -241,6 +242,11 @@ def pv_quantiles(
             band.attrs["method"] = method
         else:
             warnings.append("the weather forecast does not cover the horizon: PV from measurements")
+    if "climatology" in band.attrs["method"]:
+        warnings.append(
+            f"no PV measurements for site {problem.site.id}: clear sky x a climatological "
+            f"clear-sky index of {CLIMATOLOGICAL_INDEX} where no weather forecast reaches"
+        )
     return band
 
 
@@ -265,14 +271,14 @@ def _past_day_ahead(
 
 
 def _relative_error_quantiles(
-    measured: pd.Series, forecast: pd.Series, clear: pd.Series
+    measured: pd.Series, forecast: pd.Series, clear: pd.Series, timezone: str
 ) -> tuple[float, float] | None:
     """10 % and 90 % quantiles of (measured − forecast) / clear sky over daylight; None
     if under MIN_CALIBRATION_DAYS days of errors."""
     scale = clear.reindex(measured.index)
     errors = ((measured - forecast.reindex(measured.index)) / scale).where(usable(scale))
     errors = errors.dropna()
-    if errors.index.normalize().nunique() < MIN_CALIBRATION_DAYS:
+    if errors.index.tz_convert(timezone).normalize().nunique() < MIN_CALIBRATION_DAYS:
         return None
     low, high = np.quantile(errors, (0.1, 0.9))
     return float(low), float(high)

@@ -8,8 +8,9 @@ their units (`ghi_w_m2`, `temp_air_c`, as in the problem document) or be pvlib's
 
 Providers give hourly values, plans want quarter-hours. GHI is interpolated as a clear-sky
 index (GHI / clear-sky GHI), not in W/m², so the hour around sunrise keeps its curve; the
-diffuse fraction is interpolated the same way and DNI follows from closure. With cloud cover
-alone, GHI = clear-sky GHI × (1 − 0.75 × cover^3.4) (Kasten & Czeplak 1980), split by Erbs.
+diffuse fraction is interpolated the same way and DNI follows from closure. Where only the cloud
+cover is given, GHI = clear-sky GHI × (1 − 0.75 × cover^3.4) (Kasten & Czeplak 1980), split by
+Erbs; a forecast may mix both (GHI where given, cloud cover elsewhere).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.rename(columns={units: name for name, units in COLUMN_UNITS.items()})
     time_column = next((c for c in TIME_COLUMNS if c in frame.columns), None)
     if time_column is not None:
-        frame = frame.set_index(pd.DatetimeIndex(pd.to_datetime(frame.pop(time_column))))
+        frame = frame.set_index(_utc_times(frame.pop(time_column)))
     if not isinstance(frame.index, pd.DatetimeIndex):
         raise ValueError(f"a weather forecast needs a time index or one of {TIME_COLUMNS}")
     frame.index = require_aware(frame.index, "weather times").tz_convert("UTC")
@@ -86,14 +87,33 @@ def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[~frame.index.duplicated(keep="last")].sort_index()
 
 
-def _interpolated(values: pd.Series, at: pd.DatetimeIndex) -> np.ndarray:
-    """Linear in time at `at`; NaN outside the forecast's span (never extrapolated)."""
+def _utc_times(values: pd.Series) -> pd.DatetimeIndex:
+    """Aware times as UTC, whatever their offsets (a forecast in local time crosses DST
+    changes); naive ones are refused."""
+    try:
+        times = pd.DatetimeIndex(pd.to_datetime(values))
+    except ValueError:  # offsets that differ, or naive times among aware ones
+        stamps = [pd.Timestamp(value) for value in values]
+        naive = [stamp for stamp in stamps if stamp.tz is None]
+        if naive:
+            require_aware(pd.DatetimeIndex(naive), "weather times")
+        times = pd.DatetimeIndex([stamp.tz_convert("UTC") for stamp in stamps])
+    return require_aware(times, "weather times").tz_convert("UTC")
+
+
+def _interpolated(values: pd.Series, at: pd.DatetimeIndex, hold_ends: bool = False) -> np.ndarray:
+    """Linear in time at `at`; outside the known values' span NaN (never extrapolated), or
+    with `hold_ends` their first and last value."""
     known = values.dropna()
     if known.empty:
         return np.full(len(at), np.nan)
-    x, xp = at.asi8.astype(float), known.index.asi8.astype(float)
-    inside = (x >= xp[0]) & (x <= xp[-1])
-    return np.where(inside, np.interp(x, xp, known.to_numpy(dtype=float)), np.nan)
+    # Nanoseconds on both sides: pandas' times may come in s, ms, us or ns.
+    x = at.as_unit("ns").asi8.astype(float)
+    xp = pd.DatetimeIndex(known.index).as_unit("ns").asi8.astype(float)
+    interpolated = np.interp(x, xp, known.to_numpy(dtype=float))
+    if hold_ends:
+        return interpolated
+    return np.where((x >= xp[0]) & (x <= xp[-1]), interpolated, np.nan)
 
 
 def weather_on_slots(
@@ -104,23 +124,26 @@ def weather_on_slots(
     midpoints = times + pd.Timedelta(minutes=step_minutes / 2)
     clear_here = clearsky_irradiance(weather.index, location)["ghi"]
     clear_slots = clearsky_irradiance(times, location, step_minutes)["ghi"].to_numpy()
-    if "ghi" in weather.columns:
-        ratio = (weather["ghi"] / clear_here).where(clear_here > MIN_CLEARSKY_GHI_W_M2)
-        index = np.clip(_interpolated(ratio, midpoints), 0.0, MAX_GHI_INDEX)
-        ghi = pd.Series(np.where(clear_slots > 0, index * clear_slots, 0.0), index=times)
-        ghi = ghi.where(~np.isnan(_interpolated(weather["ghi"], midpoints)))
-    else:
-        cover = _interpolated(weather["cloud_cover"], midpoints)
-        ghi = ghi_from_cloud_cover(pd.Series(clear_slots, index=times), cover)
-        ghi = ghi.where(~np.isnan(cover))
+    # Times with cloud cover but no GHI (another provider, a coarser product) get GHI from it.
+    given_ghi = weather.get("ghi", pd.Series(np.nan, index=weather.index))
+    if "cloud_cover" in weather.columns:
+        given_ghi = given_ghi.fillna(ghi_from_cloud_cover(clear_here, weather["cloud_cover"]))
+    ratio = (given_ghi / clear_here).where(clear_here > MIN_CLEARSKY_GHI_W_M2)
+    # Between sunrise and the first time with a ratio (and the last one and sunset) the index
+    # is held: the GHI span, not the ratio's, says where the forecast reaches.
+    index = np.clip(_interpolated(ratio, midpoints, hold_ends=True), 0.0, MAX_GHI_INDEX)
+    ghi = pd.Series(np.where(clear_slots > 0, index * clear_slots, 0.0), index=times)
+    ghi = ghi.where(~np.isnan(_interpolated(given_ghi, midpoints)))
     slots = pd.DataFrame({"ghi": ghi})
     if {"dni", "dhi"} <= set(weather.columns):
         fraction = (weather["dhi"] / weather["ghi"]).where(weather["ghi"] > 0).clip(0.0, 1.0)
-        diffuse = _interpolated(fraction, midpoints)
+        diffuse = _interpolated(fraction, midpoints, hold_ends=True)
         if not np.isnan(diffuse).all():
             cos_zenith = np.cos(np.radians(solar_position(times, location, step_minutes)["zenith"]))
-            slots["dhi"] = np.where(np.isnan(diffuse), np.nan, ghi * diffuse)
-            slots["dni"] = ((ghi - slots["dhi"]) / cos_zenith.where(cos_zenith > 0.05)).clip(0.0)
+            # A sun within 3° of the horizon: its beam is negligible, the light all diffuse.
+            high_sun = cos_zenith > 0.05
+            slots["dhi"] = pd.Series(ghi * diffuse, index=times).where(high_sun, ghi)
+            slots["dni"] = ((ghi - slots["dhi"]) / cos_zenith).where(high_sun, 0.0).clip(0.0)
     for name, default in (("temp_air", 20.0), ("wind_speed", 1.0)):
         given = _interpolated(weather[name], midpoints) if name in weather.columns else np.nan
         slots[name] = pd.Series(given, index=times).fillna(default)

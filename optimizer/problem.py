@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -31,6 +32,19 @@ from optimizer.units import ac_power_kw, max_current_for_power_a
 
 GRID_PHASES = ("L1", "L2", "L3")
 DEFAULT_VOLTAGE_V = 230.0
+
+# Times the engine plans at: pandas holds nanoseconds from 1677 to 2262, the store and a plan
+# need far less; outside this a time is a typo, and a 422 rather than a crash deep inside.
+EARLIEST_TIME, LATEST_TIME = datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _supported_time(time: datetime) -> datetime:
+    if not EARLIEST_TIME <= time < LATEST_TIME:
+        raise ValueError(f"must lie between {EARLIEST_TIME.year} and {LATEST_TIME.year}")
+    return time
+
+
+SupportedTime = Annotated[AwareDatetime, AfterValidator(_supported_time)]
 
 # A per-slot series may be one number for every slot or one value per slot.
 SlotSeries = float | list[float]
@@ -156,7 +170,7 @@ class Site(_Model):
 
 
 class Horizon(_Model):
-    start: AwareDatetime
+    start: SupportedTime
     step_minutes: int = Field(default=15, ge=1, le=60)
     slots: int = Field(default=96, ge=1, le=2016)
 
@@ -177,7 +191,7 @@ class Weather(_Model):
     """A weather forecast for the site's PV, from any provider at any resolution: the times
     and, for each, GHI (optionally with DNI and DHI) or only the cloud cover."""
 
-    time: list[AwareDatetime] = Field(min_length=2)
+    time: list[SupportedTime] = Field(min_length=2)
     ghi_w_m2: list[Annotated[float, Field(ge=0, le=1500)]] | None = None
     dni_w_m2: list[Annotated[float, Field(ge=0, le=1500)]] | None = None
     dhi_w_m2: list[Annotated[float, Field(ge=0, le=1000)]] | None = None
@@ -218,8 +232,8 @@ class Session(_Model):
     id: str = Field(min_length=1)
     charger_id: str
     transaction_id: str | int | None = None
-    arrival: AwareDatetime
-    departure: AwareDatetime
+    arrival: SupportedTime
+    departure: SupportedTime
     energy_kwh: NonNegativeFloat
     max_current_a: PositiveFloat | None = None
     max_power_kw: PositiveFloat | None = None

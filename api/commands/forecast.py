@@ -138,6 +138,8 @@ def _report(args: argparse.Namespace, actual, extra: dict) -> int:
     from forecasting import backtest
 
     horizons = backtest.HORIZONS if args.horizon == "both" else (args.horizon,)
+    if actual.dropna().empty:
+        return fail(f"{args.data}: no {'irradiance' if args.kind == 'pv' else 'load_kw'} values")
     first_day = actual.dropna().index[0].tz_convert(args.timezone).normalize()
     test_start = first_day + pd.Timedelta(days=WARM_UP_DAYS[args.kind] + backtest.CALIBRATION_DAYS)
     if args.test_days is not None:
