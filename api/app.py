@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.metrics import Metrics
 from api.planner import Planner
-from api.routes import measurements, optimize, schedule, sessions, sites, what_if
+from api.routes import measurements, optimize, schedule, sessions, sites, weather, what_if
 from api.settings import Settings
 from api.solver_pool import make_pool
 from api.store.database import open_database
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    for module in (optimize, sites, sessions, measurements, schedule, what_if):
+    for module in (optimize, sites, sessions, measurements, weather, schedule, what_if):
         app.include_router(module.router)
 
     @app.exception_handler(ProblemError)

@@ -1,5 +1,5 @@
 """The sample site `make run` serves: an example problem stored as a site of tenant `demo`,
-its sessions moved to today, and two weeks of real metered load (25 Dutch households, scaled
+its sessions moved to today, and eight weeks of real metered load (25 Dutch households, scaled
 to the example's base load) so that its forecasts have a history to learn from."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from api.store.sites import create_site, get_site, replace_document
 from api.store.tables import utc_now
 
 LOAD_HISTORY = Path(__file__).parent.parent / "data" / "load" / "households25_15min_2022.csv.gz"
-HISTORY_DAYS = 14
+HISTORY_DAYS = 56  # eight weeks: enough for every base-load method to be in the daily choice
 TENANT = "demo"
 
 

@@ -1,7 +1,8 @@
 """The engine as one call: a problem in, a SPEC §2 answer (with OCPP payloads) out.
 
 Shared by the CLI, the HTTP API and notebooks, so all three give the same answer. Forecasts
-fill `base_load_kw` / `pv_kw` when a problem leaves them null.
+fill `base_load_kw` / `pv_kw` when a problem leaves them null; a stored site's measured history
+and weather forecast come in as keyword arguments (picklable: they travel to the solver pool).
 """
 
 from __future__ import annotations
@@ -19,14 +20,17 @@ def with_forecasts(
     problem: Problem,
     load_history_kw: pd.Series | None = None,
     pv_history_kw: pd.Series | None = None,
+    weather: pd.DataFrame | None = None,
 ) -> tuple[Problem, list[str]]:
-    """The problem with null base load / PV replaced by forecasts, and the warnings that made."""
+    """The problem with null base load / PV replaced by forecasts, and the warnings that made.
+    `weather` (pvlib's column names, see `forecasting.weather.read_weather`) supplements the
+    problem's own `weather` for PV."""
     if problem.base_load_kw is not None and problem.pv_kw is not None:
         return problem, []
     from forecasting.resolve import resolve_forecasts
 
     forecasts = resolve_forecasts(
-        problem, load_history_kw=load_history_kw, pv_history_kw=pv_history_kw
+        problem, load_history_kw=load_history_kw, pv_history_kw=pv_history_kw, weather=weather
     )
     resolved = problem.model_copy(
         update={
@@ -41,10 +45,11 @@ def plan(
     data: dict[str, Any] | Problem,
     load_history_kw: pd.Series | None = None,
     pv_history_kw: pd.Series | None = None,
+    weather: pd.DataFrame | None = None,
 ) -> tuple[Plan, dict[str, Any]]:
     """Validate, forecast what is missing, optimize, and emit OCPP payloads."""
     problem = parse_problem(data)
-    problem, forecast_warnings = with_forecasts(problem, load_history_kw, pv_history_kw)
+    problem, forecast_warnings = with_forecasts(problem, load_history_kw, pv_history_kw, weather)
     result = optimize(problem)
     answer = result.to_answer()
     answer["warnings"] = forecast_warnings + answer["warnings"]
@@ -52,6 +57,8 @@ def plan(
     return result, answer
 
 
-def optimize_answer(data: dict[str, Any] | Problem, **histories: pd.Series | None) -> dict:
+def optimize_answer(
+    data: dict[str, Any] | Problem, **histories: pd.Series | pd.DataFrame | None
+) -> dict:
     """The SPEC §2 answer for a problem document."""
     return plan(data, **histories)[1]

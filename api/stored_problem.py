@@ -1,5 +1,5 @@
-"""The problem a stored site poses right now: its document, live sessions, metered peak and
-the measured history its forecasts learn from."""
+"""The problem a stored site poses right now: its document, live sessions, metered peak, the
+measured history its forecasts learn from and the stored weather forecast its PV follows."""
 
 from __future__ import annotations
 
@@ -15,14 +15,23 @@ from api.store.database import Database
 from api.store.measurements import peak_import_kw, read_measurements
 from api.store.sessions import live_sessions, to_document
 from api.store.tables import SiteRow
+from api.store.weather import read_weather_frame
+from forecasting.weather import read_weather
 
-HISTORY_DAYS = 35
+# The base-load methods look back up to 7 weeks: 7 days of level, 28 days of training for
+# gradient boosting, 14 days of selection.
+HISTORY_DAYS = 63
+# Weather read past the horizon's end, so the last slots interpolate between two forecast
+# times (providers give hourly or 3-hourly values).
+WEATHER_MARGIN = timedelta(hours=6)
 
 
 @dataclass
 class StoredProblem:
     problem: dict[str, Any]
-    histories: dict[str, pd.Series | None] = field(default_factory=dict)
+    # Keyword arguments of `api.service.plan` (and `resolve_forecasts`): load_history_kw,
+    # pv_history_kw, weather. Pickled to the solver pool.
+    histories: dict[str, pd.Series | pd.DataFrame | None] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -50,12 +59,29 @@ def stored_problem(
     timezone = document["site"].get("timezone", "UTC")
     peak = peak_import_kw(database, site.pk, month_start(now, timezone))
     problem = compose_problem(document, sessions, start, slots=slots, measured_peak_kw=peak)
-    measured = read_measurements(database, site.pk, since=start - timedelta(days=HISTORY_DAYS))
+    since = start - timedelta(days=HISTORY_DAYS)
+    measured = read_measurements(database, site.pk, since=since)
+    horizon = problem["horizon"]
+    end = start + timedelta(minutes=horizon["step_minutes"] * horizon["slots"])
+    forecasts_pv = problem.get("pv_kw") is None and bool(problem["site"].get("pv"))
     histories = {
         "load_history_kw": _series(measured["base_load_kw"]),
         "pv_history_kw": _series(measured["pv_kw"]),
+        "weather": (
+            stored_weather(database, site.pk, since, end + WEATHER_MARGIN) if forecasts_pv else None
+        ),
     }
     return StoredProblem(problem, histories)
+
+
+def stored_weather(
+    database: Database, site_pk: int, since: datetime, until: datetime
+) -> pd.DataFrame | None:
+    """The site's stored weather forecast in [since, until) as `resolve_forecasts` takes it
+    (pvlib's column names), or None when there is none."""
+    frame = read_weather_frame(database, site_pk, since=since, until=until)
+    frame = frame.dropna(axis="columns", how="all")
+    return read_weather(frame) if not frame.empty else None
 
 
 def _series(column: pd.Series) -> pd.Series | None:

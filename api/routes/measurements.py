@@ -67,6 +67,11 @@ class ForecastOut(BaseModel):
     base_load_kw: Band
     pv_kw: Band
     base_load_method: str = Field(description="method chosen by backtest, or 'given' / 'none'")
+    pv_method: str = Field(
+        description="'weather' (the stored weather forecast covers the horizon), 'weather+…' "
+        "(it covers part of it, … the rest), 'csi_ensemble' (the measured clear-sky index), "
+        "'climatology', or 'given' / 'none' (no PV arrays)"
+    )
     warnings: list[str]
 
 
@@ -102,7 +107,8 @@ def forecast(
     hours: Annotated[float, Query(gt=0, le=168, description="how far ahead")] = 24,
 ) -> ForecastOut:
     """What the next plan of this site will plan against where its document leaves base load
-    or PV null (given values are returned as they are, with no spread)."""
+    or PV null (given values are returned as they are, with no spread): learned from the
+    stored measurements, PV following the stored weather forecast where it reaches."""
     step_minutes = site.document.get("horizon", {}).get("step_minutes", 15)
     slots = max(1, round(hours * 60 / step_minutes))
     stored = stored_problem(database, site, utc_now(), slots=slots, sessions=[])
@@ -122,6 +128,7 @@ def forecast(
         base_load_kw=_band(resolved.quantiles.get("base_load"), resolved.base_load_kw),
         pv_kw=_band(resolved.quantiles.get("pv"), resolved.pv_kw),
         base_load_method=_method(problem.base_load_kw, resolved.quantiles.get("base_load")),
+        pv_method=_method(problem.pv_kw, resolved.quantiles.get("pv")),
         warnings=resolved.warnings,
     )
 

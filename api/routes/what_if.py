@@ -1,5 +1,5 @@
-"""`POST /v1/sites/{id}/what-if`: a plan under overridden limits, tariff or sessions; nothing
-stored changes (energy managers trying limits before they set them)."""
+"""`POST /v1/sites/{id}/what-if`: a plan under overridden limits, tariff, sessions or weather;
+nothing stored changes (energy managers trying limits before they set them)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import DatabaseDep, PlannerDep, SettingsDep, SiteDep
 from api.routes.optimize import solved_or_413
+from api.routes.weather import WeatherIn
 from api.site_document import merge, session_document, validate_problem
 from api.store.tables import utc_now
 from api.stored_problem import stored_problem
-from optimizer.problem import Session
+from optimizer.problem import Session, SupportedTime
 
 router = APIRouter(prefix="/v1/sites/{site_id}", tags=["what-if"])
 
@@ -30,11 +31,15 @@ class WhatIf(BaseModel):
     horizon: dict[str, Any] | None = None
     base_load_kw: float | list[float] | None = None
     pv_kw: float | list[float] | None = None
+    weather: WeatherIn | None = Field(
+        default=None,
+        description="a weather forecast (SPEC §1 `weather`) in place of the stored one",
+    )
     sessions: list[Session] | None = Field(
         default=None, description="replace the live sessions (default: the stored ones)"
     )
     add_sessions: list[Session] = Field(default_factory=list, description="extra sessions")
-    at: AwareDatetime | None = Field(default=None, description="plan as of (default: now)")
+    at: SupportedTime | None = Field(default=None, description="plan as of (default: now)")
 
 
 @router.post("/what-if", summary="A plan under overrides, storing nothing")
@@ -55,5 +60,8 @@ async def what_if(
         stored_problem, database, site, body.at or utc_now(), None, sessions, document
     )
     stored.problem["sessions"] += [session_document(s) for s in body.add_sessions]
+    if body.weather is not None:
+        stored.problem["weather"] = body.weather.model_dump(mode="json", exclude_none=True)
+        stored.histories["weather"] = None
     validate_problem(stored.problem)
     return await solved_or_413(stored, "what_if", planner, settings)

@@ -1,4 +1,5 @@
-"""The tables: tenants and their API keys, sites, limit history, measurements, sessions, schedules.
+"""The tables: tenants and their API keys, sites, limit history, measurements, weather forecasts,
+sessions, schedules.
 
 Timestamps are stored as naive UTC (`UtcDateTime`) so SQLite and PostgreSQL compare them the same
 way; every value read back is timezone-aware UTC.
@@ -105,6 +106,25 @@ class Measurement(Base):
     pv_kw: Mapped[float | None] = mapped_column(Float)
     import_kw: Mapped[float | None] = mapped_column(Float)
     export_kw: Mapped[float | None] = mapped_column(Float)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class WeatherForecast(Base):
+    """A site's weather forecast for one time (SPEC §1 `weather`, one row per time): a newer
+    forecast for the same time replaces the whole row."""
+
+    __tablename__ = "weather_forecasts"
+
+    site_pk: Mapped[int] = mapped_column(
+        ForeignKey("sites.pk", ondelete="CASCADE"), primary_key=True
+    )
+    time_utc: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    ghi_w_m2: Mapped[float | None] = mapped_column(Float)
+    dni_w_m2: Mapped[float | None] = mapped_column(Float)
+    dhi_w_m2: Mapped[float | None] = mapped_column(Float)
+    temp_air_c: Mapped[float | None] = mapped_column(Float)
+    wind_speed_m_s: Mapped[float | None] = mapped_column(Float)
+    cloud_cover_pct: Mapped[float | None] = mapped_column(Float)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
 
 
