@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -176,12 +175,3 @@ def pv_from_weather(
         interval_minutes=step_minutes,
     )
     return power.reindex(times)
-
-
-def weather_document(frame: pd.DataFrame) -> dict[str, Any]:
-    """A weather DataFrame (pvlib names) as the problem document's `weather` field."""
-    document: dict[str, Any] = {"time": [t.isoformat() for t in frame.index]}
-    for name, units in COLUMN_UNITS.items():
-        if name in frame.columns:
-            document[units] = [None if pd.isna(v) else float(v) for v in frame[name]]
-    return document

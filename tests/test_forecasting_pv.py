@@ -21,7 +21,7 @@ from forecasting.pv import (
     ghi_from_cloud_cover,
     pv_power_kw,
 )
-from forecasting.weather import pv_from_weather, read_weather, weather_document, weather_on_slots
+from forecasting.weather import pv_from_weather, read_weather, weather_on_slots
 from optimizer.problem import PVArray, Weather
 from tests.forecasting_data import PAYERNE, bsrn_15min
 
@@ -294,17 +294,6 @@ def test_weather_without_irradiance_or_cloud_cover_or_times_is_refused(tmp_path)
         read_weather(tmp_path / "nothing.csv")
     with pytest.raises(ValueError, match="cannot be read from int"):
         read_weather(42)
-
-
-def test_weather_document_round_trips_through_the_problem_model():
-    frame = read_weather(
-        {"time": LOCAL_TIMES, "ghi": GHI, "dni": [600, 700, 750], "dhi": [100, 110, 120]}
-    )
-    document = weather_document(frame)
-    assert set(document) == {"time", "ghi_w_m2", "dni_w_m2", "dhi_w_m2"}
-    again = read_weather(Weather(**document))
-    np.testing.assert_allclose(again.to_numpy(dtype=float), frame.to_numpy(dtype=float))
-    assert again.index.equals(frame.index)
 
 
 # --- weather on quarter-hours ------------------------------------------------------------

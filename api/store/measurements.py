@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from api.store.database import Database
+from api.store.series import read_frame
 from api.store.tables import Measurement, utc_now
 
 VALUE_COLUMNS = ("base_load_kw", "pv_kw", "import_kw", "export_kw")
@@ -40,19 +41,7 @@ def read_measurements(
     database: Database, site_pk: int, since: datetime | None = None, until: datetime | None = None
 ) -> pd.DataFrame:
     """The site's measurements as a frame indexed by UTC time (one column per value)."""
-    query = select(Measurement).where(Measurement.site_pk == site_pk)
-    if since is not None:
-        query = query.where(Measurement.time_utc >= since)
-    if until is not None:
-        query = query.where(Measurement.time_utc < until)
-    with database.transaction() as session:
-        found = session.scalars(query.order_by(Measurement.time_utc)).all()
-    frame = pd.DataFrame(
-        [{"time_utc": m.time_utc, **{c: getattr(m, c) for c in VALUE_COLUMNS}} for m in found],
-        columns=["time_utc", *VALUE_COLUMNS],
-    )
-    frame["time_utc"] = pd.to_datetime(frame["time_utc"], utc=True)
-    return frame.set_index("time_utc").astype(float)
+    return read_frame(database, Measurement, VALUE_COLUMNS, site_pk, since, until)
 
 
 def peak_import_kw(database: Database, site_pk: int, since: datetime) -> float | None:

@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from api.store.database import Database
+from api.store.series import read_frame
 from api.store.tables import WeatherForecast, utc_now
 
 WEATHER_COLUMNS = (
@@ -63,16 +63,4 @@ def read_weather_frame(
     """The stored forecast in [since, until) as a frame indexed by UTC time, one column per
     WEATHER_COLUMNS (NaN where a row has no value): `forecasting.weather.read_weather` reads it
     as it is."""
-    query = select(WeatherForecast).where(WeatherForecast.site_pk == site_pk)
-    if since is not None:
-        query = query.where(WeatherForecast.time_utc >= since)
-    if until is not None:
-        query = query.where(WeatherForecast.time_utc < until)
-    with database.transaction() as session:
-        found = session.scalars(query.order_by(WeatherForecast.time_utc)).all()
-    frame = pd.DataFrame(
-        [{"time_utc": w.time_utc, **{c: getattr(w, c) for c in WEATHER_COLUMNS}} for w in found],
-        columns=["time_utc", *WEATHER_COLUMNS],
-    )
-    frame["time_utc"] = pd.to_datetime(frame["time_utc"], utc=True)
-    return frame.set_index("time_utc").astype(float)
+    return read_frame(database, WeatherForecast, WEATHER_COLUMNS, site_pk, since, until)
