@@ -29,11 +29,10 @@ from forecasting.methods import (
     pv_forecasters,
     stateless,
 )
+from forecasting.quantiles import RECENT_DAYS, error_quantiles
 
-CALIBRATION_DAYS = 14  # errors of this many days before a forecast set its P10/P90
-MIN_CALIBRATION_DAYS = 3
-SELECTION_DAYS = 14  # the `auto` method: least error over this many days before
-QUANTILES = (0.1, 0.9)
+CALIBRATION_DAYS = RECENT_DAYS  # errors of this many days before a forecast set its P10/P90
+SELECTION_DAYS = RECENT_DAYS  # the `auto` method: least error over this many days before
 HORIZONS = ("day-ahead", "intraday")
 INTRADAY_BASELINE = {"pv": "csi_persistence", "load": "persistence"}
 
@@ -123,15 +122,14 @@ def calibrated_band(
     mask: pd.Series | None = None,
 ) -> pd.DataFrame:
     """P10/P90 from the forecast's own errors (relative to `scale`, over `mask`) of the
-    CALIBRATION_DAYS days before each day; NaN until MIN_CALIBRATION_DAYS days are known."""
+    CALIBRATION_DAYS days before each day; NaN until MIN_CALIBRATION_DAYS days are known
+    (`forecasting.quantiles.error_quantiles`, as a plan's band)."""
     errors = intraday.relative_errors(actual.reindex(forecast.index), forecast, scale)
     if mask is not None:
         errors = errors.where(mask.reindex(errors.index, fill_value=False))
 
     def quantiles(window: pd.Series) -> tuple[float, float]:
-        if window.index.tz_convert(timezone).normalize().nunique() < MIN_CALIBRATION_DAYS:
-            return (np.nan, np.nan)
-        return tuple(np.quantile(window, QUANTILES))
+        return error_quantiles(window, timezone) or (np.nan, np.nan)
 
     bounds = _per_day(errors, timezone, forecast.index[0], quantiles)
     low, high = bounds[0].clip(upper=0.0), bounds[1].clip(lower=0.0)

@@ -10,7 +10,7 @@ guesses, from plain to better:
   weighted median, the value that minimises the expected absolute error (a June at Payerne is
   bimodal: clear days near 1, overcast ones near 0.35, and their mean fits neither), and its
   P10/P90 are the ensemble's own quantiles (Yang's complete-history persistence ensemble,
-  with forgetting). The latest measured index then pulls the first hours towards it
+  with forgetting). During the day, the latest hour measured pulls the next hours towards it
   (`forecasting.intraday`).
 """
 

@@ -3,8 +3,8 @@ the one the site's own backtest chose.
 
 A `Forecaster` fits on the history measured before the forecast is issued and predicts any
 times after it; methods with nothing to fit ignore the state. `refit_days` says how often a
-rolling backtest refits (a plan always fits anew): the lag features are always up to date,
-only the fitted weights age.
+rolling backtest refits (a plan fits at each local midnight): the lag features are always up to
+date, only the fitted weights age.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ import numpy as np
 import pandas as pd
 
 QUANTILES = (0.1, 0.5, 0.9)
+# A site's recent errors: the last two weeks set a forecast's P10/P90 (and choose its method),
+# and a band needs errors of at least three days.
+RECENT_DAYS = 14
+MIN_CALIBRATION_DAYS = 3
 # P10/P90 either side of a forecast with no errors to learn from, as a share of the forecast.
 UNCALIBRATED_SPREAD = 0.2
 
@@ -20,6 +24,16 @@ def quantile_band(p50: pd.Series, residuals: pd.Series, floor: float | None = 0.
         {"p10": p50 + np.minimum(low, 0), "p50": p50, "p90": p50 + np.maximum(high, 0)}
     )
     return band.clip(lower=floor) if floor is not None else band
+
+
+def error_quantiles(errors: pd.Series, timezone: str) -> tuple[float, float] | None:
+    """The 10 % and 90 % quantiles of `errors`; None if they span under MIN_CALIBRATION_DAYS
+    local days."""
+    errors = errors.dropna()
+    if errors.index.tz_convert(timezone).normalize().nunique() < MIN_CALIBRATION_DAYS:
+        return None
+    low, high = np.quantile(errors, (QUANTILES[0], QUANTILES[-1]))
+    return float(low), float(high)
 
 
 def relative_band(

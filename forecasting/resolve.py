@@ -30,15 +30,14 @@ from forecasting.clearsky_index import (
 from forecasting.intraday import DEFAULT_GAIN_1H
 from forecasting.methods import LOAD_CANDIDATES, Forecaster, ensemble_pv_quantiles, load_forecasters
 from forecasting.pv import clearsky_pv_kw
-from forecasting.quantiles import quantile_band, relative_band
+from forecasting.quantiles import RECENT_DAYS, error_quantiles, quantile_band, relative_band
 from forecasting.timeseries import clean_history, require_aware
 from forecasting.weather import pv_from_weather, read_weather
 from optimizer.problem import Location, Problem
 
-SELECTION_DAYS = 14
+SELECTION_DAYS = RECENT_DAYS
 FALLBACK_LOAD_METHOD = "profile"  # the time of day alone: works from one measured day on
 CACHED_CHOICES = 1024  # sites whose daily load method choice is remembered
-MIN_CALIBRATION_DAYS = 3
 # P10/P90 of a weather-driven PV forecast with no measured errors to calibrate on, as a share
 # of the clear-sky power either side (a typical day-ahead NWP error at central-European sites).
 WEATHER_UNCALIBRATED_SPREAD = 0.15
@@ -273,15 +272,10 @@ def _past_day_ahead(
 def _relative_error_quantiles(
     measured: pd.Series, forecast: pd.Series, clear: pd.Series, timezone: str
 ) -> tuple[float, float] | None:
-    """10 % and 90 % quantiles of (measured − forecast) / clear sky over daylight; None
-    if under MIN_CALIBRATION_DAYS days of errors."""
+    """P10/P90 of (measured − forecast) / clear sky over daylight (None: too few days)."""
     scale = clear.reindex(measured.index)
     errors = ((measured - forecast.reindex(measured.index)) / scale).where(usable(scale))
-    errors = errors.dropna()
-    if errors.index.tz_convert(timezone).normalize().nunique() < MIN_CALIBRATION_DAYS:
-        return None
-    low, high = np.quantile(errors, (0.1, 0.9))
-    return float(low), float(high)
+    return error_quantiles(errors, timezone)
 
 
 def _given(value: float | list[float], slots: int) -> np.ndarray:
