@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting import intraday
-from forecasting.calendar import country_of_timezone
+from forecasting.calendar import country_of_timezone, slots_per_day
 from forecasting.clearsky_index import (
     CLIMATOLOGICAL_INDEX,
     CLIMATOLOGICAL_INDEX_BAND,
@@ -179,7 +179,7 @@ def load_quantiles(
     choice = _cached_choice(history[history.index < midnight], methods, step, timezone, key)
     today = history.index[history.index >= midnight]
     p50 = methods[choice.method].predict(choice.state, history, today.append(times))
-    p50 = p50.fillna(float(history.tail(96).mean()))
+    p50 = p50.fillna(float(history.tail(slots_per_day(step_minutes)).mean()))
     errors = intraday.relative_errors(history.reindex(today), p50.reindex(today))
     latest = intraday.latest_error(errors, issued_at, step, timezone)
     p50 = intraday.updated(p50.reindex(times), latest, choice.gain_1h, step)
