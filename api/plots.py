@@ -150,8 +150,7 @@ def plot_backtest(
     unit = "PV [kW]" if result.kind == "pv" else "base load [kW]"
     for (series_ax, score_ax), horizon in zip(axes, horizons, strict=True):
         scores = [s for s in result.scores if s.horizon == horizon]
-        best = min(scores, key=lambda s: s.mae_kw).method
-        baseline = max(scores, key=lambda s: s.mae_kw if s.skill_pct == 0 else -1).method
+        best, baseline = result.best(horizon), result.baselines[horizon]
         band = result.bands[(best, horizon)]
         shown = band.index[band.index >= max(test_start, band.index[-1] - pd.Timedelta(days=days))]
         band = band.loc[shown]

@@ -55,6 +55,7 @@ class Score:
 class BacktestResult:
     kind: str
     actual: pd.Series
+    baselines: dict[str, str]  # horizon -> the method skill is measured against
     bands: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
     scores: list[Score] = field(default_factory=list)
 
@@ -180,7 +181,6 @@ def score_bands(
     result: BacktestResult,
     test_start: pd.Timestamp,
     normaliser: float | None,
-    baseline: dict[str, str],
     mask: pd.Series | None = None,
 ) -> None:
     """Scores of every band over the test period (and `mask`), skill against the baseline."""
@@ -193,7 +193,7 @@ def score_bands(
     for (method, horizon), band in tested.items():
         observed = result.actual.reindex(band.index)
         method_mae = metrics.mae(observed, band["p50"])
-        base = tested[(baseline[horizon], horizon)]
+        base = tested[(result.baselines[horizon], horizon)]
         base_mae = metrics.mae(result.actual.reindex(base.index), base["p50"])
         scale = normaliser if normaliser is not None else float(observed.mean())
         result.scores.append(
@@ -228,7 +228,8 @@ def load_backtest(
     progress: Progress = lambda _: None,
 ) -> BacktestResult:
     """Every load method, rolling day-ahead from CALIBRATION_DAYS before `test_start`."""
-    result = BacktestResult("load", actual)
+    baselines = {"day-ahead": LOAD_BASELINE, "intraday": INTRADAY_BASELINE["load"]}
+    result = BacktestResult("load", actual, baselines)
     start = test_start - pd.Timedelta(days=CALIBRATION_DAYS)
     methods = load_forecasters(timezone, step_minutes, country)
     day_ahead = {
@@ -255,8 +256,7 @@ def load_backtest(
             "auto_updated": intraday.hour_ahead(auto, actual, gain, step, timezone),
         }.items():
             result.bands[(name, "intraday")] = calibrated_band(actual, forecast, timezone)
-    baseline = {"day-ahead": LOAD_BASELINE, "intraday": INTRADAY_BASELINE["load"]}
-    score_bands(result, test_start, None, baseline)
+    score_bands(result, test_start, None)
     return result
 
 
@@ -271,7 +271,8 @@ def pv_backtest(
     progress: Progress = lambda _: None,
 ) -> BacktestResult:
     """Every PV method (no weather input), scored over daylight, nMAE per kWp."""
-    result = BacktestResult("pv", actual)
+    baselines = {"day-ahead": PV_BASELINE, "intraday": INTRADAY_BASELINE["pv"]}
+    result = BacktestResult("pv", actual, baselines)
     start = test_start - pd.Timedelta(days=CALIBRATION_DAYS)
     daylight = usable(clearsky_kw)
     methods = pv_forecasters(clearsky_kw, timezone, step_minutes)
@@ -305,6 +306,5 @@ def pv_backtest(
         ensemble = intraday.hour_ahead(level, actual, gain, step, timezone, daylight_clearsky_kw)
         result.bands[("csi_persistence", "intraday")] = band(persistence)
         result.bands[("csi_ensemble", "intraday")] = band(ensemble.clip(lower=0.0))
-    baseline = {"day-ahead": PV_BASELINE, "intraday": INTRADAY_BASELINE["pv"]}
-    score_bands(result, test_start, kwp, baseline, daylight)
+    score_bands(result, test_start, kwp, daylight)
     return result

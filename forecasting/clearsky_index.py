@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from forecasting.quantiles import QUANTILES
+
 # Below this share of the array's clear-sky power the index is noise (dawn, dusk).
 MIN_CLEARSKY_SHARE = 0.05
 # A climatological index when nothing is measured yet (central-European annual mean).
@@ -68,7 +70,7 @@ def index_ensemble_quantiles(
     measured_kw: pd.Series,
     clearsky_kw: pd.Series,
     issued_at: pd.Timestamp,
-    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9),
+    quantiles: tuple[float, ...] = QUANTILES,
     half_life_days: float = ENSEMBLE_HALF_LIFE_DAYS,
 ) -> np.ndarray:
     """The recent-days ensemble's quantiles of the index, as seen at `issued_at`."""

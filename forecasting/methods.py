@@ -28,6 +28,7 @@ from forecasting.load import profile_forecast, seasonal_naive, smoothed_blend_ro
 from forecasting.load_boosting import fit_boosted_load
 from forecasting.load_features import forecast_day_by_day, lag_features
 from forecasting.load_regression import fit_lag_regression
+from forecasting.quantiles import QUANTILES
 
 Predict = Callable[[Any, pd.Series, pd.DatetimeIndex], pd.Series]
 
@@ -146,6 +147,6 @@ def ensemble_pv_quantiles(
         shift = intraday.updated(shift, latest, gain, step)
     band = {
         f"p{round(q * 100)}": (clear * (value + shift)).clip(lower=0.0)
-        for q, value in zip((0.1, 0.5, 0.9), quantiles, strict=True)
+        for q, value in zip(QUANTILES, quantiles, strict=True)
     }
     return pd.DataFrame(band)

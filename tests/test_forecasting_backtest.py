@@ -206,13 +206,6 @@ def test_backtest_cli_test_days_and_plot(tmp_path, capsys):
     assert f"plot: {plot}" in err
 
 
-def test_backtest_cli_bad_input_is_exit_code_2(tmp_path, capsys):
-    path = tmp_path / "x.csv"
-    path.write_text("when,load_kw\n1,2\n")
-    assert main(["forecast", "backtest", "--kind", "load", "--data", str(path)]) == 2
-    assert "time_utc" in capsys.readouterr().err
-
-
 def _short_load(tmp_path):
     times = pd.date_range("2022-01-01", periods=96 * 10, freq="15min", tz="UTC")
     path = tmp_path / "short.csv"

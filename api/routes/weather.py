@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-import numpy as np
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -74,7 +73,7 @@ def get_weather(
 ) -> WeatherOut:
     frame = read_weather_frame(database, site.pk, since=since, until=until)
     frame = frame.dropna(axis="columns", how="all").astype(object)
-    frame = frame.where(frame.notna(), None).replace({np.nan: None})
+    frame = frame.where(frame.notna(), None)
     return WeatherOut(
         time=list(frame.index.to_pydatetime()),
         **{name: frame[name].tolist() for name in frame.columns},
