@@ -19,9 +19,9 @@ $(STAMP): pyproject.toml
 
 run: setup
 	@mkdir -p out
-	$(PY) -m api.cli optimize data/examples/workplace-20.json --out out/workplace-20.answer.json --plot out/workplace-20.png
+	$(PY) -m smartcharge.api.cli optimize data/examples/workplace-20.json --out out/workplace-20.answer.json --plot out/workplace-20.png
 	@echo "Planned the sample site once: out/workplace-20.answer.json and out/workplace-20.png"
-	$(PY) -m api.cli serve --host $(HOST) --port $(PORT) --db sqlite:///out/smartcharge.db --example data/examples/workplace-20.json
+	$(PY) -m smartcharge.api.cli serve --host $(HOST) --port $(PORT) --db sqlite:///out/smartcharge.db --example data/examples/workplace-20.json
 
 test: setup
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
@@ -30,12 +30,12 @@ bench: setup
 	$(PY) -m benchmarks.run
 
 lint: setup
-	$(VENV)/bin/ruff format --check optimizer forecasting api tests benchmarks
-	$(VENV)/bin/ruff check optimizer forecasting api tests benchmarks
+	$(VENV)/bin/ruff format --check smartcharge optimizer forecasting api tests benchmarks
+	$(VENV)/bin/ruff check smartcharge optimizer forecasting api tests benchmarks
 
 format: setup
-	$(VENV)/bin/ruff format optimizer forecasting api tests benchmarks
-	$(VENV)/bin/ruff check --fix optimizer forecasting api tests benchmarks
+	$(VENV)/bin/ruff format smartcharge optimizer forecasting api tests benchmarks
+	$(VENV)/bin/ruff check --fix smartcharge optimizer forecasting api tests benchmarks
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

@@ -13,13 +13,21 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from api.metrics import Metrics
-from api.planner import Planner
-from api.routes import measurements, optimize, schedule, sessions, sites, weather, what_if
-from api.settings import Settings
-from api.solver_pool import make_pool
-from api.store.database import open_database
-from optimizer.problem import ProblemError
+from smartcharge.api.metrics import Metrics
+from smartcharge.api.planner import Planner
+from smartcharge.api.routes import (
+    measurements,
+    optimize,
+    schedule,
+    sessions,
+    sites,
+    weather,
+    what_if,
+)
+from smartcharge.api.settings import Settings
+from smartcharge.api.solver_pool import make_pool
+from smartcharge.api.store.database import open_database
+from smartcharge.optimizer.problem import ProblemError
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

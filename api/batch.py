@@ -34,8 +34,8 @@ class SiteResult:
 
 def plan_site(name: str, problem: dict[str, Any]) -> SiteResult:
     """One site, in a worker: the answer, or the reason the input is bad."""
-    from api.service import plan
-    from optimizer.problem import ProblemError
+    from smartcharge.api.service import plan
+    from smartcharge.optimizer.problem import ProblemError
 
     started = time.perf_counter()
     try:

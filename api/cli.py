@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"api.commands.{name}").register(subparsers)
+        importlib.import_module(f"smartcharge.api.commands.{name}").register(subparsers)
     return parser
 
 

@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.planner import Planner
-from api.settings import Settings
-from api.store.database import Database
-from api.store.keys import Caller, caller_for_key
-from api.store.sites import get_site
-from api.store.tables import SiteRow
+from smartcharge.api.planner import Planner
+from smartcharge.api.settings import Settings
+from smartcharge.api.store.database import Database
+from smartcharge.api.store.keys import Caller, caller_for_key
+from smartcharge.api.store.sites import get_site
+from smartcharge.api.store.tables import SiteRow
 
 bearer = HTTPBearer(auto_error=False, description="An API key from `smartcharge keys create`")
 

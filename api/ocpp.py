@@ -34,8 +34,8 @@ from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, MessageType, get_validator
 from ocpp.messages import validate_payload as ocpp_validate_payload
 
-from api.ocpp_defaults import default_limits
-from api.ocpp_limits import (
+from smartcharge.api.ocpp_defaults import default_limits
+from smartcharge.api.ocpp_limits import (
     floor_tenths,
     minimum_tenths,
     rate_unit,
@@ -44,8 +44,8 @@ from api.ocpp_limits import (
     snap_below_minimum,
     wire_limit,
 )
-from optimizer.index import build_index
-from optimizer.problem import DEFAULT_VOLTAGE_V, Charger, Problem, session_phases
+from smartcharge.optimizer.index import build_index
+from smartcharge.optimizer.problem import DEFAULT_VOLTAGE_V, Charger, Problem, session_phases
 
 ACTION = "SetChargingProfile"
 DEFAULT_PROFILE_STACK_LEVEL = 0

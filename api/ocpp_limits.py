@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from optimizer.problem import Charger
-from optimizer.units import W_PER_KW
+from smartcharge.optimizer.problem import Charger
+from smartcharge.optimizer.units import W_PER_KW
 
 # Above this many runs, cheap greedy merges come first; the exact search is O(k n^2).
 _EXACT_MAX_RUNS = 256

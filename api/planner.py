@@ -14,15 +14,15 @@ import logging
 import time
 from datetime import datetime, timedelta
 
-from api.metrics import Metrics
-from api.service import optimize_answer
-from api.settings import Settings
-from api.solver_pool import SolverPool
-from api.store.database import Database
-from api.store.schedules import latest_schedule, store_schedule
-from api.store.sites import acquire_lease, all_site_keys, release_lease, site_by_pk
-from api.store.tables import utc_now
-from api.stored_problem import StoredProblem, stored_problem
+from smartcharge.api.metrics import Metrics
+from smartcharge.api.service import optimize_answer
+from smartcharge.api.settings import Settings
+from smartcharge.api.solver_pool import SolverPool
+from smartcharge.api.store.database import Database
+from smartcharge.api.store.schedules import latest_schedule, store_schedule
+from smartcharge.api.store.sites import acquire_lease, all_site_keys, release_lease, site_by_pk
+from smartcharge.api.store.tables import utc_now
+from smartcharge.api.stored_problem import StoredProblem, stored_problem
 
 log = logging.getLogger("smartcharge.planner")
 

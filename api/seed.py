@@ -13,13 +13,13 @@ from typing import Any
 
 import pandas as pd
 
-from api.site_document import SiteDocument, plan_start
-from api.store.database import Database
-from api.store.keys import caller_for_key, create_key
-from api.store.measurements import upsert_measurements
-from api.store.sessions import add_session, end_session, live_sessions
-from api.store.sites import create_site, get_site, replace_document
-from api.store.tables import utc_now
+from smartcharge.api.site_document import SiteDocument, plan_start
+from smartcharge.api.store.database import Database
+from smartcharge.api.store.keys import caller_for_key, create_key
+from smartcharge.api.store.measurements import upsert_measurements
+from smartcharge.api.store.sessions import add_session, end_session, live_sessions
+from smartcharge.api.store.sites import create_site, get_site, replace_document
+from smartcharge.api.store.tables import utc_now
 
 LOAD_HISTORY = Path(__file__).parent.parent / "data" / "load" / "households25_15min_2022.csv.gz"
 HISTORY_DAYS = 56  # eight weeks: enough for every base-load method to be in the daily choice

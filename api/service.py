@@ -11,9 +11,9 @@ from typing import Any
 
 import pandas as pd
 
-from api.ocpp import build_ocpp_messages
-from optimizer.optimize import Plan, optimize
-from optimizer.problem import Problem, parse_problem
+from smartcharge.api.ocpp import build_ocpp_messages
+from smartcharge.optimizer.optimize import Plan, optimize
+from smartcharge.optimizer.problem import Problem, parse_problem
 
 
 def with_forecasts(
@@ -27,7 +27,7 @@ def with_forecasts(
     problem's own `weather` for PV."""
     if problem.base_load_kw is not None and problem.pv_kw is not None:
         return problem, []
-    from forecasting.resolve import resolve_forecasts
+    from smartcharge.forecasting.resolve import resolve_forecasts
 
     forecasts = resolve_forecasts(
         problem, load_history_kw=load_history_kw, pv_history_kw=pv_history_kw, weather=weather

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from optimizer.problem import (
+from smartcharge.optimizer.problem import (
     NonNegativeSlotSeries,
     Options,
     ProblemError,

@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from api.site_document import compose_problem, plan_start
-from api.store.database import Database
-from api.store.measurements import peak_import_kw, read_measurements
-from api.store.sessions import live_sessions, to_document
-from api.store.tables import SiteRow
-from api.store.weather import read_weather_frame
-from forecasting.weather import read_weather
+from smartcharge.api.site_document import compose_problem, plan_start
+from smartcharge.api.store.database import Database
+from smartcharge.api.store.measurements import peak_import_kw, read_measurements
+from smartcharge.api.store.sessions import live_sessions, to_document
+from smartcharge.api.store.tables import SiteRow
+from smartcharge.api.store.weather import read_weather_frame
+from smartcharge.forecasting.weather import read_weather
 
 # The base-load methods look back up to 7 weeks: 7 days of level, 28 days of training for
 # gradient boosting, 14 days of selection.

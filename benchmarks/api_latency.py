@@ -17,9 +17,9 @@ import time
 import httpx
 import numpy as np
 
-from api.store.database import open_database
-from api.store.keys import create_key
 from benchmarks.generator import generate_problem
+from smartcharge.api.store.database import open_database
+from smartcharge.api.store.keys import create_key
 
 
 def free_port() -> int:
@@ -36,7 +36,16 @@ def measure(pool: str, problem: dict, requests: int) -> np.ndarray:
         port = free_port()
         env = {**os.environ, "SMARTCHARGE_SOLVER_POOL": pool, "SMARTCHARGE_TICK_S": "0"}
         server = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--db", url],
+            [
+                sys.executable,
+                "-m",
+                "smartcharge.api.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--db",
+                url,
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
-from api.batch import local_client, plan_many, plan_site
 from benchmarks.generator import generate_problem
+from smartcharge.api.batch import local_client, plan_many, plan_site
 
 
 def sites(n: int, seed: int = 0) -> list[tuple[str, dict]]:
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
     client = local_client(n_workers=2)
     try:
-        client.run(lambda: __import__("api.service"))  # warm the workers' imports
+        client.run(lambda: __import__("smartcharge.api.service"))  # warm the workers' imports
         started = time.perf_counter()
         parallel = plan_many(problems, client, progress=True)
         parallel_s = time.perf_counter() - started

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecasting import resolve
-from forecasting.methods import LOAD_CANDIDATES, load_forecasters
-from forecasting.pv import complete_irradiance, pv_power_kw
-from optimizer.problem import parse_problem
+from smartcharge.forecasting import resolve
+from smartcharge.forecasting.methods import LOAD_CANDIDATES, load_forecasters
+from smartcharge.forecasting.pv import complete_irradiance, pv_power_kw
+from smartcharge.optimizer.problem import parse_problem
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 TIMEZONE = "Europe/Amsterdam"

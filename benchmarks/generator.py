@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from optimizer.sessions_generator import (
+from smartcharge.optimizer.sessions_generator import (
     distributions,
     sample_arrival_h,
     sample_ev,

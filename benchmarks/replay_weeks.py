@@ -24,18 +24,18 @@ from typing import Any
 
 import pandas as pd
 
-from api.cli import main as cli
-from api.commands.simulate import read_sessions
 from benchmarks.generator import (
     base_load_kw,
     clear_day_pv_kw,
     day_ahead_price_per_kwh,
     generate_problem,
 )
-from optimizer.problem import parse_problem
-from optimizer.replay import ReplayResult, offline, replay
-from optimizer.sessions_generator import generate_sessions
-from optimizer.strategies import STRATEGIES
+from smartcharge.api.cli import main as cli
+from smartcharge.api.commands.simulate import read_sessions
+from smartcharge.optimizer.problem import parse_problem
+from smartcharge.optimizer.replay import ReplayResult, offline, replay
+from smartcharge.optimizer.sessions_generator import generate_sessions
+from smartcharge.optimizer.strategies import STRATEGIES
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "data" / "examples"

@@ -54,10 +54,10 @@ class Row:
 
 def run_scenario(name: str, repeat: int, seed: int = 1) -> Row:
     """Everything measured for one scenario, in this process."""
-    from api.service import plan
     from benchmarks.generator import generate_problem
-    from optimizer.check import check_answer
-    from optimizer.problem import parse_problem
+    from smartcharge.api.service import plan
+    from smartcharge.optimizer.check import check_answer
+    from smartcharge.optimizer.problem import parse_problem
 
     spec = dict(SCENARIOS[name])
     time_limit_s = spec.pop("time_limit_s", TIME_LIMIT_S)
@@ -99,10 +99,10 @@ def plain_and_relaxation(doc: dict) -> tuple[float, float | None, float]:
     import highspy
     import numpy as np
 
-    from optimizer.index import build_index
-    from optimizer.matrix_model import MatrixModel
-    from optimizer.problem import parse_problem
-    from optimizer.solve import SolveResult, termination_of
+    from smartcharge.optimizer.index import build_index
+    from smartcharge.optimizer.matrix_model import MatrixModel
+    from smartcharge.optimizer.problem import parse_problem
+    from smartcharge.optimizer.solve import SolveResult, termination_of
 
     index = build_index(parse_problem(doc))
     plain = MatrixModel(index).highs
@@ -131,7 +131,7 @@ def plain_and_relaxation(doc: dict) -> tuple[float, float | None, float]:
 
 def warm_replan_s(doc: dict) -> float:
     """Seconds to re-plan after one departure, starting from the previous plan's schedule."""
-    from optimizer.optimize import optimize
+    from smartcharge.optimizer.optimize import optimize
 
     first = optimize(doc)
     replan = json.loads(json.dumps(doc))

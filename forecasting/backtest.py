@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from forecasting import intraday, metrics
-from forecasting.clearsky_index import CLIMATOLOGICAL_INDEX, clearsky_index, usable
-from forecasting.methods import (
+from smartcharge.forecasting import intraday, metrics
+from smartcharge.forecasting.clearsky_index import CLIMATOLOGICAL_INDEX, clearsky_index, usable
+from smartcharge.forecasting.methods import (
     LOAD_BASELINE,
     LOAD_CANDIDATES,
     PV_BASELINE,
@@ -29,7 +29,7 @@ from forecasting.methods import (
     pv_forecasters,
     stateless,
 )
-from forecasting.quantiles import RECENT_DAYS, error_quantiles
+from smartcharge.forecasting.quantiles import RECENT_DAYS, error_quantiles
 
 CALIBRATION_DAYS = RECENT_DAYS  # errors of this many days before a forecast set its P10/P90
 SELECTION_DAYS = RECENT_DAYS  # the `auto` method: least error over this many days before

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecasting.timeseries import require_aware
+from smartcharge.forecasting.timeseries import require_aware
 
 SUNDAY = 6
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasting.quantiles import QUANTILES
+from smartcharge.forecasting.quantiles import QUANTILES
 
 # Below this share of the array's clear-sky power the index is noise (dawn, dusk).
 MIN_CLEARSKY_SHARE = 0.05

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasting.calendar import day_matrix, day_types, local_day_and_slot
-from forecasting.load_features import LoadFeatures
-from forecasting.timeseries import require_aware
+from smartcharge.forecasting.calendar import day_matrix, day_types, local_day_and_slot
+from smartcharge.forecasting.load_features import LoadFeatures
+from smartcharge.forecasting.timeseries import require_aware
 
 PROFILE_WEEKS = 4
 BLEND_WEIGHT_OF_WEEK = 0.5

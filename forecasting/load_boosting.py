@@ -14,8 +14,8 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
-from forecasting.calendar import day_types
-from forecasting.load_features import LoadFeatures
+from smartcharge.forecasting.calendar import day_types
+from smartcharge.forecasting.load_features import LoadFeatures
 
 LAG_FEATURES = ("yesterday", "week_mean", "last_week", "yesterday_level", "evening", "last_hour")
 TRAINING_DAYS = 365

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecasting.calendar import DayMatrix, local_day_and_slot
+from smartcharge.forecasting.calendar import DayMatrix, local_day_and_slot
 
 LEVEL_DAYS = 7
 SMOOTHING_H = 2.0  # a quarter-hour of 25 households is mostly noise; two hours is the shape

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecasting.load_features import (
+from smartcharge.forecasting.load_features import (
     REGRESSION_FEATURES,
     LoadFeatures,
 )

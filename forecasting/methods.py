@@ -15,20 +15,20 @@ from typing import Any
 
 import pandas as pd
 
-from forecasting import intraday
-from forecasting.calendar import day_matrix
-from forecasting.clearsky_index import (
+from smartcharge.forecasting import intraday
+from smartcharge.forecasting.calendar import day_matrix
+from smartcharge.forecasting.clearsky_index import (
     CLIMATOLOGICAL_INDEX,
     ENSEMBLE_DAYS,
     clearsky_index,
     index_ensemble_quantiles,
     mean_daily_index,
 )
-from forecasting.load import profile_forecast, seasonal_naive, smoothed_blend_row
-from forecasting.load_boosting import fit_boosted_load
-from forecasting.load_features import forecast_day_by_day, lag_features
-from forecasting.load_regression import fit_lag_regression
-from forecasting.quantiles import QUANTILES
+from smartcharge.forecasting.load import profile_forecast, seasonal_naive, smoothed_blend_row
+from smartcharge.forecasting.load_boosting import fit_boosted_load
+from smartcharge.forecasting.load_features import forecast_day_by_day, lag_features
+from smartcharge.forecasting.load_regression import fit_lag_regression
+from smartcharge.forecasting.quantiles import QUANTILES
 
 Predict = Callable[[Any, pd.Series, pd.DatetimeIndex], pd.Series]
 

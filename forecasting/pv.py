@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import pvlib
 
-from forecasting.timeseries import require_aware
-from optimizer.problem import Location, PVArray
+from smartcharge.forecasting.timeseries import require_aware
+from smartcharge.optimizer.problem import Location, PVArray
 
 GAMMA_PDC_PER_C = -0.004  # PVWatts' default temperature coefficient of crystalline silicon
 # Kasten & Czeplak (1980): GHI = clear-sky GHI x (1 - 0.75 x (cloud cover)^3.4).

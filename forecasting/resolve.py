@@ -20,20 +20,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecasting import intraday
-from forecasting.calendar import country_of_timezone, slots_per_day
-from forecasting.clearsky_index import (
+from smartcharge.forecasting import intraday
+from smartcharge.forecasting.calendar import country_of_timezone, slots_per_day
+from smartcharge.forecasting.clearsky_index import (
     CLIMATOLOGICAL_INDEX,
     CLIMATOLOGICAL_INDEX_BAND,
     usable,
 )
-from forecasting.intraday import DEFAULT_GAIN_1H
-from forecasting.methods import LOAD_CANDIDATES, Forecaster, ensemble_pv_quantiles, load_forecasters
-from forecasting.pv import clearsky_pv_kw
-from forecasting.quantiles import RECENT_DAYS, error_quantiles, quantile_band, relative_band
-from forecasting.timeseries import clean_history, require_aware
-from forecasting.weather import pv_from_weather, read_weather
-from optimizer.problem import Location, Problem
+from smartcharge.forecasting.intraday import DEFAULT_GAIN_1H
+from smartcharge.forecasting.methods import (
+    LOAD_CANDIDATES,
+    Forecaster,
+    ensemble_pv_quantiles,
+    load_forecasters,
+)
+from smartcharge.forecasting.pv import clearsky_pv_kw
+from smartcharge.forecasting.quantiles import (
+    RECENT_DAYS,
+    error_quantiles,
+    quantile_band,
+    relative_band,
+)
+from smartcharge.forecasting.timeseries import clean_history, require_aware
+from smartcharge.forecasting.weather import pv_from_weather, read_weather
+from smartcharge.optimizer.problem import Location, Problem
 
 SELECTION_DAYS = RECENT_DAYS
 FALLBACK_LOAD_METHOD = "profile"  # the time of day alone: works from one measured day on

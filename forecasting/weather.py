@@ -22,15 +22,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecasting.pv import (
+from smartcharge.forecasting.pv import (
     clearsky_irradiance,
     complete_irradiance,
     ghi_from_cloud_cover,
     pv_power_kw,
     solar_position,
 )
-from forecasting.timeseries import require_aware
-from optimizer.problem import Location, PVArray, Weather
+from smartcharge.forecasting.timeseries import require_aware
+from smartcharge.optimizer.problem import Location, PVArray, Weather
 
 COLUMN_UNITS = {
     "ghi": "ghi_w_m2",

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.problem import Charger, Problem, Session
+from smartcharge.optimizer.problem import Charger, Problem, Session
 
 GRID_PHASES = ("L1", "L2", "L3")
 STATUSES = ("optimal", "feasible", "fallback")

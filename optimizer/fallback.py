@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer.index import ProblemIndex
-from optimizer.rounding import CURRENT_STEP_A, DC_POWER_STEP_KW, floor_to_step
-from optimizer.units import phase_current_of_balanced_kw
+from smartcharge.optimizer.index import ProblemIndex
+from smartcharge.optimizer.rounding import CURRENT_STEP_A, DC_POWER_STEP_KW, floor_to_step
+from smartcharge.optimizer.units import phase_current_of_balanced_kw
 
 _SLACK = 1e-9
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.index import ProblemIndex
-from optimizer.units import phase_current_of_balanced_kw
+from smartcharge.optimizer.index import ProblemIndex
+from smartcharge.optimizer.units import phase_current_of_balanced_kw
 
 
 @dataclass(frozen=True)

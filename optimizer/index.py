@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from optimizer.problem import (
+from smartcharge.optimizer.problem import (
     GRID_PHASES,
     Problem,
     session_max_current_a,
     session_max_power_kw,
     session_phases,
 )
-from optimizer.units import kw_per_a, phase_current_of_balanced_kw
+from smartcharge.optimizer.units import kw_per_a, phase_current_of_balanced_kw
 
 # A slot is "blocked" when base load minus all PV alone breaks the import or a phase limit.
 _BLOCK_TOLERANCE_KW = 1e-9

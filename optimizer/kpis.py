@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer.flows import SiteFlows, session_power_kw
-from optimizer.index import ProblemIndex
+from smartcharge.optimizer.flows import SiteFlows, session_power_kw
+from smartcharge.optimizer.index import ProblemIndex
 
 
 def session_energy(index: ProblemIndex, setpoint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer.flows import SiteFlows, session_power_kw
-from optimizer.index import ProblemIndex
-from optimizer.problem import GRID_PHASES
-from optimizer.rounding import CURRENT_STEP_A
-from optimizer.units import phase_current_of_balanced_kw
+from smartcharge.optimizer.flows import SiteFlows, session_power_kw
+from smartcharge.optimizer.index import ProblemIndex
+from smartcharge.optimizer.problem import GRID_PHASES
+from smartcharge.optimizer.rounding import CURRENT_STEP_A
+from smartcharge.optimizer.units import phase_current_of_balanced_kw
 
 _ENERGY_EPS_KWH = 1e-3
 

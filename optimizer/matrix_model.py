@@ -14,12 +14,12 @@ import time
 import highspy
 import numpy as np
 
-from optimizer.index import ProblemIndex
-from optimizer.pairs import PairIndex
-from optimizer.solve import SolveResult, Termination, termination_of
-from optimizer.sparse_lp import SparseLP
-from optimizer.units import phase_current_of_balanced_kw
-from optimizer.weights import energy_weights
+from smartcharge.optimizer.index import ProblemIndex
+from smartcharge.optimizer.pairs import PairIndex
+from smartcharge.optimizer.solve import SolveResult, Termination, termination_of
+from smartcharge.optimizer.sparse_lp import SparseLP
+from smartcharge.optimizer.units import phase_current_of_balanced_kw
+from smartcharge.optimizer.weights import energy_weights
 
 # A relative gap means little when the objective is near 0 (a cheap night, a demand charge
 # already paid): one cent of absolute gap is also accepted as optimal.

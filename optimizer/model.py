@@ -24,10 +24,10 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
-from optimizer.index import ProblemIndex
-from optimizer.pairs import PairIndex
-from optimizer.units import phase_current_of_balanced_kw
-from optimizer.weights import EnergyWeights, energy_weights
+from smartcharge.optimizer.index import ProblemIndex
+from smartcharge.optimizer.pairs import PairIndex
+from smartcharge.optimizer.units import phase_current_of_balanced_kw
+from smartcharge.optimizer.weights import EnergyWeights, energy_weights
 
 
 def build_model(index: ProblemIndex) -> pyo.ConcreteModel:

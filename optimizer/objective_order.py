@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from optimizer.solve import SolveResult, Termination
+from smartcharge.optimizer.solve import SolveResult, Termination
 
 # What a held stage may lose against its own solve, so that rounding noise never makes the
 # next stage infeasible: 1e-6 of the value, at least 0.01 Wh.

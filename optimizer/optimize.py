@@ -13,16 +13,20 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.fallback import top_up, water_fill
-from optimizer.flows import SiteFlows, session_power_kw, site_flows
-from optimizer.index import ProblemIndex, build_index
-from optimizer.kpis import compute_kpis, session_energy
-from optimizer.limited_by import limited_by
-from optimizer.matrix_model import MatrixModel
-from optimizer.objective_order import StagedModel, StagedResult, solve_in_objective_order
-from optimizer.problem import Problem, parse_problem
-from optimizer.rounding import round_setpoints
-from optimizer.solve import PyomoModel, highs_version
+from smartcharge.optimizer.fallback import top_up, water_fill
+from smartcharge.optimizer.flows import SiteFlows, session_power_kw, site_flows
+from smartcharge.optimizer.index import ProblemIndex, build_index
+from smartcharge.optimizer.kpis import compute_kpis, session_energy
+from smartcharge.optimizer.limited_by import limited_by
+from smartcharge.optimizer.matrix_model import MatrixModel
+from smartcharge.optimizer.objective_order import (
+    StagedModel,
+    StagedResult,
+    solve_in_objective_order,
+)
+from smartcharge.optimizer.problem import Problem, parse_problem
+from smartcharge.optimizer.rounding import round_setpoints
+from smartcharge.optimizer.solve import PyomoModel, highs_version
 
 MODELS = {"matrix": MatrixModel, "pyomo": PyomoModel}
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.index import ProblemIndex
+from smartcharge.optimizer.index import ProblemIndex
 
 
 def change_window_slots(step_h: float) -> int:

@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from optimizer.units import ac_power_kw, max_current_for_power_a
+from smartcharge.optimizer.units import ac_power_kw, max_current_for_power_a
 
 GRID_PHASES = ("L1", "L2", "L3")
 DEFAULT_VOLTAGE_V = 230.0

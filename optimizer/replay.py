@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.check import check_answer
-from optimizer.flows import site_flows
-from optimizer.index import build_index
-from optimizer.kpis import compute_kpis
-from optimizer.optimize import Plan
-from optimizer.problem import Problem, parse_problem
+from smartcharge.optimizer.check import check_answer
+from smartcharge.optimizer.flows import site_flows
+from smartcharge.optimizer.index import build_index
+from smartcharge.optimizer.kpis import compute_kpis
+from smartcharge.optimizer.optimize import Plan
+from smartcharge.optimizer.problem import Problem, parse_problem
 
 Strategy = Callable[[Problem], np.ndarray]  # view -> set-points of its first slot, per session
 
@@ -206,7 +206,7 @@ def _with_series_length(site: dict[str, Any], slots: int) -> dict[str, Any]:
 def offline(site: dict[str, Any], sessions: list[dict[str, Any]], slots: int) -> ReplayResult:
     """Perfect foresight: one plan over the whole replay with every session known from the
     start (the best any strategy could do under the same limits)."""
-    from optimizer.optimize import optimize
+    from smartcharge.optimizer.optimize import optimize
 
     full = whole_replay(site, sessions, replay_slots(site, sessions, slots))
     started = time.perf_counter()

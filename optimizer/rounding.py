@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer.index import ProblemIndex
+from smartcharge.optimizer.index import ProblemIndex
 
 CURRENT_STEP_A = 0.1
 DC_POWER_STEP_KW = 1e-4  # 0.1 W

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from optimizer.problem import Charger, Problem
+from smartcharge.optimizer.problem import Charger, Problem
 
 EV_DATA = Path(__file__).resolve().parent.parent / "data" / "ev"
 KINDS = ("workplace", "public", "private")

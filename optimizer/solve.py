@@ -20,8 +20,8 @@ import pyomo.environ as pyo
 from pyomo.contrib.solver.common.results import SolutionStatus
 from pyomo.contrib.solver.solvers.highs import Highs
 
-from optimizer.index import ProblemIndex
-from optimizer.model import build_model
+from smartcharge.optimizer.index import ProblemIndex
+from smartcharge.optimizer.model import build_model
 
 # One cent: see `optimizer.matrix_model.ABSOLUTE_GAP`.
 ABSOLUTE_GAP = 0.01

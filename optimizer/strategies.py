@@ -10,11 +10,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from optimizer.fallback import fill_slot
-from optimizer.index import ProblemIndex, build_index
-from optimizer.optimize import optimize
-from optimizer.problem import Problem
-from optimizer.rounding import round_setpoints
+from smartcharge.optimizer.fallback import fill_slot
+from smartcharge.optimizer.index import ProblemIndex, build_index
+from smartcharge.optimizer.optimize import optimize
+from smartcharge.optimizer.problem import Problem
+from smartcharge.optimizer.rounding import round_setpoints
 
 
 def _wanted(index: ProblemIndex) -> np.ndarray:

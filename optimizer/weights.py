@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.index import ProblemIndex
-from optimizer.pairs import change_window_slots
+from smartcharge.optimizer.index import ProblemIndex
+from smartcharge.optimizer.pairs import change_window_slots
 
 # Tie-breaks (earlier delivery, fewer set-point changes) may move the objective by at most
 # this share of (dearest energy price x energy): 0.1 %, below the default mip_gap of 0.5 %,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from optimizer.problem import Location
+from smartcharge.optimizer.problem import Location
 from tests.builders import charger, problem, session
 
 DATA = Path(__file__).parent.parent / "data"

@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from api.app import create_app
-from api.settings import Settings
-from api.store.database import normalise_url, open_database
-from api.store.keys import create_key
+from smartcharge.api.app import create_app
+from smartcharge.api.settings import Settings
+from smartcharge.api.store.database import normalise_url, open_database
+from smartcharge.api.store.keys import create_key
 
 POSTGRES_URL = os.environ.get("SMARTCHARGE_TEST_POSTGRES_URL")
 DATABASES = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]

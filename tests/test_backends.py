@@ -7,11 +7,11 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from optimizer.index import build_index
-from optimizer.matrix_model import MatrixModel
-from optimizer.objective_order import solve_in_objective_order
-from optimizer.problem import ProblemError, parse_problem
-from optimizer.solve import PyomoModel
+from smartcharge.optimizer.index import build_index
+from smartcharge.optimizer.matrix_model import MatrixModel
+from smartcharge.optimizer.objective_order import solve_in_objective_order
+from smartcharge.optimizer.problem import ProblemError, parse_problem
+from smartcharge.optimizer.solve import PyomoModel
 from tests.strategies import problems
 
 GAP = 1e-6

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from api.batch import local_client, plan_many, summary
 from benchmarks.generator import generate_problem
+from smartcharge.api.batch import local_client, plan_many, summary
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "data" / "examples").glob("*.json"))
 

@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from optimizer.check import Violation, check_answer, format_violations
-from optimizer.problem import parse_problem
+from smartcharge.optimizer.check import Violation, check_answer, format_violations
+from smartcharge.optimizer.problem import parse_problem
 
 START = datetime(2026, 11, 24, 6, 0, tzinfo=timezone(timedelta(hours=1)))
 AC, ONE_PHASE, DC = 0, 1, 2  # session (and answer entry) positions

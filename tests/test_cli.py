@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import main
+from smartcharge.api.cli import main
 from tests.builders import charger, problem, session
 
 
@@ -50,7 +50,7 @@ def test_optimize_prints_the_answer_without_out(tmp_path, capsys):
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, content, expected):
     path = write(tmp_path, content)
     result = subprocess.run(
-        [sys.executable, "-m", "api.cli", "optimize", str(path)],
+        [sys.executable, "-m", "smartcharge.api.cli", "optimize", str(path)],
         capture_output=True,
         text=True,
         cwd=Path(__file__).parent.parent,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from api.cli import main
-from api.store.database import open_database
-from api.store.keys import caller_for_key
+from smartcharge.api.cli import main
+from smartcharge.api.store.database import open_database
+from smartcharge.api.store.keys import caller_for_key
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

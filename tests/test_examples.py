@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from api.ocpp import validate_ocpp_message
-from api.service import plan
-from optimizer.check import check_answer, format_violations
-from optimizer.problem import parse_problem
+from smartcharge.api.ocpp import validate_ocpp_message
+from smartcharge.api.service import plan
+from smartcharge.optimizer.check import check_answer, format_violations
+from smartcharge.optimizer.problem import parse_problem
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "data" / "examples").glob("*.json"))
 

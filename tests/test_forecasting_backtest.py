@@ -10,10 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from api.cli import main
-from forecasting.backtest import calibrated_band, local_days, rolling_day_ahead, select_daily
-from forecasting.methods import Forecaster
-from forecasting.quantiles import MIN_CALIBRATION_DAYS
+from smartcharge.api.cli import main
+from smartcharge.forecasting.backtest import (
+    calibrated_band,
+    local_days,
+    rolling_day_ahead,
+    select_daily,
+)
+from smartcharge.forecasting.methods import Forecaster
+from smartcharge.forecasting.quantiles import MIN_CALIBRATION_DAYS
 from tests.forecasting_data import AMSTERDAM, BSRN_CSV, DATA, household_load
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forecasting.clearsky_index import (
+from smartcharge.forecasting.clearsky_index import (
     CLIMATOLOGICAL_INDEX,
     MAX_INDEX,
     clearsky_index,
@@ -19,7 +19,7 @@ from forecasting.clearsky_index import (
     mean_daily_index,
     weighted_quantiles,
 )
-from forecasting.intraday import (
+from smartcharge.forecasting.intraday import (
     DEFAULT_GAIN_1H,
     MIN_PAIRS,
     LatestError,
@@ -29,8 +29,8 @@ from forecasting.intraday import (
     update_gain_1h,
     updated,
 )
-from forecasting.pv import clearsky_pv_kw
-from optimizer.problem import PVArray
+from smartcharge.forecasting.pv import clearsky_pv_kw
+from smartcharge.optimizer.problem import PVArray
 from tests.forecasting_data import AMSTERDAM, PAYERNE
 
 STEP = pd.Timedelta(minutes=15)

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from forecasting.calendar import (
+from smartcharge.forecasting.calendar import (
     SUNDAY,
     DayMatrix,
     country_of_timezone,
@@ -23,10 +23,10 @@ from forecasting.calendar import (
     local_day_and_slot,
     slots_per_day,
 )
-from forecasting.load import profile_forecast, seasonal_naive, smoothed_blend_row
-from forecasting.load_boosting import MIN_TRAINING_DAYS as BOOSTING_MIN_DAYS
-from forecasting.load_boosting import fit_boosted_load
-from forecasting.load_features import (
+from smartcharge.forecasting.load import profile_forecast, seasonal_naive, smoothed_blend_row
+from smartcharge.forecasting.load_boosting import MIN_TRAINING_DAYS as BOOSTING_MIN_DAYS
+from smartcharge.forecasting.load_boosting import fit_boosted_load
+from smartcharge.forecasting.load_features import (
     LEVEL_DAYS,
     REGRESSION_FEATURES,
     LoadFeatures,
@@ -34,8 +34,8 @@ from forecasting.load_features import (
     lag_features,
     smooth_within_days,
 )
-from forecasting.load_regression import MIN_TRAINING_DAYS, fit_lag_regression
-from forecasting.timeseries import clean_history, require_aware
+from smartcharge.forecasting.load_regression import MIN_TRAINING_DAYS, fit_lag_regression
+from smartcharge.forecasting.timeseries import clean_history, require_aware
 from tests.forecasting_data import AMSTERDAM, household_load
 
 

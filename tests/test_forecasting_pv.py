@@ -14,15 +14,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forecasting.pv import (
+from smartcharge.forecasting.pv import (
     clearsky_irradiance,
     clearsky_pv_kw,
     complete_irradiance,
     ghi_from_cloud_cover,
     pv_power_kw,
 )
-from forecasting.weather import pv_from_weather, read_weather, weather_on_slots
-from optimizer.problem import PVArray, Weather
+from smartcharge.forecasting.weather import pv_from_weather, read_weather, weather_on_slots
+from smartcharge.optimizer.problem import PVArray, Weather
 from tests.forecasting_data import PAYERNE, bsrn_15min
 
 JUNE_21 = pd.date_range("2016-06-21 00:00", periods=96, freq="15min", tz="UTC")

@@ -7,19 +7,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting import metrics, resolve
-from forecasting.clearsky_index import CLIMATOLOGICAL_INDEX
-from forecasting.methods import (
+from smartcharge.forecasting import metrics, resolve
+from smartcharge.forecasting.clearsky_index import CLIMATOLOGICAL_INDEX
+from smartcharge.forecasting.methods import (
     LOAD_CANDIDATES,
     ensemble_pv_quantiles,
     load_forecasters,
     pv_forecasters,
 )
-from forecasting.pv import clearsky_irradiance, clearsky_pv_kw
-from forecasting.quantiles import UNCALIBRATED_SPREAD, quantile_band, relative_band
-from forecasting.resolve import horizon_times, load_quantiles, resolve_forecasts
-from forecasting.weather import pv_from_weather, read_weather
-from optimizer.problem import Location, PVArray, parse_problem
+from smartcharge.forecasting.pv import clearsky_irradiance, clearsky_pv_kw
+from smartcharge.forecasting.quantiles import UNCALIBRATED_SPREAD, quantile_band, relative_band
+from smartcharge.forecasting.resolve import horizon_times, load_quantiles, resolve_forecasts
+from smartcharge.forecasting.weather import pv_from_weather, read_weather
+from smartcharge.optimizer.problem import Location, PVArray, parse_problem
 from tests.forecasting_data import (
     AMSTERDAM,
     PAYERNE,

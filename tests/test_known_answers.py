@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optimizer.optimize import optimize
+from smartcharge.optimizer.optimize import optimize
 from tests.builders import at, charger, problem, session
 
 # 16 A on three phases at 230 V: 11.04 kW, 2.76 kWh per quarter-hour.

@@ -11,15 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.ocpp import (
+from smartcharge.api.ocpp import (
     OcppPayloadError,
     build_ocpp_messages,
     profile_id,
     validate_ocpp_message,
     validate_payload,
 )
-from api.ocpp_limits import ceil_tenths, floor_tenths, schedule_periods
-from optimizer.problem import GRID_PHASES, Problem, parse_problem, session_phases
+from smartcharge.api.ocpp_limits import ceil_tenths, floor_tenths, schedule_periods
+from smartcharge.optimizer.problem import GRID_PHASES, Problem, parse_problem, session_phases
 from tests.builders import at, charger, problem, session
 
 V = 230.0

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from ocpp.exceptions import OCPPError
 
-from api.service import optimize_answer
+from smartcharge.api.service import optimize_answer
 from tests.ocpp_sim import (
     TENTH,
     ChargerState,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from optimizer.problem import ProblemError, parse_problem
+from smartcharge.optimizer.problem import ProblemError, parse_problem
 from tests.builders import at, charger, problem, session
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 
-from optimizer.check import check_answer, format_violations
-from optimizer.fallback import water_fill
-from optimizer.flows import site_flows
-from optimizer.index import build_index
-from optimizer.kpis import session_energy
-from optimizer.optimize import Plan, optimize
-from optimizer.problem import ProblemError, parse_problem
+from smartcharge.optimizer.check import check_answer, format_violations
+from smartcharge.optimizer.fallback import water_fill
+from smartcharge.optimizer.flows import site_flows
+from smartcharge.optimizer.index import build_index
+from smartcharge.optimizer.kpis import session_energy
+from smartcharge.optimizer.optimize import Plan, optimize
+from smartcharge.optimizer.problem import ProblemError, parse_problem
 from tests.strategies import problems
 
 RANDOM_PROBLEMS = settings(

@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from api.commands.simulate import COLUMNS
 from benchmarks.generator import generate_problem
-from optimizer.replay import offline, replay
-from optimizer.strategies import STRATEGIES
+from smartcharge.api.commands.simulate import COLUMNS
+from smartcharge.optimizer.replay import offline, replay
+from smartcharge.optimizer.strategies import STRATEGIES
 from tests.builders import START, at, charger, problem, session
 
 
@@ -59,7 +59,7 @@ def test_one_ev_alone_is_served_in_full_by_every_strategy():
 
 
 def test_simulate_cli_json(tight_site, tmp_path, capsys):
-    from api.cli import main
+    from smartcharge.api.cli import main
 
     site, sessions = tight_site
     (tmp_path / "site.json").write_text(json.dumps(site))
@@ -139,7 +139,7 @@ def test_strategies_see_measurements_and_forecasts_never_the_future():
 
 
 def test_as_seen_at_is_measured_then_seasonal_naive():
-    from optimizer.replay import as_seen_at
+    from smartcharge.optimizer.replay import as_seen_at
 
     measured = list(range(10))
     assert as_seen_at(measured, 5, 5, 4).tolist() == [0, 1, 2, 3, 4, 5, 2, 3, 4, 5]

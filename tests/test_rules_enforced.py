@@ -15,14 +15,14 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 
-import optimizer.sparse_lp as sparse_lp
-from optimizer.check import check_answer
-from optimizer.flows import site_flows
-from optimizer.index import build_index
-from optimizer.matrix_model import MatrixModel
-from optimizer.objective_order import solve_in_objective_order
-from optimizer.optimize import Plan
-from optimizer.problem import parse_problem
+import smartcharge.optimizer.sparse_lp as sparse_lp
+from smartcharge.optimizer.check import check_answer
+from smartcharge.optimizer.flows import site_flows
+from smartcharge.optimizer.index import build_index
+from smartcharge.optimizer.matrix_model import MatrixModel
+from smartcharge.optimizer.objective_order import solve_in_objective_order
+from smartcharge.optimizer.optimize import Plan
+from smartcharge.optimizer.problem import parse_problem
 from tests.builders import at, charger, problem, session
 
 THREE_PHASE_KW_PER_A = 0.69

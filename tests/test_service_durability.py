@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from api.store.database import open_database
-from api.store.keys import create_key
+from smartcharge.api.store.database import open_database
+from smartcharge.api.store.keys import create_key
 from tests.service_harness import arrival, site_document
 
 
@@ -32,7 +32,16 @@ def start_server(
     env = {"SMARTCHARGE_TICK_S": "0", "SMARTCHARGE_DEBOUNCE_S": "0.2", **os.environ}
     if pool is not None:
         env["SMARTCHARGE_SOLVER_POOL"] = pool
-    command = [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--db", database_url]
+    command = [
+        sys.executable,
+        "-m",
+        "smartcharge.api.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--db",
+        database_url,
+    ]
     output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (the server keeps it)
     server = subprocess.Popen(command, env=env, stdout=output, stderr=output)
     deadline = time.monotonic() + 60

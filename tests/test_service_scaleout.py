@@ -12,10 +12,10 @@ from itertools import pairwise
 import httpx
 import pytest
 
-from api.store.database import open_database
-from api.store.keys import create_key
-from api.store.schedules import schedule_times
-from api.store.sites import list_sites
+from smartcharge.api.store.database import open_database
+from smartcharge.api.store.keys import create_key
+from smartcharge.api.store.schedules import schedule_times
+from smartcharge.api.store.sites import list_sites
 from tests.service_harness import POSTGRES_URL, arrival, fresh_database, site_document
 from tests.test_service_durability import free_port, start_server
 

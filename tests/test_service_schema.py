@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from api.app import create_app
-from api.settings import Settings
-from api.store.database import open_database
-from api.store.keys import create_key
+from smartcharge.api.app import create_app
+from smartcharge.api.settings import Settings
+from smartcharge.api.store.database import open_database
+from smartcharge.api.store.keys import create_key
 from tests.service_harness import SERVICE_DEFAULTS, arrival, site_document
 
 

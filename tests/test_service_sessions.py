@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import time
 
-from api.store.database import open_database
-from api.store.schedules import latest_schedule
-from api.store.sites import list_sites
-from optimizer.check import check_answer, format_violations
-from optimizer.problem import parse_problem
+from smartcharge.api.store.database import open_database
+from smartcharge.api.store.schedules import latest_schedule
+from smartcharge.api.store.sites import list_sites
+from smartcharge.optimizer.check import check_answer, format_violations
+from smartcharge.optimizer.problem import parse_problem
 from tests.service_harness import arrival, site_document
 
 

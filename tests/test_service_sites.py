@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from api.store.database import open_database
-from api.store.keys import create_key, revoke_key
+from smartcharge.api.store.database import open_database
+from smartcharge.api.store.keys import create_key, revoke_key
 from tests.service_harness import site_document
 
 LOAD = Path(__file__).parent.parent / "data" / "load" / "households25_15min_2022.csv.gz"

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from api.store.database import open_database
-from api.store.keys import create_key
+from smartcharge.api.store.database import open_database
+from smartcharge.api.store.keys import create_key
 from tests.service_harness import site_document
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from api.cli import main
-from api.commands.simulate import COLUMNS, read_sessions
-from optimizer.problem import parse_problem
-from optimizer.sessions_generator import distributions, generate_sessions
+from smartcharge.api.cli import main
+from smartcharge.api.commands.simulate import COLUMNS, read_sessions
+from smartcharge.optimizer.problem import parse_problem
+from smartcharge.optimizer.sessions_generator import distributions, generate_sessions
 
 ROOT = Path(__file__).parent.parent
 WORKPLACE = ROOT / "data" / "examples" / "workplace-20.json"
@@ -147,7 +147,7 @@ def test_cli_bad_input_is_one_line_and_exit_code_2(tmp_path, change, expected):
     for key, value in change.items():
         options[key] = str(tmp_path / value) if key == "--site" else value
     result = subprocess.run(
-        [sys.executable, "-m", "api.cli", "sessions", "generate"]
+        [sys.executable, "-m", "smartcharge.api.cli", "sessions", "generate"]
         + [part for item in options.items() for part in item],
         capture_output=True,
         text=True,

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from benchmarks.generator import generate_problem
-from optimizer.optimize import optimize
-from optimizer.problem import ProblemError, parse_problem
+from smartcharge.optimizer.optimize import optimize
+from smartcharge.optimizer.problem import ProblemError, parse_problem
 from tests.strategies import problems
 
 

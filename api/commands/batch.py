@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from api.cli import fail
+from smartcharge.api.cli import fail
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,7 +43,7 @@ def problem_paths(args: argparse.Namespace) -> list[Path] | str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from api.batch import local_client, plan_many, summary
+    from smartcharge.api.batch import local_client, plan_many, summary
 
     paths = problem_paths(args)
     if isinstance(paths, str):

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from api.cli import fail
+from smartcharge.api.cli import fail
 
 # History a method needs before its first scored forecast, besides the calibration days: the
 # PV methods start from one day; gradient boosting needs four weeks of load.
@@ -94,9 +94,9 @@ def _read_table(path: Path, step_minutes: int):
 
 
 def _actual_series(args: argparse.Namespace):
-    from forecasting.calendar import country_of_timezone
-    from forecasting.pv import clearsky_pv_kw, complete_irradiance, pv_power_kw
-    from optimizer.problem import Location, PVArray
+    from smartcharge.forecasting.calendar import country_of_timezone
+    from smartcharge.forecasting.pv import clearsky_pv_kw, complete_irradiance, pv_power_kw
+    from smartcharge.optimizer.problem import Location, PVArray
 
     if args.step_minutes < 1 or 1440 % args.step_minutes:
         raise ValueError("--step-minutes must divide a day (1, 5, 15, 30, 60, …)")
@@ -135,7 +135,7 @@ def _actual_series(args: argparse.Namespace):
 def _report(args: argparse.Namespace, actual, extra: dict) -> int:
     import pandas as pd
 
-    from forecasting import backtest
+    from smartcharge.forecasting import backtest
 
     horizons = backtest.HORIZONS if args.horizon == "both" else (args.horizon,)
     if actual.dropna().empty:
@@ -189,7 +189,7 @@ def _report(args: argparse.Namespace, actual, extra: dict) -> int:
                 f"| {s.skill_pct:.1f} | {s.pinball_kw:.3f} | {s.coverage_p10_p90_pct:.1f} |"
             )
     if args.plot is not None:
-        from api.plots import plot_backtest
+        from smartcharge.api.plots import plot_backtest
 
         plot_backtest(result, test_start, args.plot)
         if not args.json:

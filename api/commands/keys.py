@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from api.cli import fail
-from api.store.database import DEFAULT_URL
+from smartcharge.api.cli import fail
+from smartcharge.api.store.database import DEFAULT_URL
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,8 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import ArgumentError, OperationalError
 
-    from api.store.database import open_database
-    from api.store.keys import create_key, list_keys, revoke_key
+    from smartcharge.api.store.database import open_database
+    from smartcharge.api.store.keys import create_key, list_keys, revoke_key
 
     try:
         database = open_database(args.db)

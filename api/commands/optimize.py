@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from api.cli import fail
-from optimizer.problem import ProblemError
+from smartcharge.api.cli import fail
+from smartcharge.optimizer.problem import ProblemError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +39,7 @@ def read_json(path: Path) -> dict | str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from api.service import plan
+    from smartcharge.api.service import plan
 
     data = read_json(args.problem)
     if isinstance(data, str):
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
         return fail(f"{args.problem}: {first}{more}")
     if args.plot:
-        from api.plots import plot_schedule
+        from smartcharge.api.plots import plot_schedule
 
         plot_schedule(answer, args.plot)
     if args.out:

@@ -7,7 +7,7 @@ import logging
 import os
 from pathlib import Path
 
-from api.cli import fail
+from smartcharge.api.cli import fail
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
     from pydantic import ValidationError
 
-    from api.app import create_app
-    from api.settings import Settings
+    from smartcharge.api.app import create_app
+    from smartcharge.api.settings import Settings
 
     overrides = {"database_url": args.db, "solver_pool": args.solver_pool}
     try:
@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _seed(database_url: str, example: Path, base: str) -> int | None:
-    from api.seed import seed_example
-    from api.store.database import open_database
+    from smartcharge.api.seed import seed_example
+    from smartcharge.api.store.database import open_database
 
     if not example.is_file():
         return fail(f"--example {example}: no such file")

@@ -9,9 +9,9 @@ import io
 import sys
 from pathlib import Path
 
-from api.cli import fail
-from api.commands.optimize import read_json
-from api.commands.simulate import COLUMNS
+from smartcharge.api.cli import fail
+from smartcharge.api.commands.optimize import read_json
+from smartcharge.api.commands.simulate import COLUMNS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,8 +56,8 @@ def _number(
 
 
 def run(args: argparse.Namespace) -> int:
-    from optimizer.problem import ProblemError, parse_problem
-    from optimizer.sessions_generator import KINDS, generate_sessions
+    from smartcharge.optimizer.problem import ProblemError, parse_problem
+    from smartcharge.optimizer.sessions_generator import KINDS, generate_sessions
 
     if args.kind not in KINDS:
         return fail(f"--kind: {args.kind!r} is not one of {', '.join(KINDS)}")

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from api.cli import fail
+from smartcharge.api.cli import fail
 
 COLUMNS = (
     "session_id",
@@ -64,9 +64,9 @@ def read_sessions(path: Path) -> list[dict] | str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from optimizer.problem import ProblemError
-    from optimizer.replay import offline, replay
-    from optimizer.strategies import STRATEGIES
+    from smartcharge.optimizer.problem import ProblemError
+    from smartcharge.optimizer.replay import offline, replay
+    from smartcharge.optimizer.strategies import STRATEGIES
 
     try:
         site = json.loads(args.site.read_text())
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     except ProblemError as exc:
         return fail(f"{exc.errors[0]}")
     if args.plot:
-        from api.plots import plot_replay
+        from smartcharge.api.plots import plot_replay
 
         plot_replay(answers, rows, args.plot)
     keys = (

@@ -10,12 +10,12 @@ import pandas as pd
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from api.deps import DatabaseDep, SiteDep
-from api.store.measurements import read_measurements, upsert_measurements
-from api.store.tables import utc_now
-from api.stored_problem import stored_problem
-from forecasting.resolve import horizon_times, resolve_forecasts
-from optimizer.problem import parse_problem
+from smartcharge.api.deps import DatabaseDep, SiteDep
+from smartcharge.api.store.measurements import read_measurements, upsert_measurements
+from smartcharge.api.store.tables import utc_now
+from smartcharge.api.stored_problem import stored_problem
+from smartcharge.forecasting.resolve import horizon_times, resolve_forecasts
+from smartcharge.optimizer.problem import parse_problem
 
 router = APIRouter(prefix="/v1/sites/{site_id}", tags=["measurements and forecasts"])
 

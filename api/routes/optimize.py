@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException
 
-from api.deps import CallerDep, PlannerDep, SettingsDep
-from api.planner import Planner
-from api.settings import Settings
-from api.stored_problem import StoredProblem
-from optimizer.problem import parse_problem
+from smartcharge.api.deps import CallerDep, PlannerDep, SettingsDep
+from smartcharge.api.planner import Planner
+from smartcharge.api.settings import Settings
+from smartcharge.api.stored_problem import StoredProblem
+from smartcharge.optimizer.problem import parse_problem
 
 router = APIRouter(prefix="/v1", tags=["optimize"])
 

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Header, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import DatabaseDep, SiteDep
-from api.profile_delta import profile_delta
-from api.store.schedules import latest_schedule, schedule_version
-from api.store.tables import Schedule
+from smartcharge.api.deps import DatabaseDep, SiteDep
+from smartcharge.api.profile_delta import profile_delta
+from smartcharge.api.store.schedules import latest_schedule, schedule_version
+from smartcharge.api.store.tables import Schedule
 
 router = APIRouter(prefix="/v1/sites/{site_id}", tags=["schedule"])
 

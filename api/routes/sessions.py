@@ -10,10 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat
 
-from api.deps import DatabaseDep, PlannerDep, SiteDep
-from api.errors import field_error
-from api.site_document import compose_problem, plan_start, validate_problem
-from api.store.sessions import (
+from smartcharge.api.deps import DatabaseDep, PlannerDep, SiteDep
+from smartcharge.api.errors import field_error
+from smartcharge.api.site_document import compose_problem, plan_start, validate_problem
+from smartcharge.api.store.sessions import (
     SESSION_FIELDS,
     SessionExists,
     add_session,
@@ -21,8 +21,8 @@ from api.store.sessions import (
     live_sessions,
     update_session,
 )
-from api.store.tables import SessionRow, SiteRow, utc_now
-from optimizer.problem import FieldError, ProblemError, Session
+from smartcharge.api.store.tables import SessionRow, SiteRow, utc_now
+from smartcharge.optimizer.problem import FieldError, ProblemError, Session
 
 router = APIRouter(prefix="/v1/sites/{site_id}/sessions", tags=["sessions"])
 

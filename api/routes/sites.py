@@ -8,10 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat
 
-from api.deps import CallerDep, DatabaseDep, PlannerDep, SiteDep
-from api.errors import field_error
-from api.site_document import SiteDocument, compose_problem, merge, plan_start, validate_problem
-from api.store.sites import (
+from smartcharge.api.deps import CallerDep, DatabaseDep, PlannerDep, SiteDep
+from smartcharge.api.errors import field_error
+from smartcharge.api.site_document import (
+    SiteDocument,
+    compose_problem,
+    merge,
+    plan_start,
+    validate_problem,
+)
+from smartcharge.api.store.sites import (
     SiteExists,
     create_site,
     delete_site,
@@ -19,7 +25,7 @@ from api.store.sites import (
     list_sites,
     replace_document,
 )
-from api.store.tables import SiteRow, utc_now
+from smartcharge.api.store.tables import SiteRow, utc_now
 
 router = APIRouter(prefix="/v1/sites", tags=["sites"])
 

@@ -9,9 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.deps import DatabaseDep, PlannerDep, SiteDep
-from api.store.weather import WEATHER_COLUMNS, read_weather_frame, upsert_weather
-from optimizer.problem import SupportedTime, Weather
+from smartcharge.api.deps import DatabaseDep, PlannerDep, SiteDep
+from smartcharge.api.store.weather import WEATHER_COLUMNS, read_weather_frame, upsert_weather
+from smartcharge.optimizer.problem import SupportedTime, Weather
 
 router = APIRouter(prefix="/v1/sites/{site_id}", tags=["weather"])
 

@@ -9,13 +9,13 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import DatabaseDep, PlannerDep, SettingsDep, SiteDep
-from api.routes.optimize import solved_or_413
-from api.routes.weather import WeatherIn
-from api.site_document import merge, session_document, validate_problem
-from api.store.tables import utc_now
-from api.stored_problem import stored_problem
-from optimizer.problem import Session, SupportedTime
+from smartcharge.api.deps import DatabaseDep, PlannerDep, SettingsDep, SiteDep
+from smartcharge.api.routes.optimize import solved_or_413
+from smartcharge.api.routes.weather import WeatherIn
+from smartcharge.api.site_document import merge, session_document, validate_problem
+from smartcharge.api.store.tables import utc_now
+from smartcharge.api.stored_problem import stored_problem
+from smartcharge.optimizer.problem import Session, SupportedTime
 
 router = APIRouter(prefix="/v1/sites/{site_id}", tags=["what-if"])
 

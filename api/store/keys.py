@@ -14,8 +14,8 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from api.store.database import Database
-from api.store.tables import ApiKey, Tenant, utc_now
+from smartcharge.api.store.database import Database
+from smartcharge.api.store.tables import ApiKey, Tenant, utc_now
 
 KEY_PREFIX = "sck_"
 

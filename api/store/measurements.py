@@ -9,9 +9,9 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from api.store.database import Database
-from api.store.series import read_frame
-from api.store.tables import Measurement, utc_now
+from smartcharge.api.store.database import Database
+from smartcharge.api.store.series import read_frame
+from smartcharge.api.store.tables import Measurement, utc_now
 
 VALUE_COLUMNS = ("base_load_kw", "pv_kw", "import_kw", "export_kw")
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from api.store.database import Database
-from api.store.tables import Schedule
+from smartcharge.api.store.database import Database
+from smartcharge.api.store.tables import Schedule
 
 
 def etag_of(answer: dict[str, Any]) -> str:

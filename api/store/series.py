@@ -8,7 +8,7 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import select
 
-from api.store.database import Database
+from smartcharge.api.store.database import Database
 
 
 def read_frame(

@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.site_document import session_document
-from api.store.database import Database
-from api.store.sites import lock_site
-from api.store.tables import SessionRow, utc_now
+from smartcharge.api.site_document import session_document
+from smartcharge.api.store.database import Database
+from smartcharge.api.store.sites import lock_site
+from smartcharge.api.store.tables import SessionRow, utc_now
 
 SESSION_FIELDS = (
     "charger_id",

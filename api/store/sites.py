@@ -9,9 +9,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.site_document import limit_changes
-from api.store.database import Database
-from api.store.tables import LimitChange, SiteRow, utc_now
+from smartcharge.api.site_document import limit_changes
+from smartcharge.api.store.database import Database
+from smartcharge.api.store.tables import LimitChange, SiteRow, utc_now
 
 
 class SiteExists(Exception):

@@ -12,9 +12,9 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.dialects import postgresql, sqlite
 
-from api.store.database import Database
-from api.store.series import read_frame
-from api.store.tables import WeatherForecast, utc_now
+from smartcharge.api.store.database import Database
+from smartcharge.api.store.series import read_frame
+from smartcharge.api.store.tables import WeatherForecast, utc_now
 
 WEATHER_COLUMNS = (
     "ghi_w_m2",

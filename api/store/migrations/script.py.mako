@@ -7,7 +7,7 @@ Revises: ${down_revision | comma,n}
 import sqlalchemy as sa
 from alembic import op
 
-from api.store.tables import UtcDateTime
+from smartcharge.api.store.tables import UtcDateTime
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}

@@ -7,7 +7,7 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
-from api.store.tables import UtcDateTime
+from smartcharge.api.store.tables import UtcDateTime
 
 revision = "0001"
 down_revision = None

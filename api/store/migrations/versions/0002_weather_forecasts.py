@@ -7,7 +7,7 @@ Revises: 0001
 import sqlalchemy as sa
 from alembic import op
 
-from api.store.tables import UtcDateTime
+from smartcharge.api.store.tables import UtcDateTime
 
 revision = "0002"
 down_revision = "0001"
