@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from smartcharge.api.ocpp import build_ocpp_messages
+from smartcharge.api.ocpp.payloads import build_ocpp_messages
 from smartcharge.optimizer.optimize import Plan, optimize
 from smartcharge.optimizer.problem import Problem, parse_problem
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from smartcharge.api.ocpp import validate_ocpp_message
+from smartcharge.api.ocpp.validation import validate_ocpp_message
 from smartcharge.api.service import plan
 from smartcharge.optimizer.check import check_answer, format_violations
 from smartcharge.optimizer.problem import parse_problem

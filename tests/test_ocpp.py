@@ -11,14 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smartcharge.api.ocpp import (
+from smartcharge.api.ocpp.limits import ceil_tenths, floor_tenths, schedule_periods
+from smartcharge.api.ocpp.payloads import build_ocpp_messages, profile_id
+from smartcharge.api.ocpp.validation import (
     OcppPayloadError,
-    build_ocpp_messages,
-    profile_id,
     validate_ocpp_message,
     validate_payload,
 )
-from smartcharge.api.ocpp_limits import ceil_tenths, floor_tenths, schedule_periods
 from smartcharge.optimizer.problem import GRID_PHASES, Problem, parse_problem, session_phases
 from tests.builders import at, charger, problem, session
 

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from smartcharge.api.deps import DatabaseDep, SiteDep
-from smartcharge.api.profile_delta import profile_delta
+from smartcharge.api.ocpp.delta import profile_delta
 from smartcharge.api.store.schedules import latest_schedule, schedule_version
 from smartcharge.api.store.tables import Schedule
 

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from smartcharge.api.ocpp_limits import rate_unit
+from smartcharge.api.ocpp.limits import rate_unit
 from smartcharge.optimizer.index import ProblemIndex, slot_series
 from smartcharge.optimizer.problem import GRID_PHASES, Charger, Problem
 from smartcharge.optimizer.units import W_PER_KW, phase_current_of_balanced_kw
