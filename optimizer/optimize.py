@@ -96,7 +96,13 @@ class Plan:
                 "pv_kw": _rounded(flows.pv_used_kw),
                 "pv_available_kw": _rounded(index.pv_kw),
                 "import_limit_kw": _rounded(index.import_limit_given_kw),
+                "export_limit_kw": _rounded(index.export_limit_given_kw),
+                "phase_limit_a": [
+                    None if np.isinf(limit) else round(float(limit), 6)
+                    for limit in index.grid_phase_limit_a
+                ],
                 "import_price_per_kwh": _rounded(index.import_price),
+                "export_price_per_kwh": _rounded(index.export_price),
             },
             "sessions": sessions,
             "solver": dict(self.solver),
@@ -137,8 +143,9 @@ def optimize(problem: Problem | dict[str, Any], previous: Plan | None = None) ->
             f"the solver found no schedule in {problem.options.time_limit_s:g} s "
             f"({report['termination']}): a rule-based schedule is returned"
         )
-    peak_kw = max(site_flows(index, setpoint, pv_hint).import_kw.max(initial=0.0), 0.0)
-    peak_kw = max(peak_kw, problem.tariff.peak_so_far_kw)
+    # Each slot's billing-period peak before rounding: topping up must not raise it.
+    demand = index.demand
+    peak_kw = demand.peak_kw(site_flows(index, setpoint, pv_hint).import_kw)[demand.of_slot]
     solved = setpoint
     setpoint = round_setpoints(index, setpoint)
     if status != "fallback":
