@@ -226,6 +226,13 @@ class Weather(_Model):
         return [n for n in type(self).model_fields if n != "time" and getattr(self, n) is not None]
 
 
+def _gives_a_price(item: Any) -> Any:
+    """A rule or a price point sets the import price, the export price or both."""
+    if item.import_per_kwh is None and item.export_per_kwh is None:
+        raise ValueError("give import_per_kwh, export_per_kwh or both")
+    return item
+
+
 class TimeOfUseRule(_Model):
     """A recurring price in the site's local time (SPEC §5); see `optimizer.tariff`."""
 
@@ -261,11 +268,7 @@ class TimeOfUseRule(_Model):
             raise ValueError(f"equals from '{start}': give 00:00 to 24:00 for a whole day")
         return text
 
-    @model_validator(mode="after")
-    def _gives_a_price(self) -> TimeOfUseRule:
-        if self.import_per_kwh is None and self.export_per_kwh is None:
-            raise ValueError("give import_per_kwh, export_per_kwh or both")
-        return self
+    _gives_a_price = model_validator(mode="after")(_gives_a_price)
 
 
 class PricePoint(_Model):
@@ -275,11 +278,7 @@ class PricePoint(_Model):
     import_per_kwh: FinitePrice | None = None
     export_per_kwh: FinitePrice | None = None
 
-    @model_validator(mode="after")
-    def _gives_a_price(self) -> PricePoint:
-        if self.import_per_kwh is None and self.export_per_kwh is None:
-            raise ValueError("give import_per_kwh, export_per_kwh or both")
-        return self
+    _gives_a_price = model_validator(mode="after")(_gives_a_price)
 
 
 class Tariff(_Model):

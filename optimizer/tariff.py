@@ -116,25 +116,26 @@ def slot_prices(
     local = pd.DatetimeIndex(middle, tz="UTC").tz_convert(problem.site.timezone)
     weekday = local.day_of_week.to_numpy()
     minute = (local.hour * 60 + local.minute).to_numpy()
-    feed = np.searchsorted(feed_times, middle, side="right") - 1
-    in_feed = (feed >= 0) & (middle < np.append(feed_ends, 0)[feed])
+    holding = np.searchsorted(feed_times, middle, side="right") - 1  # the point before
+    in_feed = holding >= 0
+    in_feed[in_feed] = middle[in_feed] < feed_ends[holding[in_feed]]
+    covers = [_rule_covers(rule, weekday, minute) for rule in tariff.time_of_use]
 
-    def mean_per_slot(flat: np.ndarray, rule_price: str, point_price: str) -> np.ndarray:
-        price = flat[slot].astype(float)
-        for rule in tariff.time_of_use:
-            value = getattr(rule, rule_price)
-            if value is not None:
-                price = np.where(_rule_covers(rule, weekday, minute), value, price)
-        given = np.array([getattr(p, point_price) for p in tariff.prices], dtype=float)
+    def mean_per_slot(flat: np.ndarray, name: str) -> np.ndarray:
+        price = flat[slot]
+        for rule, covered in zip(tariff.time_of_use, covers, strict=True):
+            if getattr(rule, name) is not None:
+                price = np.where(covered, getattr(rule, name), price)
+        # A point that omits this price (None: NaN here) leaves it to the rules and the flat.
+        given = np.array([getattr(p, name) for p in tariff.prices], dtype=float)
         if given.size:
-            from_feed = given[np.maximum(feed, 0)]
+            from_feed = given[np.maximum(holding, 0)]
             price = np.where(in_feed & np.isfinite(from_feed), from_feed, price)
         total = np.bincount(slot, weights=price * length, minlength=flat.size)
         return total / np.bincount(slot, weights=length, minlength=flat.size)
 
     return SlotPrices(
-        mean_per_slot(flat_import, "import_per_kwh", "import_per_kwh"),
-        mean_per_slot(flat_export, "export_per_kwh", "export_per_kwh"),
+        mean_per_slot(flat_import, "import_per_kwh"), mean_per_slot(flat_export, "export_per_kwh")
     )
 
 
@@ -194,15 +195,13 @@ def demand_periods(problem: Problem, slot_start: pd.DatetimeIndex) -> DemandPeri
             np.zeros(slots, dtype=int), [None], [None], np.array([problem.tariff.peak_so_far_kw])
         )
     local = slot_start.tz_convert(problem.site.timezone)
-    freq = "M" if period == "month" else "D"
-    labels = local.tz_localize(None).to_period(freq)
-    unique, of_slot = np.unique(labels.asi8, return_inverse=True)
-    periods = pd.PeriodIndex.from_ordinals(unique, freq=freq)
-    bounds = [_local_midnight(p.start_time, problem.site.timezone) for p in periods]
+    labels = local.tz_localize(None).to_period("M" if period == "month" else "D")
+    of_slot, periods = pd.factorize(labels)  # in order of appearance: slots are in time order
+    starts = [_local_midnight(p.start_time, problem.site.timezone) for p in periods]
     ends = [_local_midnight((p + 1).start_time, problem.site.timezone) for p in periods]
-    so_far = np.zeros(unique.size)
+    so_far = np.zeros(len(periods))
     so_far[0] = problem.tariff.peak_so_far_kw
-    return DemandPeriods(of_slot.reshape(-1), bounds, ends, so_far)
+    return DemandPeriods(np.asarray(of_slot), starts, ends, so_far)
 
 
 def _local_midnight(naive: pd.Timestamp, timezone: str) -> pd.Timestamp:

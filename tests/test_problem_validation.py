@@ -149,6 +149,7 @@ def test_valid_problem_parses():
             "sorted by time, each time once",
         ),
         (lambda d: feed(d, 2, time=at(0)), "tariff.prices[2].time", "not after the point before"),
+        (lambda d: feed(d, 1, import_per_kwh=None), "tariff.prices[1]", "give import_per_kwh"),
         (
             lambda d: feed(d, 0, export_per_kwh=float("nan")),
             "tariff.prices[0].export_per_kwh",
