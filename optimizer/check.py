@@ -330,11 +330,11 @@ def _check_reported_inputs(
     else:
         for t, text in enumerate(starts):
             expected = horizon.start + t * horizon.step
-            if not isinstance(text, str) or datetime.fromisoformat(text) != expected:
+            if _time_of(text) != expected:
                 report.add("input_report", "site.slot_start", t, 1, f"{text!r} is not {expected}")
     phase_limit_a = read_phase_limit_a(problem)
     reported_phase = site.get("phase_limit_a")
-    if reported_phase is not None and isinstance(reported_phase, list):
+    if isinstance(reported_phase, list):  # null: no phase limit in that slot
         reported_phase = [math.inf if v is None else v for v in reported_phase]
     for name, truth in (
         ("import_limit_kw", _series(grid.import_limit_kw, slots)),
@@ -728,8 +728,17 @@ def _check_kpis(
         off = abs(got - value)
         if off > slack + RELATIVE_TOL * abs(value):
             report.add("kpi", name, None, off, f"is {got:.6g}, the schedule adds up to {value:.6g}")
-    if "demand_periods" in kpis:
-        _check_demand_periods(kpis["demand_periods"], periods, period_peaks, tariff, report)
+    if "demand_periods" in answer:
+        _check_demand_periods(answer["demand_periods"], periods, period_peaks, tariff, report)
+
+
+def _time_of(text: Any) -> datetime | None:
+    """An ISO 8601 time with an offset, or None for anything else."""
+    try:
+        time = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    return time if time.tzinfo is not None else None
 
 
 def _check_demand_periods(
@@ -739,25 +748,26 @@ def _check_demand_periods(
     tariff: Tariff,
     report: _Report,
 ) -> None:
-    """Rule `kpi` on `kpis.demand_periods` (SPEC §5): one entry per billing period the horizon
-    touches, in order, with its start, the peak paid so far, its peak and its charge."""
+    """Rule `kpi` on `demand_periods` (SPEC §5): one entry per billing period the horizon
+    touches, in order, with its start and end, the peak paid so far, its peak and its charge."""
     if not isinstance(reported, list) or len(reported) != len(periods):
         got = len(reported) if isinstance(reported, list) else 0
         report.add(
             "kpi",
-            "kpis.demand_periods",
+            "demand_periods",
             None,
             abs(got - len(periods)) or 1,
             f"lists {got} periods, the horizon touches {len(periods)}",
         )
         return
     for k, (entry, period, peak) in enumerate(zip(reported, periods, period_peaks, strict=True)):
-        name = f"kpis.demand_periods[{k}]"
-        start = entry.get("start")
-        if (start is None) != (period.start is None) or (
-            start is not None and datetime.fromisoformat(start) != period.start
-        ):
-            report.add("kpi", f"{name}.start", None, 1, f"is {start!r}, not {period.start}")
+        name = f"demand_periods[{k}]"
+        for key, expected in (("start", period.start), ("end", period.end)):
+            got = entry.get(key)
+            if (got is None) != (expected is None) or (
+                got is not None and _time_of(got) != expected
+            ):
+                report.add("kpi", f"{name}.{key}", None, 1, f"is {got!r}, not {expected}")
         charge = tariff.demand_charge_per_kw * (peak - period.peak_so_far_kw)
         slack = report.tol * (1 + tariff.demand_charge_per_kw)
         for key, value in (

@@ -19,7 +19,7 @@ import itertools
 import math
 import statistics
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -135,6 +135,7 @@ def read_phase_limit_a(problem: Problem) -> np.ndarray:
 @dataclass(frozen=True)
 class BillingPeriod:
     start: datetime | None  # local start (None: the peak never resets)
+    end: datetime | None
     slots: list[int]
     peak_so_far_kw: float
 
@@ -144,14 +145,20 @@ def read_billing_periods(problem: Problem) -> list[BillingPeriod]:
     tariff, horizon = problem.tariff, problem.horizon
     all_slots = list(range(horizon.slots))
     if tariff.demand_charge_period == "none":
-        return [BillingPeriod(None, all_slots, tariff.peak_so_far_kw)]
+        return [BillingPeriod(None, None, all_slots, tariff.peak_so_far_kw)]
     zone = ZoneInfo(problem.site.timezone)
-    periods: dict[datetime, list[int]] = {}
+    by_month = tariff.demand_charge_period == "month"
+    periods: dict[date, list[int]] = {}
     for slot in all_slots:
         local = (horizon.start.astimezone(UTC) + slot * horizon.step).astimezone(zone)
-        day = 1 if tariff.demand_charge_period == "month" else local.day
-        periods.setdefault(datetime(local.year, local.month, day, tzinfo=zone), []).append(slot)
-    return [
-        BillingPeriod(start, slots, tariff.peak_so_far_kw if k == 0 else 0.0)
-        for k, (start, slots) in enumerate(periods.items())
-    ]
+        first_day = local.date().replace(day=1) if by_month else local.date()
+        periods.setdefault(first_day, []).append(slot)
+    result = []
+    for k, (first_day, slots) in enumerate(periods.items()):
+        if by_month:
+            next_day = (first_day + timedelta(days=32)).replace(day=1)
+        else:
+            next_day = first_day + timedelta(days=1)
+        start, end = (datetime.combine(d, time(0), tzinfo=zone) for d in (first_day, next_day))
+        result.append(BillingPeriod(start, end, slots, tariff.peak_so_far_kw if k == 0 else 0.0))
+    return result

@@ -16,7 +16,7 @@ import numpy as np
 from smartcharge.optimizer.fallback import top_up, water_fill
 from smartcharge.optimizer.flows import SiteFlows, session_power_kw, site_flows
 from smartcharge.optimizer.index import ProblemIndex, build_index
-from smartcharge.optimizer.kpis import compute_kpis, session_energy
+from smartcharge.optimizer.kpis import compute_kpis, demand_period_entries, session_energy
 from smartcharge.optimizer.limited_by import limited_by
 from smartcharge.optimizer.matrix_model import MatrixModel
 from smartcharge.optimizer.objective_order import (
@@ -87,6 +87,7 @@ class Plan:
             "status": self.status,
             "warnings": list(self.warnings),
             "kpis": compute_kpis(index, self.setpoint, flows),
+            "demand_periods": demand_period_entries(index, flows),
             "site": {
                 "slot_start": [t.isoformat() for t in index.slot_start],
                 "import_kw": _rounded(flows.import_kw),

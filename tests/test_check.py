@@ -525,6 +525,27 @@ CASES = [
         [("kpi", "kpis.pv_used_kwh", None, 1)],
     ),
     (
+        "kpi-demand-periods",
+        # one period (November, UTC: the site's time zone): 15 kW paid, 16.1 kW, 11.0 charged
+        {},
+        {
+            ("kpis", "peak_so_far_kw"): 14.0,
+            ("demand_periods",): [
+                {
+                    "start": "2026-11-01T01:00:00+01:00",
+                    "end": "2026-12-01T00:00:00+00:00",
+                    "peak_so_far_kw": 15.0,
+                    "peak_kw": 16.1,
+                    "charge": 10.0,
+                }
+            ],
+        },
+        [
+            ("kpi", "kpis.peak_so_far_kw", None, 1.0),
+            ("kpi", "demand_periods[0].charge", None, 1.0),
+        ],
+    ),
+    (
         "base-load-not-echoed",
         {},
         {("site", "base_load_kw", 2): 7.0},

@@ -109,9 +109,9 @@ def test_each_billing_period_pays_its_own_new_peak(period, start, expected):
     assert kpis["demand_charge"] == pytest.approx(110.4)
     assert kpis["import_cost"] == pytest.approx(6.312 + 1.0)
     assert kpis["peak_so_far_kw"] == 20.0
-    assert len(kpis["demand_periods"]) == len(expected)
+    assert len(answer["demand_periods"]) == len(expected)
     for (start_at, so_far, peak, charge), entry in zip(
-        expected, kpis["demand_periods"], strict=True
+        expected, answer["demand_periods"], strict=True
     ):
         assert entry["start"] == start_at
         assert (entry["peak_so_far_kw"], entry["peak_kw"], entry["charge"]) == pytest.approx(
@@ -126,7 +126,7 @@ def test_without_a_calendar_the_peak_so_far_holds_and_energy_price_decides():
     np.testing.assert_allclose(sorted(current_a[:4]), [0, 0, 0, 6.4])
     assert answer["kpis"]["demand_charge"] == pytest.approx(0)
     assert answer["kpis"]["import_cost"] == pytest.approx(5.3248)
-    [period] = answer["kpis"]["demand_periods"]
+    [period] = answer["demand_periods"]
     assert period["start"] is None and period["peak_kw"] == pytest.approx(20)
 
 
