@@ -10,11 +10,9 @@ instant in plain Python on purpose (an independent, literal reading) and is the 
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from benchmarks.forecast_speed import seconds
 from smartcharge.optimizer.check_tariff import read_slot_prices
 from smartcharge.optimizer.index import build_index
 from smartcharge.optimizer.problem import Problem, parse_problem
@@ -49,24 +47,15 @@ def _problem(slots: int, step_minutes: int, timed: bool) -> Problem:
     return parse_problem(doc)
 
 
-def _median_s(run: Callable[[], object], repeat: int = 5) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def main() -> None:
     print("| horizon | index, flat tariff ms | index, 6 rules + feed ms | checker's reading ms |")
     print("|---|---|---|---|")
     for slots, step in HORIZONS:
         flat, timed = _problem(slots, step, False), _problem(slots, step, True)
         row = [
-            _median_s(lambda p=flat: build_index(p)),
-            _median_s(lambda p=timed: build_index(p)),
-            _median_s(lambda p=timed: read_slot_prices(p), repeat=1),
+            seconds(lambda p=flat: build_index(p), repeat=5),
+            seconds(lambda p=timed: build_index(p), repeat=5),
+            seconds(lambda p=timed: read_slot_prices(p), repeat=1),
         ]
         cells = " | ".join(f"{1000 * s:.1f}" for s in row)
         print(f"| {slots} x {step} min | {cells} |", flush=True)
