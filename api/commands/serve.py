@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         if failed is not None:
             return failed
     print(
-        f"smartcharge API on {base}  (OpenAPI docs: {base}/docs, database {settings.database_url})"
+        f"smartcharge API and console on {base}  (OpenAPI docs: {base}/docs, "
+        f"database {settings.database_url})"
     )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
@@ -71,6 +72,7 @@ def _seed(database_url: str, example: Path, base: str) -> int | None:
     auth = f"-H 'Authorization: Bearer {seeded.key}'"
     print(f"Sample site {seeded.site_id!r} of tenant 'demo' with {seeded.sessions} sessions.")
     print(f"API key (shown once): {seeded.key}")
+    print(f"The console, in a browser (sign in with this key): {base}/")
     print("Its latest plan (re-planned on every event and every 15 minutes):")
     schedule = f"{base}/v1/sites/{seeded.site_id}/schedule"
     print(f"  curl -s {auth} {schedule} | python3 -m json.tool | head -40")

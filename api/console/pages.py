@@ -15,6 +15,7 @@ image cannot set, and a cross-site script cannot read it (same-origin policy, no
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -50,7 +51,13 @@ def _limit_value(value: Any) -> str:
     return _number(float(value))
 
 
+def _local(moment: datetime, timezone: str, pattern: str = "%d %b %H:%M:%S %Z") -> str:
+    """A stored UTC time on a site's wall clock."""
+    return moment.astimezone(ZoneInfo(timezone)).strftime(pattern).lstrip("0")
+
+
 templates.env.filters["num"] = _number
+templates.env.filters["local"] = _local
 templates.env.filters["limit_value"] = _limit_value
 
 router = APIRouter(include_in_schema=False)
@@ -150,7 +157,7 @@ def limits_form_fragment(request: Request, site: SiteDep) -> HTMLResponse:
 def history_fragment(request: Request, site: SiteDep, database: DatabaseDep) -> HTMLResponse:
     changes = list(reversed(history(site, database)))  # newest first
     timezone = site.document["site"].get("timezone", "UTC")
-    return _render(request, "_history.html", changes=changes, zone=ZoneInfo(timezone))
+    return _render(request, "_history.html", changes=changes, timezone=timezone)
 
 
 @router.get("/console/sites/{site_id}/ocpp", response_class=HTMLResponse)

@@ -4,6 +4,7 @@ with their periods. Pure functions over plain dicts (the templates only lay them
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -135,6 +136,7 @@ class SiteStatus:
     """One line of the site list; `severity` orders it (3: no plan … 0: all well)."""
 
     site_id: str
+    timezone: str = "UTC"
     version: int | None = None
     planned_at: datetime | None = None
     status: str = "no plan yet"
@@ -175,11 +177,13 @@ def site_status(
     planned_at: datetime | None,
     answer: dict[str, Any] | None,
 ) -> SiteStatus:
+    timezone = document["site"].get("timezone", "UTC")
     if answer is None:
-        return SiteStatus(site_id=site_id)
+        return SiteStatus(site_id=site_id, timezone=timezone)
     kpis = answer.get("kpis", {})
     status = SiteStatus(
         site_id=site_id,
+        timezone=timezone,
         version=version,
         planned_at=planned_at,
         status=answer.get("status", "unknown"),
@@ -270,4 +274,9 @@ def profiles_by_charger(
     for message in messages:
         view = profile_view(message, clock, profile_of(message).key in changed_keys)
         grouped.setdefault(view.charger_id, []).append(view)
-    return grouped
+    return {charger: grouped[charger] for charger in sorted(grouped, key=natural_key)}
+
+
+def natural_key(text: str) -> list[int | str]:
+    """ "cp-2" before "cp-10"."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]

@@ -166,16 +166,13 @@ window.Console = (() => {
     return ago.format(Math.round(seconds / 86400), "day");
   }
 
-  /** `<time class="js-time">`: the browser's clock and how long ago. */
+  /** `<time class="js-ago">` (rendered on the site's clock) also says how long ago. */
   function formatTimes(root) {
-    const clock = new Intl.DateTimeFormat("en-GB", {
-      dateStyle: "medium",
-      timeStyle: "short",
-    });
-    for (const element of root.querySelectorAll("time.js-time")) {
+    for (const element of root.querySelectorAll("time.js-ago")) {
       const date = new Date(element.getAttribute("datetime"));
-      if (Number.isNaN(date.getTime())) continue;
-      element.textContent = `${clock.format(date)} (${relative(date)})`;
+      if (Number.isNaN(date.getTime()) || element.dataset.ago) continue;
+      element.dataset.ago = "yes";
+      element.append(` (${relative(date)})`);
       element.title = date.toISOString();
     }
   }
@@ -225,7 +222,8 @@ window.Console = (() => {
     return sitePromise;
   }
 
-  const live = { etag: null, plan: null, version: undefined, timer: null };
+  // `round` tells polls apart: one started before a restart does not schedule another.
+  const live = { etag: null, plan: null, version: undefined, timer: null, round: 0 };
 
   function showLive(text, state) {
     const element = $("live");
@@ -234,8 +232,7 @@ window.Console = (() => {
     element.dataset.state = state;
   }
 
-  async function poll() {
-    live.timer = null;
+  async function poll(round) {
     try {
       const result = await api(`/v1/sites/${enc(siteId)}/schedule`, { etag: live.etag });
       if (result.status === 200) {
@@ -243,8 +240,9 @@ window.Console = (() => {
         live.etag = result.etag;
         live.plan = result.data;
         live.version = result.data.version;
-        const planned = new Date(result.data.planned_at);
-        showLive(`Plan v${live.version} · ${planned.toLocaleTimeString("en-GB")} · live`, "ok");
+        const zone = (await site()).site.timezone || "UTC";
+        const planned = clock(zone).seconds(new Date(result.data.planned_at));
+        showLive(`Plan v${live.version} · ${planned} · live`, "ok");
         body.dispatchEvent(new CustomEvent("console-plan", { detail: result.data }));
         if (changed) body.dispatchEvent(new CustomEvent("console-replan", { detail: result.data }));
       }
@@ -260,17 +258,19 @@ window.Console = (() => {
         showLive("Offline: retrying", "error");
       }
     }
-    if (getKey()) live.timer = setTimeout(poll, POLL_MS);
+    if (getKey() && round === live.round) live.timer = setTimeout(() => poll(round), POLL_MS);
   }
 
+  /** Polls now (after a change this tab made), then every POLL_MS again. */
   function startLive() {
     stopLive();
-    poll();
+    poll(live.round);
   }
 
   function stopLive() {
     if (live.timer) clearTimeout(live.timer);
     live.timer = null;
+    live.round += 1;
   }
 
   /** The latest plan now: the one shown, or a fresh one. */
@@ -301,6 +301,7 @@ window.Console = (() => {
     clock,
     number,
     latestPlan,
+    refresh: () => siteId && startLive(),
     get plan() {
       return live.plan;
     },

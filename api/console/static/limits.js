@@ -61,6 +61,7 @@
         const items = [arrived, line(`Now: ${summary(plan)}.`)];
         if (before) items.push(line(`Before (v${before.version}): ${summary(before)}.`, "muted"));
         status.replaceChildren(...items);
+        C.refresh(); // the header's live plan too, without waiting for its next poll
         return;
       }
     }

@@ -104,6 +104,9 @@
     const isCurrent = current.some((v) => v !== null);
     const values = isCurrent ? current : power;
     const unit = isCurrent ? "A" : "kW";
+    // A wide table scrolls sideways on a tablet: the detail keeps to the visible width.
+    const visible = table.closest(".table-wrap").clientWidth;
+    element.closest(".detail-grid").style.width = `${Math.max(visible - 24, 320)}px`;
     const start = Date.parse(table.dataset.start) / 1000;
     const stepS = Number(table.dataset.stepMinutes) * 60;
     const x = values.map((_, t) => start + t * stepS);

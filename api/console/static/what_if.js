@@ -193,8 +193,9 @@
       const cells = [name, digits === null ? a : C.number(a, digits), digits === null ? b : C.number(b, digits)];
       let change = "";
       if (digits !== null) {
-        const delta = b - a;
-        change = Math.abs(delta) < 0.5 * 10 ** -digits ? "=" : `${delta > 0 ? "+" : "−"}${C.number(Math.abs(delta), digits)}`;
+        const scale = 10 ** digits; // the change between the values as shown
+        const delta = (Math.round(b * scale) - Math.round(a * scale)) / scale;
+        change = delta === 0 ? "=" : `${delta > 0 ? "+" : "−"}${C.number(Math.abs(delta), digits)}`;
       } else if (a !== b) change = "changed";
       cells.push(change);
       cells.forEach((text, i) => {
