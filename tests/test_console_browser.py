@@ -53,6 +53,8 @@ if not Path(CHROMIUM).exists():
         allow_module_level=True,
     )
 sync_api = pytest.importorskip("playwright.sync_api", reason="the dev extra installs playwright")
+expect = sync_api.expect
+# No page.wait_for_function: it evaluates strings with eval(), which the console's CSP forbids.
 
 
 class Server:
@@ -231,6 +233,82 @@ def test_plan_chart_draws_and_follows_the_latest_plan(signed_in: Tab) -> None:
     signed_in.shot("03-plan-tablet", full_page=False)
 
 
+def test_the_plan_page_follows_a_replan_made_elsewhere(signed_in: Tab, server: Server) -> None:
+    page = signed_in.open(site_path(SITE))
+    before = server.wait_for_plan()
+    page.wait_for_selector(f"#plan-chart[data-version='{before['version']}'] canvas")
+    limit_kw = _import_limit_kw(server)
+    patch = {"import_limit_kw": limit_kw + 1, "reason": "another energy manager"}
+    assert server.client.patch(f"/v1/sites/{SITE}/limits", json=patch).status_code == 200
+    after = server.wait_for_plan(after=before["version"])
+    # The page polls the schedule's ETag every 4 s: the new version shows without a reload.
+    page.wait_for_selector(f"#plan-chart[data-version='{after['version']}']", timeout=15_000)
+    assert page.locator("#live").inner_text().startswith(f"Plan v{after['version']}")
+    page.wait_for_selector(f"#summary :text('v{after['version']}')", timeout=15_000)
+
+
+def test_grid_operator_windows_are_shaded_on_the_plan(signed_in: Tab) -> None:
+    """SPEC §5's `GET …/grid-limits` comes from another branch: its answer is served here in
+    the SPEC's shape, to see the chart shade it."""
+    start = datetime.now(UTC) + timedelta(hours=1)
+    window = {
+        "id": 1,
+        "start": start.isoformat(),
+        "end": (start + timedelta(hours=2)).isoformat(),
+        "import_limit_kw": 30.0,
+        "export_limit_kw": None,
+        "phase_limit_a": None,
+        "source": "dso",
+        "reason": "<b>congestion</b>",
+    }
+    signed_in.page.route(
+        "**/v1/sites/*/grid-limits",
+        lambda route: route.fulfill(json=[window]),
+    )
+    page = signed_in.open(site_path(SITE))
+    page.wait_for_selector("#plan-chart canvas")
+    item = page.locator("#windows li")
+    assert "import ≤ 30.0 kW (DSO: <b>congestion</b>)" in item.inner_text()
+    assert page.locator("#windows b").count() == 0
+    # The canvas is transparent where nothing is drawn: count such pixels down one column.
+    inside, outside = page.evaluate(
+        """w => {
+            const u = document.querySelector('#plan-chart').chart;
+            const blank = t => {
+                const x = Math.round(u.valToPos(t, 'x', true));
+                const column = u.ctx.getImageData(x, u.bbox.top, 1, u.bbox.height).data;
+                let count = 0;
+                for (let i = 3; i < column.length; i += 4) count += column[i] === 0;
+                return count / u.bbox.height;
+            };
+            return [blank((w.start + w.end) / 2), blank(w.end + 1800)];
+        }""",
+        {"start": start.timestamp(), "end": start.timestamp() + 7200},
+    )
+    assert inside == 0 and outside > 0.3  # the window is shaded, the time after it is not
+
+
+def test_a_refusal_by_role_is_shown_in_the_form(signed_in: Tab) -> None:
+    """Keys with roles come from another branch: a 403 is answered here as FastAPI would."""
+    detail = "this key may only read (role 'read'): limits need a 'manage' key"
+    signed_in.allowed_failures.append(r"\b403\b.*/limits$")
+    signed_in.page.route(
+        "**/v1/sites/*/limits",
+        lambda route: (
+            route.fulfill(status=403, json={"detail": detail})
+            if route.request.method == "PATCH"
+            else route.continue_()
+        ),
+    )
+    page = signed_in.open(site_path(SITE, "/limits"))
+    page.wait_for_selector("#limits #grid-import")
+    page.fill("#grid-import", "55")
+    page.fill("#limits-reason", "try")
+    page.click("#limits button[type=submit]")
+    expect(page.locator("#limits-error")).to_have_text(f"Your key may not do this: {detail}")
+    assert page.is_visible("#main") and not page.is_visible("#signin")
+
+
 @pytest.fixture(scope="module")
 def tight_panel_site(server: Server) -> str:
     """The sample site with a 20 A phase limit on panel-0 and three one-phase EVs on its L1:
@@ -301,8 +379,7 @@ def test_a_limit_change_with_its_reason_lands_in_the_history_and_replans(
     assert int(arrived.get_attribute("data-version")) > before["version"]
     newest = page.locator("#history tbody tr").first
     newest.wait_for()
-    newest_reason = "document.querySelector('#history tbody tr td:last-child').textContent"
-    page.wait_for_function(f"{newest_reason}.includes('Transformer')")
+    expect(newest.locator("td").last).to_contain_text("Transformer")
     cells = newest.locator("td").all_inner_texts()
     assert cells[1:] == [
         "Energy desk",
@@ -380,15 +457,13 @@ def test_a_wrong_key_brings_the_sign_in_back_with_the_error(tab: Tab) -> None:
     tab.sign_in("sck_not-a-key")
     error = tab.page.locator("#signin-error")
     error.wait_for()
-    tab.page.wait_for_function("document.querySelector('#signin-error').textContent.length > 0")
-    assert "unknown or revoked API key" in error.inner_text()
+    expect(error).to_contain_text("unknown or revoked API key")
     assert tab.page.is_visible("#signin") and not tab.page.is_visible("#main")
     tab.shot("09-wrong-key")
     # A key that stops working mid-session (revoked) does the same on the next call.
     tab.page.evaluate("sessionStorage.setItem('smartcharge.apiKey', 'sck_revoked')")
     tab.open(site_path(SITE))
-    tab.page.wait_for_function("document.querySelector('#signin-error').textContent.length > 0")
-    assert "unknown or revoked API key" in tab.page.locator("#signin-error").inner_text()
+    expect(tab.page.locator("#signin-error")).to_contain_text("unknown or revoked API key")
 
 
 @pytest.mark.parametrize("site_id", [SCRIPT_SITE, MARKUP_SITE])
@@ -400,12 +475,8 @@ def test_a_site_id_with_markup_renders_as_text(
     created = server.client.post("/v1/sites", json=document)
     assert created.status_code in (201, 409), created.text
     page = signed_in.page
-    page.wait_for_function(  # the list refreshes itself every 5 s
-        "id => [...document.querySelectorAll('#sites a.site-link')]"
-        ".some(a => a.textContent === id)",
-        arg=site_id,
-        timeout=20_000,
-    )
+    link = page.locator("#sites a.site-link").get_by_text(site_id, exact=True)
+    expect(link).to_be_visible(timeout=20_000)  # the list refreshes itself every 5 s
     assert page.evaluate("window.__pwned") is None
     assert page.locator("#sites img").count() == 0
     if "/" in site_id:
