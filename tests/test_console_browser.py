@@ -159,10 +159,14 @@ class Tab:
         self.page.fill("#api-key", key or self.server.key)
         self.page.click("#signin-form button[type=submit]")
 
-    def shot(self, name: str, full_page: bool = True) -> None:
+    def shot(self, name: str, full_page: bool = True, height: int | None = None) -> None:
+        """A PNG of the page (or of its top `height` pixels) when SHOTS names a folder."""
         if SHOTS:
             Path(SHOTS).mkdir(parents=True, exist_ok=True)
-            self.page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=full_page)
+            width = self.page.viewport_size["width"]
+            clip = {"x": 0, "y": 0, "width": width, "height": height} if height else None
+            path = str(Path(SHOTS) / f"{name}.png")
+            self.page.screenshot(path=path, full_page=full_page, clip=clip)
 
 
 @pytest.fixture
@@ -222,6 +226,7 @@ def test_plan_chart_draws_and_follows_the_latest_plan(signed_in: Tab) -> None:
     assert page.evaluate(f"{axis}.max - {axis}.min") == pytest.approx(6 * 3600)
     page.click("button[data-range-hours='0']")
     assert page.evaluate(f"{axis}.max - {axis}.min") == pytest.approx(full)
+    signed_in.shot("03-plan-overview", height=960)
     page.click("tr.session-row >> nth=0")
     page.wait_for_selector("tr.session-detail:not([hidden]) .session-chart canvas")
     signed_in.shot("03-plan")
