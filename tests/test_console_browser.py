@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -24,7 +25,6 @@ import httpx
 import pytest
 
 from smartcharge.api.console.views import Clock, why_in_words
-from tests.test_service_durability import free_port
 
 pytestmark = pytest.mark.xdist_group("console-browser")  # one server and one browser
 
@@ -55,6 +55,12 @@ if not Path(CHROMIUM).exists():
 sync_api = pytest.importorskip("playwright.sync_api", reason="the dev extra installs playwright")
 expect = sync_api.expect
 # No page.wait_for_function: it evaluates strings with eval(), which the console's CSP forbids.
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class Server:
