@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from smartcharge.api.console import mount_console
 from smartcharge.api.metrics import Metrics
 from smartcharge.api.planner import Planner
 from smartcharge.api.routes import (
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     for module in (optimize, sites, sessions, measurements, weather, schedule, what_if):
         app.include_router(module.router)
+    mount_console(app)  # the browser console at `/`, and security headers on every response
 
     @app.exception_handler(ProblemError)
     def problem_error(_: Request, exc: ProblemError) -> JSONResponse:
