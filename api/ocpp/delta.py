@@ -24,6 +24,7 @@ the one before over the time both cover, and that time covers the copy's life.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,12 +46,22 @@ class Profile:
     def limit_at(self, moment: datetime) -> tuple[float, int | None] | None:
         if moment < self.start or (self.end is not None and moment >= self.end):
             return None
-        current = None
-        for start, limit in zip(self.starts, self.limits, strict=True):
-            if start > moment:
-                break
-            current = limit
-        return current
+        period = bisect.bisect_right(self.starts, moment) - 1
+        return self.limits[period] if period >= 0 else None
+
+
+def key_of(message: Message) -> Key:
+    """(charger id, purpose, profile id): what a charger replaces a profile by."""
+    payload = message["payload"]
+    if "csChargingProfiles" in payload:
+        profile = payload["csChargingProfiles"]
+        return (
+            message["charger_id"],
+            profile["chargingProfilePurpose"],
+            profile["chargingProfileId"],
+        )
+    profile = payload["chargingProfile"]
+    return message["charger_id"], profile["chargingProfilePurpose"], profile["id"]
 
 
 def profile_of(message: Message) -> Profile:
@@ -58,17 +69,15 @@ def profile_of(message: Message) -> Profile:
     payload = message["payload"]
     if "csChargingProfiles" in payload:
         profile = payload["csChargingProfiles"]
-        schedule = profile["chargingSchedule"]
-        profile_id, where = profile["chargingProfileId"], payload["connectorId"]
+        schedule, where = profile["chargingSchedule"], payload["connectorId"]
     else:
         profile = payload["chargingProfile"]
-        schedule = profile["chargingSchedule"][0]
-        profile_id, where = profile["id"], payload["evseId"]
+        schedule, where = profile["chargingSchedule"][0], payload["evseId"]
     start = datetime.fromisoformat(schedule["startSchedule"].replace("Z", "+00:00"))
     duration = schedule.get("duration")
     periods = schedule["chargingSchedulePeriod"]
     return Profile(
-        key=(message["charger_id"], profile["chargingProfilePurpose"], profile_id),
+        key=key_of(message),
         header=(
             where,
             profile["stackLevel"],
@@ -159,7 +168,7 @@ def profile_delta(
     to bring its chargers to `latest`: the profiles sent since, and the ones no plan holds."""
     delta = Delta(changed=[], cleared=[], unchanged=[])
     for message in latest:
-        key = profile_of(message).key
+        key = key_of(message)
         if since_sent is None or since_sent.get(key) != latest_sent[key]:
             delta.changed.append(message)
         else:
@@ -203,4 +212,4 @@ def sent_from_json(rows: list[dict[str, Any]]) -> dict[Key, Sent]:
 def unrecorded(messages: list[Message], version: int) -> dict[Key, Sent]:
     """A record for a plan stored before records were kept: its copies match no other plan's
     (a version below 1 is none), so a delta across it re-sends them all."""
-    return {key: Sent(-version, None) for key in latest_profiles(messages)}
+    return {key_of(message): Sent(-version, None) for message in messages}
