@@ -101,7 +101,7 @@ def test_a_session_awaiting_its_transaction_then_patched_with_it(api: Api) -> No
 
 STEP = timedelta(minutes=15)
 SLOTS = 8  # a two-hour horizon: the sessions below outlast it several times
-RE_PLANS = 30
+RE_PLANS = 24
 CHARGERS = {"cp-a": "1.6", "cp-b": "2.0.1", "cp-c": "1.6"}
 ASSIGNED_16 = {("cp-a", 1): 101, ("cp-c", 1): 303}  # a 1.6 CSMS assigns transaction ids
 
@@ -177,7 +177,7 @@ async def sync(api: Api, way: SyncingCsms, version: int) -> list[str]:
 
 
 def test_chargers_run_the_latest_plan_through_many_re_plans(make_api) -> None:
-    """30 quarter-hourly re-plans of a 2 h horizon; sessions of up to 7 h, one that awaits its
+    """24 quarter-hourly re-plans of a 2 h horizon; sessions of up to 7 h, one that awaits its
     transaction for 45 minutes, one that leaves; three CSMSs sync in their own way. After each
     re-plan every charger's composite schedule is the plan its CSMS applied last (for the CSMS
     that syncs every re-plan, the latest), for as long as that CSMS may go without syncing."""
