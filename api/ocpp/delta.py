@@ -118,7 +118,7 @@ class Sent:
     until: datetime | None  # None: it has no duration
 
     def runs_out_soon(self, new: Profile) -> bool:
-        """At most half of `new`'s horizon left (a copy of a profile that never ends counts)."""
+        """At most half of `new`'s horizon left; always when the copy ends and `new` does not."""
         if self.until is None:
             return False
         if new.end is None:
