@@ -187,7 +187,10 @@ def test_backtest_cli_prints_one_json_object_per_method_and_horizon(kind, data, 
         "coverage_p10_p90_pct",
     }
     assert rows and all(set(row) == keys for row in rows)
-    assert {row["horizon"] for row in rows} == {"day-ahead", "intraday"}
+    horizons = {"pv": {"day-ahead", "2-6h", "0-2h"}, "load": {"day-ahead", "intraday"}}[kind]
+    assert {row["horizon"] for row in rows} == horizons
+    chosen_daily = horizons if kind == "pv" else {"day-ahead"}
+    assert {row["horizon"] for row in rows if row["method"] == "auto"} == chosen_daily
     assert all(0 < row["nmae_pct"] < 40 and 50 < row["coverage_p10_p90_pct"] <= 100 for row in rows)
     # Skill is measured against one baseline per horizon, whose own skill is 0.
     baselines = {
@@ -206,7 +209,15 @@ def test_backtest_cli_test_days_and_plot(tmp_path, capsys):
     # June 2016 starts on the 1st; 14 days of calibration: the test is 15-17 June.
     assert lines[0].startswith("test 2016-06-15 to 2016-06-17 (Europe/Amsterdam)")
     assert lines[1].startswith("| method | horizon | MAE kW |")
-    assert len([line for line in lines[3:] if line.startswith("| ")]) == 5
+    # 0-2h and 2-6h: persistence, smart persistence and the ensemble with and without the
+    # update, auto; day-ahead: smart persistence, the ensemble, auto.
+    assert len([line for line in lines[3:] if line.startswith("| ")]) == 6 + 6 + 3
+    chose = [line for line in lines if " chose " in line]
+    assert [line.split(" chose ")[0] for line in chose] == [
+        "auto 0-2h",
+        "auto 2-6h",
+        "auto day-ahead",
+    ]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"plot: {plot}" in err
 
