@@ -45,9 +45,9 @@ def stateless(name: str, forecast: Callable[[pd.Series, pd.DatetimeIndex], pd.Se
     return Forecaster(name, fit=lambda _: None, predict=lambda _, h, t: forecast(h, t))
 
 
-# Day-ahead baselines the skill of every other method is measured against.
+# The day-ahead baseline the skill of every other load method is measured against (PV's are
+# in `forecasting.pv_candidates`).
 LOAD_BASELINE = "yesterday"
-PV_BASELINE = "smart_persistence"
 # Methods a site chooses between by its own backtest: every one, even the plain ones (a site
 # whose weeks repeat is best served by last week).
 LOAD_CANDIDATES = (

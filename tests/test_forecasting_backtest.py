@@ -284,3 +284,43 @@ def test_backtest_cli_refuses_a_file_without_measurements(content, tmp_path, cap
     path = _text(tmp_path, content)
     assert main(["forecast", "backtest", "--kind", "load", "--data", str(path)]) == 2
     assert "smartcharge: error:" in capsys.readouterr().err
+
+
+def test_backtest_cli_scores_a_stored_weather_forecast(tmp_path, capsys):
+    """A perturbed-truth Open-Meteo forecast of the Payerne month: the weather methods and
+    `auto_no_weather` join the rows; with the forecast, `auto` beats it day-ahead."""
+    from benchmarks.perturbed_weather import main as write_forecast
+
+    forecast = tmp_path / "payerne.json"
+    assert write_forecast(["--climate", "payerne", "--out", str(forecast)]) == 0
+    capsys.readouterr()
+    command = ["forecast", "backtest", "--kind", "pv", "--data", str(BSRN_CSV), "--json"]
+    command += ["--timezone", "Europe/Zurich", "--tilt-deg", "30", "--test-days", "5"]
+    assert main([*command, "--weather", str(forecast)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {(r["method"], r["horizon"]): r for r in map(json.loads, lines)}
+    assert {("weather", "day-ahead"), ("weather_corrected_updated", "2-6h")} <= set(rows)
+    assert ("auto_no_weather", "0-2h") in rows
+    assert rows[("auto", "day-ahead")]["mae_kw"] < rows[("auto_no_weather", "day-ahead")]["mae_kw"]
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ('{"hourly": {"time": ["2016-06-01T00:00"], "cloud_cover": [1]}}', "at least two times"),
+        (
+            '{"utc_offset_seconds": 0, "hourly": {"time": ["2030-01-01T00:00", "2030-01-01T01:00"],'
+            ' "shortwave_radiation": [0, 0]}}',
+            "none of the measured times",
+        ),
+        ("not json", "--weather"),
+    ],
+    ids=["too short", "elsewhere in time", "not json"],
+)
+def test_backtest_cli_refuses_a_weather_file_it_cannot_use(content, words, tmp_path, capsys):
+    path = tmp_path / "weather.json"
+    path.write_text(content)
+    command = ["forecast", "backtest", "--kind", "pv", "--data", str(BSRN_CSV)]
+    assert main([*command, "--weather", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0] and str(path) in err[0]

@@ -13,10 +13,9 @@ import pandas as pd
 import pytest
 
 from smartcharge.forecasting.providers import ProviderFormatError, detect_format, read_provider
-from smartcharge.forecasting.pv import pv_power_kw
 from smartcharge.forecasting.weather import pv_from_weather, read_weather, to_weather_document
 from smartcharge.optimizer.problem import PVArray, Weather
-from tests.forecasting_data import PAYERNE, bsrn_15min
+from tests.forecasting_data import PAYERNE, bsrn_pv_kw
 
 SAMPLES = Path(__file__).parent / "data"
 OPEN_METEO = SAMPLES / "open_meteo_payerne_2016-06-20.json"
@@ -146,14 +145,7 @@ def test_solcast_periods_stand_at_their_middle():
 def test_the_pv_of_a_sample_follows_the_measured_pv_and_a_misplaced_mean_does_not(sample):
     """The samples hold BSRN Payerne's own period means: read right, their PV follows the PV of
     the measurements; read as values at the period's end, it lags by half a period."""
-    measured = bsrn_15min("2016-06-20", "2016-06-22")
-    truth = pv_power_kw(
-        measured[["ghi", "dni", "dhi"]].clip(lower=0),
-        PAYERNE,
-        [ROOF],
-        measured["temp_air"],
-        interval_minutes=15,
-    )
+    truth, measured = bsrn_pv_kw("2016-06-20", "2016-06-22", ROOF)
     frame = read_weather(sample)
     period = pd.Timedelta(hours=1) if sample == OPEN_METEO else pd.Timedelta(minutes=30)
     right = pv_from_weather(frame, measured.index, PAYERNE, [ROOF], 15)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from benchmarks.perturbed_weather import perturbed_forecast
 from smartcharge.forecasting import backtest
 from smartcharge.forecasting.clearsky_index import clearsky_index
-from smartcharge.forecasting.pv import clearsky_pv_kw, complete_irradiance, pv_power_kw
+from smartcharge.forecasting.pv import clearsky_pv_kw
 from smartcharge.forecasting.pv_candidates import (
     BANDS,
     PERSISTENCE,
@@ -36,18 +36,15 @@ from smartcharge.forecasting.weather_correction import (
     fit_correction,
 )
 from smartcharge.optimizer.problem import PVArray
-from tests.forecasting_data import PAYERNE, bsrn_15min
+from tests.forecasting_data import PAYERNE, bsrn_pv_kw
 
 ZURICH = "Europe/Zurich"
 STEP = pd.Timedelta(minutes=15)
 SOUTH = PVArray(id="roof", kwp=10, tilt_deg=30, azimuth_deg=180)
 
 
-def payerne_pv(array: PVArray = SOUTH, start: str = "2016-06-01", end: str = "2016-07-01"):
-    measured = bsrn_15min(start, end)
-    irradiance = complete_irradiance(measured.dropna(subset=["ghi"]), PAYERNE, 15)
-    actual = pv_power_kw(irradiance, PAYERNE, [array], measured["temp_air"], interval_minutes=15)
-    return actual.reindex(measured.index), measured
+def payerne_pv(array: PVArray = SOUTH):
+    return bsrn_pv_kw("2016-06-01", "2016-07-01", array)
 
 
 def payerne_series(with_weather: bool = False, array: PVArray = SOUTH) -> PVSeries:

@@ -15,12 +15,7 @@ from smartcharge.forecasting.methods import (
     load_forecasters,
     pv_forecasters,
 )
-from smartcharge.forecasting.pv import (
-    clearsky_irradiance,
-    clearsky_pv_kw,
-    complete_irradiance,
-    pv_power_kw,
-)
+from smartcharge.forecasting.pv import clearsky_irradiance, clearsky_pv_kw
 from smartcharge.forecasting.quantiles import UNCALIBRATED_SPREAD, quantile_band, relative_band
 from smartcharge.forecasting.resolve import horizon_times, load_quantiles, resolve_forecasts
 from smartcharge.forecasting.weather import pv_from_weather, read_weather
@@ -28,7 +23,7 @@ from smartcharge.optimizer.problem import Location, PVArray, parse_problem
 from tests.forecasting_data import (
     AMSTERDAM,
     PAYERNE,
-    bsrn_15min,
+    bsrn_pv_kw,
     household_history,
     household_load,
     site_with_pv,
@@ -302,11 +297,8 @@ def payerne_problem(start: str, **fields) -> dict:
 
 
 def payerne_measured_pv() -> tuple[pd.Series, pd.DataFrame]:
-    measured = bsrn_15min("2016-06-01", "2016-07-01")
     roof = PVArray(id="roof", kwp=10, tilt_deg=30, azimuth_deg=180)
-    irradiance = complete_irradiance(measured.dropna(subset=["ghi"]), PAYERNE, 15)
-    actual = pv_power_kw(irradiance, PAYERNE, [roof], measured["temp_air"], interval_minutes=15)
-    return actual.reindex(measured.index), measured
+    return bsrn_pv_kw("2016-06-01", "2016-07-01", roof)
 
 
 def test_pv_with_history_reports_the_method_of_each_band():
@@ -354,3 +346,16 @@ def test_a_weather_forecast_without_a_past_is_trusted_beyond_two_hours_with_a_wa
     assert methods["day-ahead"].startswith("weather") and methods["2-6h"].startswith("weather")
     assert not methods["0-2h"].startswith("weather")
     assert any("no past days to be scored" in w for w in forecasts.warnings)
+
+
+@pytest.mark.parametrize("days", [1, 2, 5])
+def test_a_short_pv_history_falls_back_on_the_ensemble_until_it_can_be_scored(days):
+    actual, _ = payerne_measured_pv()
+    parsed = parse_problem(payerne_problem("2016-06-24T10:00:00+02:00"))
+    start = horizon_times(parsed)[0]
+    history = actual[(actual.index < start) & (actual.index >= start - pd.Timedelta(days=days))]
+    band = resolve_forecasts(parsed, pv_history_kw=history).quantiles["pv"]
+    if days < 5:
+        assert set(band.attrs["methods"].values()) == {"csi_ensemble"}
+    assert band.notna().all().all() and (band.p10 <= band.p90 + 1e-9).all()
+    assert band.p50.max() > 1
