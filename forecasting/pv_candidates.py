@@ -90,6 +90,10 @@ class PVSeries:
     weather_kw: pd.Series | None = None
 
     @property
+    def step_minutes(self) -> int:
+        return int(self.step / pd.Timedelta(minutes=1))
+
+    @property
     def has_weather(self) -> bool:
         return self.weather_kw is not None and bool(self.weather_kw.notna().any())
 
@@ -105,7 +109,7 @@ class PVSeries:
 
 def day_ahead_levels(series: PVSeries, start: pd.Timestamp) -> dict[str, pd.Series]:
     """Every day-ahead method on each local day from `start`, as issued at its midnight."""
-    methods = pv_forecasters(series.clearsky_kw, series.timezone, _minutes(series.step))
+    methods = pv_forecasters(series.clearsky_kw, series.timezone, series.step_minutes)
     levels = {
         name: rolling_day_ahead(series.measured_kw, methods[name], series.timezone, start)
         for name in (SMART_PERSISTENCE, ENSEMBLE)
@@ -125,18 +129,17 @@ def corrected_by_day(series: PVSeries, weather: pd.Series, start: pd.Timestamp) 
         series.measured_kw, series.weather_kw, series.clearsky_kw, series.timezone
     )
     parts = day_part(series.clearsky_kw, series.timezone)
-    days = local_days(weather.index, series.timezone, start)
-    bounds = pd.DatetimeIndex([d for day in days for d in day]).tz_convert(series.timezone)
-    local = bounds.tz_localize(None).as_unit("ns").asi8
-    edges = np.searchsorted(pairs.day, local).reshape(-1, 2)
     out = []
-    for (day, next_day), (first, _) in zip(days, edges, strict=True):
+    for day, next_day in local_days(weather.index, series.timezone, start):
         times = weather.index[(weather.index >= day) & (weather.index < next_day)]
         if times.empty:
             continue
-        since = day - pd.Timedelta(days=CORRECTION_DAYS)
-        since_code = since.tz_localize(None).as_unit("ns").value
-        window = pairs.between(int(np.searchsorted(pairs.day, since_code)), int(first))
+        # `pairs.day` holds local midnights as naive nanoseconds, in order.
+        since, until = (
+            int(np.searchsorted(pairs.day, t.tz_localize(None).as_unit("ns").value))
+            for t in (day - pd.DateOffset(days=CORRECTION_DAYS), day)
+        )
+        window = pairs.between(since, until)
         correction = fit_correction(window)
         out.append(corrected(correction, weather[times], series.clearsky_kw, parts))
     return pd.concat(out) if out else weather.iloc[:0]
@@ -238,10 +241,6 @@ def band_forecasts(
 def _gain_and_window(inputs: UpdateInputs, rows: slice) -> tuple[float, int]:
     fit, position = inputs.fit(rows)
     return fit.gain, position
-
-
-def _minutes(step: pd.Timedelta) -> int:
-    return int(step / pd.Timedelta(minutes=1))
 
 
 def candidate_names(with_weather: bool, band: LeadBand) -> list[str]:

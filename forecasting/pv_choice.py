@@ -131,7 +131,7 @@ def choose_pv_methods(series: PVSeries, midnight: pd.Timestamp) -> PVChoice:
     measured = series.measured_kw.dropna()
     correction = None
     if series.has_weather:
-        since = midnight - pd.Timedelta(days=CORRECTION_DAYS)
+        since = midnight - pd.DateOffset(days=CORRECTION_DAYS)
         recent = series.measured_kw[series.measured_kw.index >= since]
         correction = fit_correction(
             correction_pairs(recent, series.weather_kw, series.clearsky_kw, series.timezone)

@@ -99,7 +99,7 @@ def _levels(
     """Each day-ahead method at `times`: slots before the next midnight as issued at
     `midnight`, later ones from everything measured."""
     measured = series.measured_kw.dropna()
-    methods = pv_forecasters(series.clearsky_kw, series.timezone, _minutes(series.step))
+    methods = pv_forecasters(series.clearsky_kw, series.timezone, series.step_minutes)
     tomorrow = midnight + pd.DateOffset(days=1)
     today, later = times[times < tomorrow], times[times >= tomorrow]
     levels = {}
@@ -199,7 +199,3 @@ def _spread(
         if np.isfinite([p10, median, p90]).all():
             return (p10 - median) * ones, (p90 - median) * ones
     return -WEATHER_UNCALIBRATED_SPREAD * ones, WEATHER_UNCALIBRATED_SPREAD * ones
-
-
-def _minutes(step: pd.Timedelta) -> int:
-    return int(step / pd.Timedelta(minutes=1))
