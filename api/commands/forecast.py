@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smartcharge.api.cli import fail
+from smartcharge.forecasting.providers import PROVIDER_FORMATS
 
 # History a method needs before its first scored forecast, besides the calibration days: the
 # PV methods start from one day; gradient boosting needs four weeks of load.
@@ -48,6 +49,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "no transposition model",
     )
     pv.add_argument("--azimuth-deg", type=float, default=180.0)
+    pv.add_argument(
+        "--weather",
+        type=Path,
+        help="a stored weather forecast to score beside the measured-PV methods: Open-Meteo or "
+        "Solcast JSON (recognised), or a table/JSON in the problem document's `weather` shape",
+    )
+    pv.add_argument(
+        "--weather-format",
+        choices=PROVIDER_FORMATS,
+        help="read --weather as this provider's JSON (default: recognised from its keys)",
+    )
     backtest.add_argument("--horizon", choices=("day-ahead", "intraday", "both"), default="both")
     backtest.add_argument("--test-days", type=int, help="score only this many days")
     backtest.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -129,7 +141,28 @@ def _actual_series(args: argparse.Namespace):
         interval_minutes=args.step_minutes,
     ).reindex(table.index)
     clear = clearsky_pv_kw(table.index, location, [array], args.step_minutes)
-    return actual, {"clearsky_kw": clear, "kwp": args.kwp}
+    extra = {"clearsky_kw": clear, "kwp": args.kwp, "weather_kw": None}
+    if args.weather is not None:
+        extra["weather_kw"] = _weather_pv_kw(args, table.index, location, array)
+    return actual, extra
+
+
+def _weather_pv_kw(args: argparse.Namespace, times, location, array):
+    """PV of the array from the --weather forecast at every slot (NaN where it does not
+    reach); a ValueError naming the file when it cannot be read or does not overlap."""
+    from smartcharge.forecasting.weather import pv_from_weather, read_weather
+
+    try:
+        weather = read_weather(args.weather, args.weather_format)
+    except ValueError as exc:
+        raise ValueError(f"--weather {args.weather}: {_one_line(exc)}") from None
+    power = pv_from_weather(weather, times, location, [array], args.step_minutes)
+    if power.isna().all():
+        raise ValueError(
+            f"--weather {args.weather}: covers {weather.index[0]} to {weather.index[-1]}, "
+            "none of the measured times"
+        )
+    return power
 
 
 def _report(args: argparse.Namespace, actual, extra: dict) -> int:
@@ -166,6 +199,7 @@ def _report(args: argparse.Namespace, actual, extra: dict) -> int:
             step,
             horizons,
             progress,
+            extra["weather_kw"],
         )
     else:
         result = backtest.load_backtest(
@@ -188,6 +222,11 @@ def _report(args: argparse.Namespace, actual, extra: dict) -> int:
                 f"| {s.method} | {s.horizon} | {s.mae_kw:.3f} | {s.nmae_pct:.1f} | {s.rmse_kw:.3f} "
                 f"| {s.skill_pct:.1f} | {s.pinball_kw:.3f} | {s.coverage_p10_p90_pct:.1f} |"
             )
+        for (auto, horizon), names in result.choices.items():
+            days = names[names.index >= test_start].groupby(level=0).first()
+            shares = days.value_counts(normalize=True)
+            chosen = ", ".join(f"{name} {100 * share:.0f} %" for name, share in shares.items())
+            print(f"{auto} {horizon} chose (share of test slots): {chosen}")
     if args.plot is not None:
         from smartcharge.api.plots import plot_backtest
 
