@@ -13,11 +13,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from smartcharge.api.clock import Clock, SystemClock
 from smartcharge.api.metrics import Metrics
 from smartcharge.api.planner import Planner
 from smartcharge.api.routes import (
+    grid_limits,
     measurements,
     optimize,
+    prices,
     schedule,
     sessions,
     sites,
@@ -30,15 +33,18 @@ from smartcharge.api.store.database import open_database
 from smartcharge.optimizer.problem import ProblemError
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    """`clock` is for tests and benchmarks that drive the service through simulated time
+    (`api.clock.SimulatedClock`); a served app always runs on the system clock."""
     settings = settings or Settings()
+    clock = clock or SystemClock()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = open_database(settings.database_url)
         pool = make_pool(settings.solver_pool, settings.solver_workers)
         metrics = Metrics()
-        planner = Planner(database, pool, metrics, settings, owner=settings.instance)
+        planner = Planner(database, pool, metrics, settings, owner=settings.instance, clock=clock)
         metrics.queue_length.set_function(lambda: pool.in_flight)
         metrics.replans_pending.set_function(lambda: planner.pending)
         app.state.database, app.state.metrics, app.state.planner = database, metrics, planner
@@ -57,8 +63,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    for module in (optimize, sites, sessions, measurements, weather, schedule, what_if):
+    app.state.settings, app.state.clock = settings, clock
+    for module in (
+        optimize,
+        sites,
+        sessions,
+        measurements,
+        weather,
+        prices,
+        grid_limits,
+        schedule,
+        what_if,
+    ):
         app.include_router(module.router)
 
     @app.exception_handler(ProblemError)
