@@ -6,10 +6,14 @@ shutdown it stops them in reverse order.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -85,6 +89,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         ]
         return JSONResponse(status_code=422, content={"detail": detail})
 
+    @app.exception_handler(RequestValidationError)
+    def request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's 422, with a NaN or infinity the client sent echoed as text: JSON has no
+        such numbers, and the error about one must not become a 500."""
+        return JSONResponse(
+            status_code=422, content={"detail": _finite(jsonable_encoder(exc.errors()))}
+        )
+
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -95,3 +107,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

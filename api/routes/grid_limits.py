@@ -4,7 +4,7 @@ window's and the site's limits; a window in force now re-plans the site at once.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Response
@@ -72,8 +72,8 @@ def window_out(row: GridLimitWindow, now: datetime) -> GridLimitOut:
         status = "scheduled"
     return GridLimitOut(
         id=row.id,
-        start=row.start_utc,
-        end=row.end_utc,
+        start=row.start_utc.astimezone(UTC),
+        end=row.end_utc.astimezone(UTC),
         import_limit_kw=row.import_limit_kw,
         export_limit_kw=row.export_limit_kw,
         phase_limit_a=row.phase_limit_a,

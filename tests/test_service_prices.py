@@ -1,0 +1,233 @@
+"""A stored site's price feed (SPEC §5): stored by time (upsert, each point holding until the
+next, the last one for the feed's spacing), read back by range, refused whole when any point is
+bad, private to the tenant, and read by every plan for its own slots."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from smartcharge.api.clock import SimulatedClock
+from smartcharge.api.store.database import open_database
+from smartcharge.api.store.keys import caller_for_key, create_key
+from smartcharge.api.store.sites import get_site
+from smartcharge.api.stored_problem import stored_problem
+from tests.service_harness import site_document
+
+NOW = datetime.fromisoformat("2026-03-10T10:20:00+01:00")
+DAY = datetime.fromisoformat("2026-03-10T00:00:00+01:00")
+
+
+def hourly(first_hour: int, prices: list[float], **extra) -> dict:
+    return {
+        "points": [
+            {"time": (DAY + timedelta(hours=first_hour + h)).isoformat(), "import_per_kwh": p}
+            for h, p in enumerate(prices)
+        ],
+        **extra,
+    }
+
+
+def instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+@pytest.fixture
+def api(make_api):
+    with make_api(clock=SimulatedClock(NOW)) as running:
+        assert running.post("/v1/sites", json=site_document("depot")).status_code == 201
+        yield running
+
+
+def test_points_are_stored_and_read_back_with_the_time_each_stops_holding(api):
+    body = hourly(0, [0.10, 0.12, -0.02, 0.30])
+    body["points"][1]["export_per_kwh"] = 0.04
+    response = api.put("/v1/sites/depot/prices", json=body)
+    assert response.status_code == 200, response.text
+    # The last of an hourly feed holds for one hour, then the document's tariff applies.
+    assert response.json()["stored"] == 4
+    assert instant(response.json()["end"]) == DAY + timedelta(hours=4)
+
+    points = api.get("/v1/sites/depot/prices").json()["points"]
+    assert [instant(p["time"]) for p in points] == [DAY + timedelta(hours=h) for h in range(4)]
+    assert [p["import_per_kwh"] for p in points] == [0.10, 0.12, -0.02, 0.30]
+    assert [p["export_per_kwh"] for p in points] == [None, 0.04, None, None]
+    assert [instant(p["end"]) for p in points] == [DAY + timedelta(hours=h) for h in range(1, 5)]
+
+    # A range holds the point in force at `from` (stamped before it) and those inside it.
+    window = api.get(
+        "/v1/sites/depot/prices",
+        params={
+            "from": (DAY + timedelta(hours=1, minutes=30)).isoformat(),
+            "to": (DAY + timedelta(hours=3)).isoformat(),
+        },
+    ).json()["points"]
+    assert [instant(p["time"]) for p in window] == [DAY + timedelta(hours=h) for h in (1, 2)]
+    # After the feed's end nothing holds.
+    later = api.get(
+        "/v1/sites/depot/prices", params={"from": (DAY + timedelta(hours=5)).isoformat()}
+    )
+    assert later.json()["points"] == []
+
+
+def test_upsert_by_time_replaces_and_a_correction_keeps_the_feeds_end(api):
+    assert api.put("/v1/sites/depot/prices", json=hourly(0, [0.1, 0.2, 0.3])).status_code == 200
+    # A correction of the last hour alone: the feed still ends where it ended.
+    correction = {
+        "points": [{"time": (DAY + timedelta(hours=2)).isoformat(), "import_per_kwh": 0.25}]
+    }
+    assert api.put("/v1/sites/depot/prices", json=correction).status_code == 200
+    # Quarter-hours inside the first hour: inserted between, each holding until the next.
+    quarters = {
+        "points": [
+            {"time": (DAY + timedelta(minutes=m)).isoformat(), "import_per_kwh": 0.1 + m / 1000}
+            for m in (0, 15, 30, 45)
+        ]
+    }
+    assert api.put("/v1/sites/depot/prices", json=quarters).json()["stored"] == 4
+    points = api.get("/v1/sites/depot/prices").json()["points"]
+    times = [instant(p["time"]) - DAY for p in points]
+    assert times == [timedelta(minutes=m) for m in (0, 15, 30, 45, 60, 120)]
+    assert [p["import_per_kwh"] for p in points] == pytest.approx(
+        [0.1, 0.115, 0.13, 0.145, 0.2, 0.25]
+    )
+    assert instant(points[-1]["end"]) == DAY + timedelta(hours=3)
+    assert instant(points[3]["end"]) == DAY + timedelta(hours=1)
+
+
+def test_an_explicit_end_and_a_lone_point_without_one(api):
+    # A supplier's two-rate day: the last rate ends at 07:00 the next day, not 16 h later.
+    body = hourly(7, [0.30], end=(DAY + timedelta(hours=23)).isoformat())
+    body["points"].append({"time": (DAY + timedelta(hours=23)).isoformat(), "import_per_kwh": 0.2})
+    body["end"] = (DAY + timedelta(hours=31)).isoformat()
+    assert instant(api.put("/v1/sites/depot/prices", json=body).json()["end"]) == DAY + timedelta(
+        hours=31
+    )
+    # A lone new point is a price change: it holds until a later point comes.
+    lone = {"points": [{"time": (DAY + timedelta(days=3)).isoformat(), "import_per_kwh": 0.22}]}
+    assert api.put("/v1/sites/depot/prices", json=lone).json()["end"] is None
+    points = api.get("/v1/sites/depot/prices").json()["points"]
+    assert [p["end"] for p in points][-1] is None
+    assert instant(points[1]["end"]) == DAY + timedelta(hours=31)
+
+
+BAD_FEEDS = {
+    "naive time": (
+        {"points": [{"time": "2026-03-10T00:00:00", "import_per_kwh": 0.1}]},
+        ["body", "points", 0, "time"],
+    ),
+    "unsorted": (
+        {
+            "points": [
+                {"time": "2026-03-10T01:00:00+01:00", "import_per_kwh": 0.1},
+                {"time": "2026-03-10T00:00:00+01:00", "import_per_kwh": 0.1},
+            ]
+        },
+        ["body", "points", 1, "time"],
+    ),
+    "duplicate, in another offset": (
+        {
+            "points": [
+                {"time": "2026-03-10T01:00:00+01:00", "import_per_kwh": 0.1},
+                {"time": "2026-03-10T00:00:00Z", "import_per_kwh": 0.2},
+            ]
+        },
+        ["body", "points", 1, "time"],
+    ),
+    "per MWh": (
+        {"points": [{"time": "2026-03-10T00:00:00+01:00", "import_per_kwh": 116.0}]},
+        ["body", "points", 0, "import_per_kwh"],
+    ),
+    "export beyond range": (
+        {
+            "points": [
+                {"time": "2026-03-10T00:00:00+01:00", "import_per_kwh": 0.1, "export_per_kwh": -80}
+            ]
+        },
+        ["body", "points", 0, "export_per_kwh"],
+    ),
+    "end before the last point": (
+        {
+            "points": [{"time": "2026-03-10T00:00:00+01:00", "import_per_kwh": 0.1}],
+            "end": "2026-03-09T23:00:00+01:00",
+        },
+        ["body", "end"],
+    ),
+    "no points": ({"points": []}, ["body", "points"]),
+    "unknown field": (
+        {"points": [{"time": "2026-03-10T00:00:00+01:00", "import_per_kwh": 0.1, "vat": 21}]},
+        ["body", "points", 0, "vat"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FEEDS, ids=list(BAD_FEEDS))
+def test_bad_feeds_are_a_422_naming_the_field_and_store_nothing(api, case):
+    body, loc = BAD_FEEDS[case]
+    response = api.put("/v1/sites/depot/prices", json=body)
+    assert response.status_code == 422, response.text
+    assert loc in [error["loc"] for error in response.json()["detail"]], response.text
+    assert api.get("/v1/sites/depot/prices").json()["points"] == []
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_prices_are_refused(api, literal):
+    """JSON has no NaN, but Python's parser reads one: it must not reach the store."""
+    content = (
+        '{"points": [{"time": "2026-03-10T00:00:00+01:00", "import_per_kwh": 0.1},'
+        f' {{"time": "2026-03-10T01:00:00+01:00", "import_per_kwh": {literal}}}]}}'
+    )
+    response = api.client.put(
+        "/v1/sites/depot/prices",
+        content=content,
+        headers={**api.headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert ["body", "points", 1, "import_per_kwh"] in [e["loc"] for e in response.json()["detail"]]
+    assert api.get("/v1/sites/depot/prices").json()["points"] == []
+
+
+def test_a_bad_point_among_good_ones_stores_none_of_them(api):
+    body = hourly(0, [0.1, 0.2, 0.3])
+    body["points"][2]["time"] = body["points"][0]["time"]
+    assert api.put("/v1/sites/depot/prices", json=body).status_code == 422
+    assert api.get("/v1/sites/depot/prices").json()["points"] == []
+
+
+def test_a_range_ending_before_it_starts_is_a_422(api):
+    response = api.get(
+        "/v1/sites/depot/prices",
+        params={"from": NOW.isoformat(), "to": (NOW - timedelta(hours=1)).isoformat()},
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "to"]
+
+
+def test_prices_are_private_to_the_tenant(api):
+    assert api.put("/v1/sites/depot/prices", json=hourly(0, [0.1])).status_code == 200
+    other = {"Authorization": f"Bearer {create_key(open_database(api.url), 'rival')}"}
+    assert api.client.get("/v1/sites/depot/prices", headers=other).status_code == 404
+    assert (
+        api.client.put("/v1/sites/depot/prices", json=hourly(0, [9.0]), headers=other).status_code
+        == 404
+    )
+    assert api.get("/v1/sites/depot/prices").json()["points"][0]["import_per_kwh"] == 0.1
+
+
+def test_a_plan_reads_the_points_of_its_own_horizon(api):
+    """At 10:20 a plan starts at 10:15: it gets the 10:00 point (holding at 10:15) and the
+    later ones inside its 8 hours, and a point without prices where the feed ends."""
+    assert api.put("/v1/sites/depot/prices", json=hourly(0, [0.1 * h for h in range(14)]))
+    database = open_database(api.url)
+    site = get_site(database, caller_for_key(database, api.key).tenant_id, "depot")
+    problem = stored_problem(database, site, NOW).problem
+    prices = problem["tariff"]["prices"]
+    assert instant(prices[0]["time"]) == DAY + timedelta(hours=10)
+    assert [instant(p["time"]) for p in prices[:-1]] == [
+        DAY + timedelta(hours=h) for h in range(10, 14)
+    ]
+    assert [p["import_per_kwh"] for p in prices[:-1]] == pytest.approx([1.0, 1.1, 1.2, 1.3])
+    # The feed ends at 14:00, inside the horizon (10:15 to 18:15): the document's tariff after.
+    assert instant(prices[-1]["time"]) == DAY + timedelta(hours=14)
+    assert prices[-1]["import_per_kwh"] is None
