@@ -62,7 +62,7 @@ def stored_problem(
     timezone = document["site"].get("timezone", "UTC")
     period = document.get("tariff", {}).get("demand_charge_period", DEFAULT_BILLING_PERIOD)
     period_start = billing_period_start(start, timezone, period)
-    peak = peak_import_kw(database, site.pk, period_start) if period_start else None
+    peak = peak_import_kw(database, site.pk, period_start, now) if period_start else None
     problem = compose_problem(document, sessions, start, slots=slots, measured_peak_kw=peak)
     horizon = problem["horizon"]
     end = start + timedelta(minutes=horizon["step_minutes"] * horizon["slots"])
