@@ -25,6 +25,7 @@ from smartcharge.api.time_inputs import (
     price_points,
 )
 from smartcharge.forecasting.weather import read_weather
+from smartcharge.optimizer.problem import EARLIEST_TIME
 
 # The base-load methods look back up to 7 weeks: 7 days of level, 28 days of training for
 # gradient boosting, 14 days of selection.
@@ -62,11 +63,13 @@ def stored_problem(
     timezone = document["site"].get("timezone", "UTC")
     period = document.get("tariff", {}).get("demand_charge_period", DEFAULT_BILLING_PERIOD)
     period_start = billing_period_start(start, timezone, period)
-    peak = peak_import_kw(database, site.pk, period_start, now) if period_start else None
+    # `none`: the peak never resets, so every metered value retention still keeps counts.
+    peak = peak_import_kw(database, site.pk, period_start or EARLIEST_TIME, now)
     problem = compose_problem(document, sessions, start, slots=slots, measured_peak_kw=peak)
     horizon = problem["horizon"]
     end = start + timedelta(minutes=horizon["step_minutes"] * horizon["slots"])
-    prices = price_points(held_prices(database, site.pk, start, end), start, end)
+    step = timedelta(minutes=horizon["step_minutes"])
+    prices = price_points(held_prices(database, site.pk, start, end), start, end, step)
     if prices:
         problem.setdefault("tariff", {})["prices"] = prices
     apply_grid_windows(problem, windows_in_force(database, site.pk, start, end))

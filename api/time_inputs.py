@@ -8,6 +8,7 @@ them, so a plan, what-if at a given `at` and the forecast endpoint all see the s
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -22,9 +23,9 @@ from smartcharge.api.store.tables import GridLimitWindow
 BillingPeriod = Literal["month", "day", "none"]
 DEFAULT_BILLING_PERIOD: BillingPeriod = "month"
 
-# Where a site sets no phase limit, the slots outside a window get one no site can reach: a
-# per-slot array needs a number in every slot.
-UNLIMITED_PHASE_A = 1e6
+# The finest grid a feed is written out on: prices change on whole minutes (rarer in
+# practice: on quarter-hours).
+MIN_PRICE_GRID_S = 60
 
 # The grid limits a window may cap, and what the problem means where the site gives none.
 WINDOW_LIMITS: dict[str, float | None] = {
@@ -38,7 +39,7 @@ def billing_period_start(
     moment: datetime, timezone: str, period: BillingPeriod = DEFAULT_BILLING_PERIOD
 ) -> datetime | None:
     """The local midnight the billing period holding `moment` began at: the 1st of the month
-    (`month`), the day (`day`); None for `none` (no period: no metered peak carries over)."""
+    (`month`), the day (`day`); None for `none` (the peak never resets)."""
     if period == "none":
         return None
     local = moment.astimezone(ZoneInfo(timezone))
@@ -59,26 +60,51 @@ def horizon_bounds(problem: dict[str, Any]) -> tuple[datetime, timedelta, int]:
     )
 
 
-def price_points(held: Sequence[HeldPrice], start: datetime, end: datetime) -> list[dict]:
-    """`tariff.prices` for a horizon [start, end): the points that hold inside it (the one
-    holding at `start` included), and where the feed stops short of `end` (its last point's
-    end, or a gap between two points) a point without prices: from there the document's
-    tariff applies again."""
-    points: list[dict[str, Any]] = []
-    for i, point in enumerate(held):
-        next_time = held[i + 1].time if i + 1 < len(held) else None
-        if (point.end is not None and point.end <= start) or point.time >= end:
-            continue
-        entry: dict[str, Any] = {
-            "time": point.time.isoformat(),
-            "import_per_kwh": point.import_per_kwh,
-        }
+def price_points(
+    held: Sequence[HeldPrice], start: datetime, end: datetime, step: timedelta
+) -> list[dict]:
+    """`tariff.prices` for a horizon [start, end) of `step` slots, saying exactly what the feed
+    says there. The problem's points hold until the next one and the last one for their median
+    spacing (SPEC §5); the feed's points hold until the next one or their own end, which may be
+    sooner (a day-ahead feed whose next day has not come yet) or later (a price change that
+    holds until further notice). So the feed is written out on a regular grid fine enough for
+    each of its changes (each grid point with the price then holding): every spacing is the
+    median, and the last point ends where the feed ends. Where the feed has a gap inside the
+    horizon, the points stop there: the document's tariff applies from the gap on."""
+    covered = _first_run(held, start, end)
+    if not covered:
+        return []
+    first, last_end = covered[0].time, covered[-1].end
+    assert last_end is not None  # _first_run clips every end to the horizon
+    offsets = [int((t - start).total_seconds()) for t in (first, last_end)]
+    offsets += [int((p.time - start).total_seconds()) for p in covered[1:]]
+    grid_s = max(math.gcd(int(step.total_seconds()), *offsets), MIN_PRICE_GRID_S)
+    grid = [first + timedelta(seconds=s) for s in range(0, offsets[1] - offsets[0], grid_s)]
+    changes = [p.time for p in covered]
+    points = []
+    for moment in grid:
+        point = covered[bisect.bisect_right(changes, moment) - 1]
+        entry: dict[str, Any] = {"time": moment.isoformat(), "import_per_kwh": point.import_per_kwh}
         if point.export_per_kwh is not None:
             entry["export_per_kwh"] = point.export_per_kwh
         points.append(entry)
-        if point.end is not None and point.end < end and point.end != next_time:
-            points.append({"time": point.end.isoformat(), "import_per_kwh": None})
     return points
+
+
+def _first_run(held: Sequence[HeldPrice], start: datetime, end: datetime) -> list[HeldPrice]:
+    """The points covering [start, end) without a gap from the first of them on, clipped to
+    the horizon (the first starts no earlier than `start`, every end no later than `end`)."""
+    run: list[HeldPrice] = []
+    for point in held:
+        point_end = end if point.end is None else min(point.end, end)
+        if point_end <= start or point.time >= end:
+            continue
+        if run and run[-1].end != point.time:
+            break  # a gap: the feed resumes later, but a point cannot say "no price here"
+        run.append(
+            HeldPrice(max(point.time, start), point.import_per_kwh, point.export_per_kwh, point_end)
+        )
+    return run
 
 
 def window_caps(
@@ -109,10 +135,16 @@ def apply_grid_windows(problem: dict[str, Any], windows: Sequence[GridLimitWindo
         if not np.isfinite(caps).any():
             continue
         site_value = grid.get(limit, default)
-        if site_value is None:
-            # No phase limit of the site's own: outside the windows none may bind either.
-            site_value = UNLIMITED_PHASE_A
-        site = np.asarray(site_value, dtype=float)
+        # null in a per-slot array: no limit in that slot (a site without a phase limit).
+        site = np.asarray(
+            [np.inf if v is None else v for v in site_value]
+            if isinstance(site_value, list)
+            else np.inf
+            if site_value is None
+            else site_value,
+            dtype=float,
+        )
         if site.ndim == 1 and site.size != slots:
             continue  # a per-slot array of another length: validation names it
-        grid[limit] = [float(v) for v in np.broadcast_to(np.minimum(site, caps), (slots,))]
+        combined = np.broadcast_to(np.minimum(site, caps), (slots,))
+        grid[limit] = [float(v) if np.isfinite(v) else None for v in combined]

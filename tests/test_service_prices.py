@@ -215,19 +215,67 @@ def test_prices_are_private_to_the_tenant(api):
     assert api.get("/v1/sites/depot/prices").json()["points"][0]["import_per_kwh"] == 0.1
 
 
-def test_a_plan_reads_the_points_of_its_own_horizon(api):
-    """At 10:20 a plan starts at 10:15: it gets the 10:00 point (holding at 10:15) and the
-    later ones inside its 8 hours, and a point without prices where the feed ends."""
-    assert api.put("/v1/sites/depot/prices", json=hourly(0, [0.1 * h for h in range(14)]))
+def feed_in_plan(api, moment: datetime = NOW) -> list[tuple[timedelta, float, float | None]]:
+    """(time after DAY, import, export) of the points a plan at `moment` is given."""
     database = open_database(api.url)
     site = get_site(database, caller_for_key(database, api.key).tenant_id, "depot")
-    problem = stored_problem(database, site, NOW).problem
-    prices = problem["tariff"]["prices"]
-    assert instant(prices[0]["time"]) == DAY + timedelta(hours=10)
-    assert [instant(p["time"]) for p in prices[:-1]] == [
-        DAY + timedelta(hours=h) for h in range(10, 14)
+    prices = stored_problem(database, site, moment).problem["tariff"].get("prices", [])
+    return [
+        (instant(p["time"]) - DAY, p["import_per_kwh"], p.get("export_per_kwh")) for p in prices
     ]
-    assert [p["import_per_kwh"] for p in prices[:-1]] == pytest.approx([1.0, 1.1, 1.2, 1.3])
-    # The feed ends at 14:00, inside the horizon (10:15 to 18:15): the document's tariff after.
-    assert instant(prices[-1]["time"]) == DAY + timedelta(hours=14)
-    assert prices[-1]["import_per_kwh"] is None
+
+
+def test_a_plan_reads_the_points_of_its_own_horizon(api):
+    """At 10:20 a plan starts at 10:15 and runs 8 hours. The hourly feed ends at 14:00: the
+    plan is given the feed from 10:15 to 14:00 on a regular quarter-hour grid (so the
+    problem's rule, the last point holds for the points' spacing, ends it at 14:00 too);
+    the document's tariff applies after."""
+    assert api.put("/v1/sites/depot/prices", json=hourly(0, [0.1 * h for h in range(14)]))
+    points = feed_in_plan(api)
+    quarter = timedelta(minutes=15)
+    assert [t for t, _, _ in points] == [
+        timedelta(hours=10, minutes=15) + k * quarter for k in range(15)
+    ]
+    assert [price for _, price, _ in points] == pytest.approx(
+        [1.0] * 3 + [1.1] * 4 + [1.2] * 4 + [1.3] * 4
+    )
+    assert {export for _, _, export in points} == {None}
+
+
+def test_a_price_change_until_further_notice_holds_over_the_horizon(api):
+    lone = {"points": [{"time": DAY.isoformat(), "import_per_kwh": 0.3, "export_per_kwh": 0.1}]}
+    assert api.put("/v1/sites/depot/prices", json=lone).json()["end"] is None
+    points = feed_in_plan(api)
+    assert len(points) == 32  # every quarter-hour of the 8 hours: the last holds to the end
+    assert {(price, export) for _, price, export in points} == {(0.3, 0.1)}
+
+
+def test_a_gap_in_the_feed_ends_what_the_plan_is_given(api):
+    """A point cannot say "no price here": where the feed has a gap, the plan is given the
+    feed up to it, and the document's tariff from there on (the safe reading of a feed that
+    stopped)."""
+    assert api.put("/v1/sites/depot/prices", json=hourly(10, [0.2, 0.3])).status_code == 200
+    assert api.put("/v1/sites/depot/prices", json=hourly(14, [0.9, 0.9])).status_code == 200
+    points = feed_in_plan(api)
+    assert points[-1][0] == timedelta(hours=11, minutes=45)
+    assert [price for _, price, _ in points] == pytest.approx([0.2] * 3 + [0.3] * 4)
+
+
+def test_a_quarter_hour_feed_in_hourly_slots_keeps_its_quarters(make_api):
+    """Hourly steps, a quarter-hourly feed: the plan is given every quarter (each slot's
+    price is their mean, which the optimizer takes)."""
+    document = site_document("depot")
+    document["horizon"] = {"step_minutes": 60, "slots": 4}
+    with make_api(clock=SimulatedClock(NOW)) as api:
+        assert api.post("/v1/sites", json=document).status_code == 201
+        quarters = {
+            "points": [
+                {"time": (DAY + timedelta(minutes=15 * k)).isoformat(), "import_per_kwh": k / 100}
+                for k in range(96)
+            ]
+        }
+        assert api.put("/v1/sites/depot/prices", json=quarters).status_code == 200
+        points = feed_in_plan(api)
+        # A plan at 10:20 with hourly steps starts at 10:00 and runs to 14:00.
+        assert [t for t, _, _ in points] == [timedelta(minutes=15 * k) for k in range(40, 56)]
+        assert [price for _, price, _ in points] == pytest.approx([k / 100 for k in range(40, 56)])

@@ -86,12 +86,13 @@ def test_a_daily_period_and_none(api):
     daily = {**site.document, "tariff": {**site.document["tariff"], "demand_charge_period": "day"}}
     assert peak_at(database, site, "2026-11-01T23:50:00+01:00", daily) == 45.0
     assert peak_at(database, site, "2026-11-02T10:00:00+01:00", daily) == 25.0
-    # No billing period: no metered peak carries into a plan, only the document's own.
-    none = {
-        **site.document,
-        "tariff": {**site.document["tariff"], "demand_charge_period": "none", "peak_so_far_kw": 5},
-    }
-    assert peak_at(database, site, "2026-11-02T10:00:00+01:00", none) == 5.0
+    # No billing period: the peak never resets (every metered value kept counts), and the
+    # document's own peak_so_far_kw is a floor (a contracted peak).
+    tariff = {**site.document["tariff"], "demand_charge_period": "none"}
+    none = {**site.document, "tariff": tariff}
+    assert peak_at(database, site, "2026-11-02T10:00:00+01:00", none) == 80.0
+    contracted = {**site.document, "tariff": {**tariff, "peak_so_far_kw": 100}}
+    assert peak_at(database, site, "2026-11-02T10:00:00+01:00", contracted) == 100.0
 
 
 OLD = datetime(2025, 1, 1, tzinfo=UTC)
