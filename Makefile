@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: setup run test bench lint format clean
+.PHONY: setup run test wheel-smoke bench lint format clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,9 @@ run: setup
 
 test: setup
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+
+wheel-smoke: setup  # the built wheel in a fresh virtualenv, away from the source tree
+	PY=$(PY) bash .ci/wheel-smoke
 
 bench: setup
 	$(PY) -m benchmarks.run

@@ -20,8 +20,9 @@ from smartcharge.api.store.measurements import upsert_measurements
 from smartcharge.api.store.sessions import add_session, end_session, live_sessions
 from smartcharge.api.store.sites import create_site, get_site, replace_document
 from smartcharge.api.store.tables import utc_now
+from smartcharge.optimizer.shipped_data import DATA_DIR
 
-LOAD_HISTORY = Path(__file__).parent.parent / "data" / "load" / "households25_15min_2022.csv.gz"
+LOAD_HISTORY = DATA_DIR / "load" / "households25_15min_2022.csv.gz"
 HISTORY_DAYS = 56  # eight weeks: enough for every base-load method to be in the daily choice
 TENANT = "demo"
 

@@ -31,9 +31,9 @@ from benchmarks.generator import (
     generate_problem,
 )
 from smartcharge.api.cli import main as cli
-from smartcharge.api.commands.simulate import read_sessions
 from smartcharge.optimizer.problem import parse_problem
 from smartcharge.optimizer.replay import ReplayResult, offline, replay
+from smartcharge.optimizer.session_table import read_sessions
 from smartcharge.optimizer.sessions_generator import generate_sessions
 from smartcharge.optimizer.strategies import STRATEGIES
 

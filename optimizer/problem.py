@@ -10,8 +10,12 @@ live in `_cross_field_errors`, so that every error carries the path of the field
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import os
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -268,6 +272,14 @@ class Options(_Model):
 
 
 class Problem(_Model):
+    """A planning problem (SPEC §1): the site, the horizon, tariff, forecasts or the inputs to
+    make them, the sessions and the solver's options.
+
+    Build one with `Problem.load` (a dict, a JSON file's path or JSON text) or
+    `Problem.model_validate`; an invalid document raises `ProblemError` naming every field at
+    fault. `problem.model_dump(mode="json")` gives the document back.
+    """
+
     site: Site
     horizon: Horizon
     tariff: Tariff = Field(default_factory=Tariff)
@@ -278,6 +290,35 @@ class Problem(_Model):
     )
     sessions: list[Session] = Field(default_factory=list)
     options: Options = Field(default_factory=Options)
+
+    @classmethod
+    def load(cls, source: Problem | Mapping[str, Any] | str | os.PathLike[str]) -> Problem:
+        """A validated problem from a dict, the path of a JSON file, or JSON text.
+
+        Raises
+        ------
+        ProblemError
+            naming every field at fault (also for text that is not a JSON object).
+        OSError
+            when the file cannot be read.
+        """
+        if isinstance(source, str) and source.lstrip().startswith("{"):
+            name, text = "problem", source
+        elif isinstance(source, str | os.PathLike):
+            name, text = os.fspath(source), Path(source).read_text()
+        else:
+            return parse_problem(source if isinstance(source, Problem) else dict(source))
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            reason = f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            raise ProblemError([FieldError(loc=(), msg=f"{name}: {reason}")]) from None
+        if not isinstance(data, dict):
+            kind = type(data).__name__
+            raise ProblemError(
+                [FieldError(loc=(), msg=f"{name}: a problem is an object, not {kind}")]
+            )
+        return parse_problem(data)
 
 
 class FieldError(BaseModel):

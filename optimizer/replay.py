@@ -214,6 +214,33 @@ def offline(site: dict[str, Any], sessions: list[dict[str, Any]], slots: int) ->
     return ReplayResult("offline", full, plan.setpoint, [time.perf_counter() - started])
 
 
+class UnknownStrategyError(ValueError):
+    """A strategy name that is none of the known ones."""
+
+
+def run_strategies(
+    site: dict[str, Any],
+    sessions: list[dict[str, Any]],
+    names: list[str],
+    slots: int,
+    progress: bool = False,
+) -> list[ReplayResult]:
+    """Replay the same sessions under each strategy named (`offline`: perfect foresight).
+    Raises `UnknownStrategyError` naming the unknown ones before replaying any."""
+    from smartcharge.optimizer.strategies import STRATEGIES
+
+    known = [*STRATEGIES, "offline"]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise UnknownStrategyError(f"unknown {', '.join(unknown)} (known: {', '.join(known)})")
+    return [
+        offline(site, sessions, slots)
+        if name == "offline"
+        else replay(site, sessions, STRATEGIES[name], name, slots, progress=progress)
+        for name in names
+    ]
+
+
 def served_tolerance_kwh(wanted_kwh: np.ndarray) -> np.ndarray:
     """A session is fully served within 1 % of what counts (at least 0.1 kWh): set-points are
     rounded down to 0.1 A for OCPP, which over a long session leaves a few tens of Wh even

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, time, timedelta
 from functools import cache
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from smartcharge.optimizer.problem import Charger, Problem
+from smartcharge.optimizer.shipped_data import DATA_DIR
 
-EV_DATA = Path(__file__).resolve().parent.parent / "data" / "ev"
+EV_DATA = DATA_DIR / "ev"
 KINDS = ("workplace", "public", "private")
 
 # Mean sessions a charger starts per weekday (a Poisson rate; a driver who finds the charger

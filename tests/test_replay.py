@@ -9,8 +9,8 @@ import json
 import pytest
 
 from benchmarks.generator import generate_problem
-from smartcharge.api.commands.simulate import COLUMNS
 from smartcharge.optimizer.replay import offline, replay
+from smartcharge.optimizer.session_table import SESSION_COLUMNS
 from smartcharge.optimizer.strategies import STRATEGIES
 from tests.builders import START, at, charger, problem, session
 
@@ -65,7 +65,7 @@ def test_simulate_cli_json(tight_site, tmp_path, capsys):
     (tmp_path / "site.json").write_text(json.dumps(site))
     with open(tmp_path / "sessions.csv", "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(COLUMNS)
+        writer.writerow(SESSION_COLUMNS)
         for s in sessions:
             writer.writerow(
                 [

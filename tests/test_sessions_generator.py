@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from smartcharge.api.cli import main
-from smartcharge.api.commands.simulate import COLUMNS, read_sessions
 from smartcharge.optimizer.problem import parse_problem
+from smartcharge.optimizer.session_table import SESSION_COLUMNS, read_sessions
 from smartcharge.optimizer.sessions_generator import distributions, generate_sessions
 
 ROOT = Path(__file__).parent.parent
@@ -107,7 +107,7 @@ def test_cli_writes_a_csv_that_simulate_reads(tmp_path):
     assert isinstance(sessions, list) and sessions
     with open(out, newline="") as f:
         header = next(csv.reader(f))
-    assert tuple(header) == COLUMNS
+    assert tuple(header) == SESSION_COLUMNS
     again = tmp_path / "again.csv"
     assert main([*args, "--days", "2", "--seed", "9", "--out", str(again)]) == 0
     assert again.read_text() == out.read_text()

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from smartcharge.api.cli import fail
+from smartcharge.api.cli import fail, missing_extra
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,6 +43,9 @@ def problem_paths(args: argparse.Namespace) -> list[Path] | str:
 
 
 def run(args: argparse.Namespace) -> int:
+    missing = missing_extra("distributed", "dask", "smartcharge batch")
+    if missing:
+        return fail(missing)
     from smartcharge.api.batch import local_client, plan_many, summary
 
     paths = problem_paths(args)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from smartcharge.api.cli import fail
+from smartcharge.api.cli import database_extra, fail
 from smartcharge.api.store.database import DEFAULT_URL
 
 
@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    missing = database_extra(args.db, "smartcharge keys")
+    if missing:
+        return fail(missing)
     from sqlalchemy.exc import ArgumentError, OperationalError
 
     from smartcharge.api.store.database import open_database

@@ -7,7 +7,7 @@ import logging
 import os
 from pathlib import Path
 
-from smartcharge.api.cli import fail
+from smartcharge.api.cli import database_extra, fail, missing_extra
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    missing = database_extra(args.db, "smartcharge serve")
+    if args.solver_pool and args.solver_pool.startswith("dask://"):
+        missing = missing or missing_extra("distributed", "dask", "--solver-pool dask://")
+    if missing:
+        return fail(missing)
     import uvicorn
     from pydantic import ValidationError
 

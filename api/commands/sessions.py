@@ -4,14 +4,11 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 from pathlib import Path
 
 from smartcharge.api.cli import fail
 from smartcharge.api.commands.optimize import read_json
-from smartcharge.api.commands.simulate import COLUMNS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,6 +54,7 @@ def _number(
 
 def run(args: argparse.Namespace) -> int:
     from smartcharge.optimizer.problem import ProblemError, parse_problem
+    from smartcharge.optimizer.session_table import sessions_csv
     from smartcharge.optimizer.sessions_generator import KINDS, generate_sessions
 
     if args.kind not in KINDS:
@@ -85,17 +83,12 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"{args.site}: site.chargers: the site has no chargers")
     sessions = generate_sessions(site, args.kind, **checks)
 
-    optional = [c for c in ("priority", "max_power_kw") if any(s.get(c) for s in sessions)]
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow([*COLUMNS, *optional])
-    for s in sessions:
-        writer.writerow([s["id"], *(s[c] for c in COLUMNS[1:]), *(s.get(c, "") for c in optional)])
+    text = sessions_csv(sessions)
     if args.out is None:
-        sys.stdout.write(text.getvalue())
+        sys.stdout.write(text)
         return 0
     try:
-        args.out.write_text(text.getvalue())
+        args.out.write_text(text)
     except OSError as exc:
         return fail(f"{args.out}: {exc.strerror}")
     print(

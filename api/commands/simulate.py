@@ -7,16 +7,7 @@ import json
 from pathlib import Path
 
 from smartcharge.api.cli import fail
-
-COLUMNS = (
-    "session_id",
-    "charger_id",
-    "arrival",
-    "departure",
-    "energy_kwh",
-    "max_current_a",
-    "phases",
-)
+from smartcharge.optimizer.session_table import SESSION_COLUMNS, read_sessions
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "simulate", help="replay sessions through time and compare strategies side by side"
     )
     parser.add_argument("site", type=Path, help="a SPEC problem without sessions")
-    parser.add_argument("sessions", type=Path, help=f"CSV with {', '.join(COLUMNS)}")
+    parser.add_argument("sessions", type=Path, help=f"CSV with {', '.join(SESSION_COLUMNS)}")
     parser.add_argument("--strategy", default="milp,edf,llf,equal-share,uncontrolled,offline")
     parser.add_argument("--days", type=float, help="how long to replay (default: the horizon)")
     parser.add_argument("--json", action="store_true", help="one JSON object per strategy")
@@ -34,72 +25,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def read_sessions(path: Path) -> list[dict] | str:
-    import pandas as pd
-
-    try:
-        table = pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        return f"{path}: {exc}"
-    missing = [c for c in COLUMNS if c not in table.columns]
-    if missing:
-        return f"{path}: missing column(s) {', '.join(missing)}"
-    sessions = []
-    for row in table.to_dict("records"):
-        session = {
-            "id": str(row["session_id"]),
-            "charger_id": str(row["charger_id"]),
-            "arrival": str(row["arrival"]),
-            "departure": str(row["departure"]),
-            "energy_kwh": float(row["energy_kwh"]),
-            "max_current_a": float(row["max_current_a"]),
-            "phases": int(row["phases"]),
-            "transaction_id": str(len(sessions) + 1),
-        }
-        for optional in ("priority", "max_power_kw"):
-            if optional in row and pd.notna(row[optional]):
-                session[optional] = (int if optional == "priority" else float)(row[optional])
-        sessions.append(session)
-    return sessions
-
-
 def run(args: argparse.Namespace) -> int:
     from smartcharge.optimizer.problem import ProblemError
-    from smartcharge.optimizer.replay import offline, replay
-    from smartcharge.optimizer.strategies import STRATEGIES
+    from smartcharge.optimizer.replay import UnknownStrategyError, run_strategies
 
     try:
         site = json.loads(args.site.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         return fail(f"{args.site}: {exc}")
-    sessions = read_sessions(args.sessions)
-    if isinstance(sessions, str):
-        return fail(sessions)
+    try:
+        sessions = read_sessions(args.sessions)
+    except ValueError as exc:
+        return fail(str(exc))
     names = [n.strip() for n in args.strategy.split(",") if n.strip()]
-    unknown = [n for n in names if n not in STRATEGIES and n != "offline"]
-    if unknown:
-        return fail(
-            f"--strategy: unknown {', '.join(unknown)} (known: "
-            f"{', '.join([*STRATEGIES, 'offline'])})"
-        )
     step_minutes = site.get("horizon", {}).get("step_minutes", 15)
     slots = round(args.days * 24 * 60 / step_minutes) if args.days else site["horizon"]["slots"]
-    rows, answers = [], {}
     try:
-        for name in names:
-            result = (
-                offline(site, sessions, slots)
-                if name == "offline"
-                else replay(site, sessions, STRATEGIES[name], name, slots, progress=not args.json)
-            )
-            rows.append(result.kpis())
-            if args.plot:
-                answers[name] = result.plan().to_answer()
+        results = run_strategies(site, sessions, names, slots, progress=not args.json)
+    except UnknownStrategyError as exc:
+        return fail(f"--strategy: {exc}")
     except ProblemError as exc:
         return fail(f"{exc.errors[0]}")
+    rows = [result.kpis() for result in results]
     if args.plot:
         from smartcharge.api.plots import plot_replay
 
+        answers = {result.strategy: result.plan().to_answer() for result in results}
         plot_replay(answers, rows, args.plot)
     keys = (
         "strategy",
