@@ -83,6 +83,24 @@ class Planner:
     def pending(self) -> int:
         return len(self._tasks)
 
+    def tick_from_thread(self, timeout_s: float = 600) -> None:
+        """Run one tick from another thread and wait for it: a simulation's clock moved."""
+        if self._loop is None:
+            raise RuntimeError("planner not started")
+        asyncio.run_coroutine_threadsafe(self.tick_once(), self._loop).result(timeout_s)
+
+    def settle_from_thread(self, timeout_s: float = 600) -> None:
+        """Wait, from another thread, until every re-plan requested so far is done (requests
+        reach the loop in order, so the check runs after the last of them is marked)."""
+        if self._loop is None:
+            raise RuntimeError("planner not started")
+
+        async def settled() -> None:
+            while self._tasks:
+                await asyncio.sleep(0.005)
+
+        asyncio.run_coroutine_threadsafe(settled(), self._loop).result(timeout_s)
+
     def _mark(self, site_pk: int, requested_at: datetime, urgent: bool = False) -> None:
         now = time.monotonic()
         self._first_event.setdefault(site_pk, now)
