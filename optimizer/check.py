@@ -1,7 +1,8 @@
 """The independent checker: every hard limit of SPEC §1, read again from SPEC.md alone.
 
 It shares no code with the model builder, the index or the unit helpers: from the package it
-takes only the pydantic models of the problem. Each session's window, maximum current, phases
+takes only the pydantic models of the problem (and its own reading of the inputs that change
+with the clock, `optimizer.check_tariff`). Each session's window, maximum current, phases
 used, the phase rotation onto grid phases, each circuit's subtree and the energy that counts are
 re-derived here, and the answer of SPEC §2 (as emitted, after rounding) is checked against them.
 Two independent readings of the spec catch each other's mistakes.
@@ -18,11 +19,18 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from smartcharge.optimizer.problem import Charger, Problem, Session
+from smartcharge.optimizer.check_tariff import (
+    BillingPeriod,
+    read_billing_periods,
+    read_phase_limit_a,
+    read_slot_prices,
+)
+from smartcharge.optimizer.problem import Charger, Problem, Session, Tariff
 
 GRID_PHASES = ("L1", "L2", "L3")
 STATUSES = ("optimal", "feasible", "fallback")
@@ -298,8 +306,59 @@ def check_answer(problem: Problem, answer: dict, tol: float = 1e-6) -> list[Viol
         problem, answer, site, base_kw, pv_available_kw, readings, power_kw, phase_a, report
     )
     _check_circuits(problem, readings, power_kw, phase_a, report)
-    _check_kpis(problem, answer, site, readings, delivered_kwh, pv_available_kw, report)
+    prices = read_slot_prices(problem)
+    _check_reported_inputs(problem, answer, prices, report)
+    _check_kpis(problem, answer, site, readings, delivered_kwh, pv_available_kw, prices, report)
     return report.found
+
+
+def _check_reported_inputs(
+    problem: Problem,
+    answer: dict,
+    prices: tuple[np.ndarray, np.ndarray],
+    report: _Report,
+) -> None:
+    """Rules `input_report`, `input_mismatch` (SPEC §5): the answer says, per slot, which inputs
+    the plan used, `site.slot_start`, the limits given and each slot's prices (time-weighted
+    means), and they are the problem's."""
+    horizon, grid = problem.horizon, problem.site.grid
+    site = answer.get("site") or {}
+    slots = horizon.slots
+    starts = site.get("slot_start")
+    if not isinstance(starts, list) or len(starts) != slots:
+        report.add("input_report", "site.slot_start", None, slots, f"needs {slots} times")
+    else:
+        for t, text in enumerate(starts):
+            expected = horizon.start + t * horizon.step
+            if _time_of(text) != expected:
+                report.add("input_report", "site.slot_start", t, 1, f"{text!r} is not {expected}")
+    phase_limit_a = read_phase_limit_a(problem)
+    reported_phase = site.get("phase_limit_a")
+    if isinstance(reported_phase, list):  # null: no phase limit in that slot
+        reported_phase = [math.inf if v is None else v for v in reported_phase]
+    for name, truth in (
+        ("import_limit_kw", _series(grid.import_limit_kw, slots)),
+        ("export_limit_kw", _series(grid.export_limit_kw, slots)),
+        ("phase_limit_a", phase_limit_a),
+        ("import_price_per_kwh", prices[0]),
+        ("export_price_per_kwh", prices[1]),
+    ):
+        value = reported_phase if name == "phase_limit_a" else site.get(name)
+        got = _slot_array(value, slots)
+        if got is None:
+            report.add("input_report", f"site.{name}", None, slots, f"needs {slots} numbers")
+            continue
+        with np.errstate(invalid="ignore"):  # inf - inf: no limit reported where none is given
+            close = np.abs(got - truth) <= report.tol + RELATIVE_TOL * np.abs(truth)
+        same = (got == truth) | (np.isfinite(truth) & close)
+        for t in np.flatnonzero(~same):
+            report.add(
+                "input_mismatch",
+                f"site.{name}",
+                int(t),
+                abs(got[t] - truth[t]),
+                f"reports {got[t]:.6g}, the problem gives {truth[t]:.6g}",
+            )
 
 
 def _given_or_answered(
@@ -504,7 +563,7 @@ def _check_grid_limits(
     net_min_kw = base_kw - pv_available_kw
     import_limit_kw = _series(grid.import_limit_kw, slots)
     export_limit_kw = _series(grid.export_limit_kw, slots)
-    phase_limit_a = math.inf if grid.phase_limit_a is None else grid.phase_limit_a
+    phase_limit_a = read_phase_limit_a(problem)  # (T,), inf where none
     import_blocked = net_min_kw > import_limit_kw + tol + RELATIVE_TOL * import_limit_kw
     phase_blocked = net_min_kw * a_per_kw > phase_limit_a + tol
     export_forced = -base_kw > export_limit_kw + tol + RELATIVE_TOL * export_limit_kw
@@ -543,7 +602,7 @@ def _check_grid_limits(
     report.above(
         "grid_export", "grid", export_kw, np.maximum(export_limit_kw, -base_kw), "export [kW]"
     )
-    if grid.phase_limit_a is None:
+    if not np.isfinite(phase_limit_a).any():
         return
     n_dc = sum(r.is_dc for r in readings)
     slack_a = tol * (1 + a_per_kw * (2 + n_dc))
@@ -608,22 +667,26 @@ def _check_kpis(
     readings: list[_SessionReading],
     delivered_kwh: np.ndarray,
     pv_available_kw: np.ndarray,
+    prices: tuple[np.ndarray, np.ndarray],
     report: _Report,
 ) -> None:
-    """Rule `kpi` (SPEC §2): each key figure equals what the schedule's own arrays add up to.
+    """Rule `kpi` (SPEC §2, §5): each key figure equals what the schedule's own arrays add up to.
 
     cost = sum(import * import_price) * step_h - sum(export * export_price) * step_h
-    + demand_charge_per_kw * max(0, max(import) - peak_so_far_kw).
+    + demand_charge_per_kw * sum over billing periods of max(0, max(import) - paid so far).
     """
     tol, slots = report.tol, problem.horizon.slots
     step_h, tariff = problem.horizon.step_minutes / 60.0, problem.tariff
     import_kw, export_kw, pv_used_kw = site["import_kw"], site["export_kw"], site["pv_kw"]
-    import_price = _series(tariff.import_price_per_kwh, slots)
-    export_price = _series(tariff.export_price_per_kwh, slots)
+    import_price, export_price = prices
     counts = np.array([r.counts_kwh for r in readings])
     wanted = np.array([r.session.energy_kwh for r in readings])
     peak_kw = float(import_kw.max(initial=0.0))
-    demand = tariff.demand_charge_per_kw * max(peak_kw - tariff.peak_so_far_kw, 0.0)
+    periods = read_billing_periods(problem)
+    period_peaks = [max(import_kw[p.slots].max(), p.peak_so_far_kw) for p in periods]
+    demand = tariff.demand_charge_per_kw * sum(
+        peak - p.peak_so_far_kw for peak, p in zip(period_peaks, periods, strict=True)
+    )
     import_cost = float((import_kw * import_price).sum() * step_h)
     export_revenue = float((export_kw * export_price).sum() * step_h)
     # Slack: each emitted term may be off by tol; energies sum sessions x slots terms.
@@ -644,6 +707,7 @@ def _check_kpis(
             import_slack + export_slack + demand_slack,
         ),
         "peak_import_kw": (peak_kw, tol),
+        "peak_so_far_kw": (tariff.peak_so_far_kw, tol),
         "pv_used_kwh": (float(pv_used_kw.sum() * step_h), tol * (1 + slots * step_h)),
         "pv_curtailed_kwh": (
             float((pv_available_kw - pv_used_kw).sum() * step_h),
@@ -664,3 +728,57 @@ def _check_kpis(
         off = abs(got - value)
         if off > slack + RELATIVE_TOL * abs(value):
             report.add("kpi", name, None, off, f"is {got:.6g}, the schedule adds up to {value:.6g}")
+    if "demand_periods" in answer:
+        _check_demand_periods(answer["demand_periods"], periods, period_peaks, tariff, report)
+
+
+def _time_of(text: Any) -> datetime | None:
+    """An ISO 8601 time with an offset, or None for anything else."""
+    try:
+        time = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    return time if time.tzinfo is not None else None
+
+
+def _check_demand_periods(
+    reported: Any,
+    periods: list[BillingPeriod],
+    period_peaks: list[float],
+    tariff: Tariff,
+    report: _Report,
+) -> None:
+    """Rule `kpi` on `demand_periods` (SPEC §5): one entry per billing period the horizon
+    touches, in order, with its start and end, the peak paid so far, its peak and its charge."""
+    if not isinstance(reported, list) or len(reported) != len(periods):
+        got = len(reported) if isinstance(reported, list) else 0
+        report.add(
+            "kpi",
+            "demand_periods",
+            None,
+            abs(got - len(periods)) or 1,
+            f"lists {got} periods, the horizon touches {len(periods)}",
+        )
+        return
+    for k, (entry, period, peak) in enumerate(zip(reported, periods, period_peaks, strict=True)):
+        name = f"demand_periods[{k}]"
+        for key, expected in (("start", period.start), ("end", period.end)):
+            got = entry.get(key)
+            if (got is None) != (expected is None) or (
+                got is not None and _time_of(got) != expected
+            ):
+                report.add("kpi", f"{name}.{key}", None, 1, f"is {got!r}, not {expected}")
+        charge = tariff.demand_charge_per_kw * (peak - period.peak_so_far_kw)
+        slack = report.tol * (1 + tariff.demand_charge_per_kw)
+        for key, value in (
+            ("peak_so_far_kw", period.peak_so_far_kw),
+            ("peak_kw", peak),
+            ("charge", charge),
+        ):
+            got = entry.get(key)
+            off = abs(got - value) if isinstance(got, int | float) else math.inf
+            if off > slack + RELATIVE_TOL * abs(value):
+                amount = off if math.isfinite(off) else 1
+                report.add(
+                    "kpi", f"{name}.{key}", None, amount, f"is {got!r}, should be {value:.6g}"
+                )

@@ -62,7 +62,7 @@ class SlotCapacity:
         index, t = self.index, self.slot
         base, pv = index.base_load_kw[t], index.pv_kw[t]
         k = self._amps_per_kw
-        finite = np.isfinite(index.grid_phase_limit_a)
+        finite = np.isfinite(index.grid_phase_limit_a[t])
         upper_a = index.phase_upper_a[t] if finite else 1e12
         lower_a = index.phase_lower_a[t] if finite else -1e12
         # lower bounds on PV used: alpha + beta * d; upper bounds: gamma + eta * d
@@ -136,16 +136,17 @@ def water_fill(index: ProblemIndex) -> np.ndarray:
 def top_up(
     index: ProblemIndex,
     setpoints: np.ndarray,
-    peak_kw: float = np.inf,
+    peak_kw: float | np.ndarray = np.inf,
     before_rounding: np.ndarray | None = None,
 ) -> np.ndarray:
     """Raise set-points of sessions still short of energy into whatever room rounding left.
 
     Flooring to 0.1 A frees a little capacity in every slot; a session that still misses
     energy gets it back, in priority then deadline order, within every limit and without
-    raising import above `peak_kw` (the plan's peak before rounding: a higher one would cost
-    a demand charge the plan had avoided). Given the schedule `before_rounding`, only the
-    sessions that rounding cost more than 1 Wh are topped up.
+    raising import above `peak_kw` (per slot: the plan's peak of the slot's billing period
+    before rounding; a higher one would cost a demand charge the plan had avoided). Given the
+    schedule `before_rounding`, only the sessions that rounding cost more than 1 Wh are topped
+    up.
     """
     unit_kwh = index.kw_per_unit * index.step_h
     delivered_kwh = (setpoints * unit_kwh[:, None]).sum(axis=1)
@@ -159,9 +160,10 @@ def top_up(
     departure = np.array([index.problem.sessions[s].departure.timestamp() for s in short])
     short = short[np.lexsort((departure, -index.priority[short]))]
     result = setpoints.copy()
+    cap_kw = np.broadcast_to(np.asarray(peak_kw, dtype=float), (index.slots,))
     remaining_kwh = np.maximum(index.energy_counts_kwh - delivered_kwh, 0.0)  # only what is unmet
     for t in np.flatnonzero(index.plugged[short].any(axis=0)):
-        capacity = SlotCapacity(index, int(t), import_cap_kw=peak_kw)
+        capacity = SlotCapacity(index, int(t), import_cap_kw=float(cap_kw[t]))
         for s in np.flatnonzero(result[:, t] > 0):
             capacity.add(int(s), result[s, t])
         for s in short:

@@ -40,7 +40,7 @@ def site_flows(
     amps_per_kw = float(phase_current_of_balanced_kw(1.0, index.voltage_v))
     lower = np.maximum(0.0, base + charging_kw - index.import_limit_kw)
     upper = np.minimum(pv, base + charging_kw + index.export_limit_kw)
-    if np.isfinite(index.grid_phase_limit_a):
+    if np.isfinite(index.grid_phase_limit_a).any():
         lower = np.maximum(
             lower, (base + (charging_phase_a - index.phase_upper_a) / amps_per_kw).max(axis=0)
         )

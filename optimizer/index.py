@@ -20,6 +20,7 @@ from smartcharge.optimizer.problem import (
     session_max_power_kw,
     session_phases,
 )
+from smartcharge.optimizer.tariff import DemandPeriods, demand_periods, slot_prices
 from smartcharge.optimizer.units import kw_per_a, phase_current_of_balanced_kw
 
 # A slot is "blocked" when base load minus all PV alone breaks the import or a phase limit.
@@ -36,6 +37,13 @@ def slot_series(value: float | list[float] | None, slots: int, name: str) -> np.
     if array.shape != (slots,):
         raise ValueError(f"{name} has {array.size} values, expected {slots}")
     return array
+
+
+def phase_limit_series(value: float | list[float | None] | None, slots: int) -> np.ndarray:
+    """The grid's phase limit [A] per slot: inf where there is none (null, or a null entry)."""
+    if isinstance(value, list):
+        return np.array([np.inf if v is None else v for v in value], dtype=float)
+    return np.full(slots, np.inf if value is None else float(value))
 
 
 @dataclass(frozen=True)
@@ -57,11 +65,13 @@ class ProblemIndex:
     import_limit_kw: np.ndarray  # what is planned against: raised where unavoidable
     export_limit_kw: np.ndarray
     import_limit_given_kw: np.ndarray
-    import_price: np.ndarray
+    export_limit_given_kw: np.ndarray
+    import_price: np.ndarray  # per kWh, the slot's time-weighted mean (optimizer.tariff)
     export_price: np.ndarray
+    demand: DemandPeriods  # the billing period of each slot's peak
     base_load_kw: np.ndarray
     pv_kw: np.ndarray
-    grid_phase_limit_a: float
+    grid_phase_limit_a: np.ndarray  # (T,) as given, inf where none
     phase_upper_a: np.ndarray  # (T,) per grid phase, widened where unavoidable
     phase_lower_a: np.ndarray
     blocked_slots: np.ndarray  # (T,) bool
@@ -108,7 +118,7 @@ def build_index(problem: Problem) -> ProblemIndex:
     export_limit = slot_series(site.grid.export_limit_kw, slots, "export_limit_kw")
     base_load = slot_series(problem.base_load_kw, slots, "base_load_kw")
     pv = slot_series(problem.pv_kw, slots, "pv_kw")
-    phase_limit = site.grid.phase_limit_a or np.inf
+    phase_limit = phase_limit_series(site.grid.phase_limit_a, slots)
 
     limits = _uncontrollable_limits(
         base_load, pv, import_limit, export_limit, phase_limit, voltage_v, warnings
@@ -164,6 +174,12 @@ def build_index(problem: Problem) -> ProblemIndex:
 
     for i in np.flatnonzero(~plugged.any(axis=1) & (energy_counts > 0)):
         warnings.append(f"session '{sessions[i].id}' has no slot in the horizon to charge in")
+    prices = slot_prices(
+        problem,
+        slot_start,
+        slot_series(problem.tariff.import_price_per_kwh, slots, "import_price"),
+        slot_series(problem.tariff.export_price_per_kwh, slots, "export_price"),
+    )
 
     return ProblemIndex(
         problem=problem,
@@ -174,8 +190,10 @@ def build_index(problem: Problem) -> ProblemIndex:
         import_limit_kw=limits.import_limit_kw,
         export_limit_kw=limits.export_limit_kw,
         import_limit_given_kw=import_limit,
-        import_price=slot_series(problem.tariff.import_price_per_kwh, slots, "import_price"),
-        export_price=slot_series(problem.tariff.export_price_per_kwh, slots, "export_price"),
+        export_limit_given_kw=export_limit,
+        import_price=prices.import_per_kwh,
+        export_price=prices.export_per_kwh,
+        demand=demand_periods(problem, slot_start[:-1]),
         base_load_kw=base_load,
         pv_kw=pv,
         grid_phase_limit_a=phase_limit,
@@ -214,7 +232,7 @@ def _uncontrollable_limits(
     pv: np.ndarray,
     import_limit: np.ndarray,
     export_limit: np.ndarray,
-    phase_limit_a: float,
+    phase_limit_a: np.ndarray,
     voltage_v: float,
     warnings: list[str],
 ) -> _Limits:

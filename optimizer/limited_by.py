@@ -3,8 +3,9 @@
 For each slot in which a session is plugged in, still wants energy and gets less than its
 maximum, the first of these that holds is its reason (SPEC §2, `limited_by`):
 `circuit:<id>:L<n>`, `circuit:<id>` (kW), `grid:L<n>`, `grid:import`, `demand_charge` (the slot
-sets the new peak), then, when the session still gets all its energy, `price` (it charges in a
-cheaper slot), `pv` (it charges on PV surplus elsewhere) or `energy_met`; else `site_limits`.
+sets its billing period's new peak), then, when the session still gets all its energy, `price`
+(it charges in a cheaper slot), `pv` (it charges on PV surplus elsewhere) or `energy_met`; else
+`site_limits`.
 A limit counts as binding when less than one minimum set-point of room is left on it.
 """
 
@@ -44,11 +45,11 @@ def limited_by(index: ProblemIndex, setpoint: np.ndarray, flows: SiteFlows) -> l
     circuit_phase_room_a = circuits.phase_limit_a[:, None, None] - np.einsum(
         "cs,sp,st->cpt", circuits.contains_session, index.phase_a_per_unit, setpoint
     )
-    tariff = index.problem.tariff
+    demand = index.demand
     sets_peak = (
-        (tariff.demand_charge_per_kw > 0)
-        & (flows.import_kw >= flows.import_kw.max() - 1e-6)
-        & (flows.import_kw > tariff.peak_so_far_kw + 1e-6)
+        (index.problem.tariff.demand_charge_per_kw > 0)
+        & (flows.import_kw >= demand.peak_kw(flows.import_kw)[demand.of_slot] - 1e-6)
+        & (flows.import_kw > demand.peak_so_far_kw[demand.of_slot] + 1e-6)
     )
     pv_surplus_kw = np.maximum(flows.pv_used_kw - index.base_load_kw, 0.0)
 

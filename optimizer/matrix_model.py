@@ -293,7 +293,7 @@ def add_sessions(m: MatrixModel) -> None:
 
 
 def add_grid(m: MatrixModel) -> None:
-    """import - export - charging + pv_used = base; limits as bounds; peak >= import."""
+    """import - export - charging + pv_used = base; limits as bounds; peak[period] >= import."""
     index, pairs, lp = m.index, m.pairs, m.lp
     base, pv, slots = index.base_load_kw, index.pv_kw, index.slots
     import_limit, export_limit = index.import_limit_kw, index.export_limit_kw
@@ -334,11 +334,11 @@ def add_grid(m: MatrixModel) -> None:
         export_limit[inverted],
         inverted.size,
     )
-    peak = lp.add_vars("peak_import_kw", np.array([index.problem.tariff.peak_so_far_kw]), np.inf)
+    peak = lp.add_vars("peak_import_kw", index.demand.peak_so_far_kw, np.inf)
     lp.add_rows(
         "peak_above_import",
         np.concatenate([t, t]),
-        np.concatenate([np.full(slots, peak[0]), grid_import]),
+        np.concatenate([peak[index.demand.of_slot], grid_import]),
         np.concatenate([np.ones(slots), -np.ones(slots)]),
         0.0,
         np.inf,
@@ -347,29 +347,32 @@ def add_grid(m: MatrixModel) -> None:
 
 
 def add_phase_limits(m: MatrixModel) -> None:
-    """lower <= sum_k I[phi,k] + (base - pv_used) * 1000/(3V) <= upper, every phase and slot."""
+    """lower <= sum_k I[phi,k] + (base - pv_used) * 1000/(3V) <= upper, each phase, limited slot."""
     index, pairs, lp = m.index, m.pairs, m.lp
-    if not np.isfinite(index.grid_phase_limit_a):
+    limited = np.flatnonzero(np.isfinite(index.grid_phase_limit_a))
+    if limited.size == 0:
         return
-    slots = index.slots
+    n = limited.size
+    row_of_slot = np.full(index.slots, -1)
+    row_of_slot[limited] = np.arange(n)
     amps_per_kw = float(phase_current_of_balanced_kw(1.0, index.voltage_v))
     x, pv_used = lp.blocks["x"], lp.blocks["pv_used_kw"]
     rows, cols, values = [], [], []
     for phi in range(3):
         coefficient = index.phase_a_per_unit[pairs.session, phi]
-        on_phase = coefficient > 0
-        rows += [phi * slots + pairs.slot[on_phase], phi * slots + np.arange(slots)]
-        cols += [x[on_phase], pv_used]
-        values += [coefficient[on_phase], np.full(slots, -amps_per_kw)]
-    base_a = np.tile(amps_per_kw * index.base_load_kw, 3)
+        on_phase = (coefficient > 0) & (row_of_slot[pairs.slot] >= 0)
+        rows += [phi * n + row_of_slot[pairs.slot[on_phase]], phi * n + np.arange(n)]
+        cols += [x[on_phase], pv_used[limited]]
+        values += [coefficient[on_phase], np.full(n, -amps_per_kw)]
+    base_a = np.tile(amps_per_kw * index.base_load_kw[limited], 3)
     lp.add_rows(
         "grid_phase_limit",
         np.concatenate(rows),
         np.concatenate(cols),
         np.concatenate(values),
-        np.tile(index.phase_lower_a, 3) - base_a,
-        np.tile(index.phase_upper_a, 3) - base_a,
-        3 * slots,
+        np.tile(index.phase_lower_a[limited], 3) - base_a,
+        np.tile(index.phase_upper_a[limited], 3) - base_a,
+        3 * n,
     )
 
 
@@ -434,7 +437,7 @@ def objective_vectors(m: MatrixModel) -> dict[tuple, tuple[np.ndarray, float]]:
     cost[blocks["grid_import_kw"]] = dt * index.import_price
     cost[blocks["grid_export_kw"]] = -dt * index.export_price
     cost[blocks["peak_import_kw"]] = tariff.demand_charge_per_kw
-    cost_constant = -tariff.demand_charge_per_kw * tariff.peak_so_far_kw
+    cost_constant = -tariff.demand_charge_per_kw * float(index.demand.peak_so_far_kw.sum())
     tie = np.zeros(n)
     position = pairs.slot / max(index.slots - 1, 1)
     tie[blocks["x"]] = (

@@ -153,10 +153,17 @@ def add_grid(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
         model.T_inverted,
         rule=lambda m, t: m.grid_export_kw[t] <= float(export_limit[t]) * (1 - m.importing[t]),
     )
-    tariff = index.problem.tariff
-    model.peak_import_kw = pyo.Var(bounds=(tariff.peak_so_far_kw, None), doc="new monthly peak")
+    demand = index.demand
+    model.P = pyo.RangeSet(0, demand.count - 1, doc="billing periods of the demand charge")
+    model.peak_import_kw = pyo.Var(
+        model.P,
+        bounds=lambda m, p: (float(demand.peak_so_far_kw[p]), None),
+        doc="the billing period's peak, at least the peak already paid in it",
+    )
     model.peak_above_import = pyo.Constraint(
-        model.T, rule=lambda m, t: m.peak_import_kw >= m.grid_import_kw[t], doc="peak >= import"
+        model.T,
+        rule=lambda m, t: m.peak_import_kw[int(demand.of_slot[t])] >= m.grid_import_kw[t],
+        doc="peak[period of t] >= import[t]",
     )
 
 
@@ -167,7 +174,8 @@ def add_phase_limits(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
     base load alone breaks a phase limit, the bounds are widened to what cannot be avoided
     (`optimizer.index`).
     """
-    if not np.isfinite(index.grid_phase_limit_a):
+    limited = np.isfinite(index.grid_phase_limit_a)
+    if not limited.any():
         return
     pairs = model.pairs
     amps_per_kw = float(phase_current_of_balanced_kw(1.0, index.voltage_v))
@@ -186,11 +194,15 @@ def add_phase_limits(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
         model.PHASES,
         model.T,
         rule=lambda m, phi, t: (
-            float(index.phase_lower_a[t]),
-            m.grid_phase_current_a[phi, t],
-            float(index.phase_upper_a[t]),
+            (
+                float(index.phase_lower_a[t]),
+                m.grid_phase_current_a[phi, t],
+                float(index.phase_upper_a[t]),
+            )
+            if limited[t]
+            else pyo.Constraint.Skip
         ),
-        doc="|I_phi| <= phase_limit_a",
+        doc="|I_phi| <= phase_limit_a[t]",
     )
 
 
@@ -236,7 +248,8 @@ def add_objective(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
 
     - `tier_shortfall[r]`: sum of unmet kWh in tier r;
     - `tier_max_unmet_fraction[r]` >= unmet[s] / counts[s] for s in tier r (fair sharing);
-    - `cost`: import cost - export revenue + demand charge on the peak above peak_so_far;
+    - `cost`: import cost - export revenue + demand charge on each billing period's peak above
+      what it has paid already (peak_so_far_kw in the first period, nothing in later ones);
     - `tie_break`: earlier delivery (a kWh in slot t weighs t) and fewer set-point changes;
     - `weighted`: all of the above with `EnergyWeights`.
     """
@@ -269,7 +282,8 @@ def add_objective(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
             )
             for t in model.T
         )
-        + tariff.demand_charge_per_kw * (model.peak_import_kw - tariff.peak_so_far_kw),
+        + tariff.demand_charge_per_kw
+        * sum(model.peak_import_kw[p] - float(index.demand.peak_so_far_kw[p]) for p in model.P),
         doc="import cost - export revenue + demand charge",
     )
     pairs = model.pairs

@@ -16,7 +16,7 @@ import numpy as np
 from smartcharge.optimizer.fallback import top_up, water_fill
 from smartcharge.optimizer.flows import SiteFlows, session_power_kw, site_flows
 from smartcharge.optimizer.index import ProblemIndex, build_index
-from smartcharge.optimizer.kpis import compute_kpis, session_energy
+from smartcharge.optimizer.kpis import compute_kpis, demand_period_entries, session_energy
 from smartcharge.optimizer.limited_by import limited_by
 from smartcharge.optimizer.matrix_model import MatrixModel
 from smartcharge.optimizer.objective_order import (
@@ -87,6 +87,7 @@ class Plan:
             "status": self.status,
             "warnings": list(self.warnings),
             "kpis": compute_kpis(index, self.setpoint, flows),
+            "demand_periods": demand_period_entries(index, flows),
             "site": {
                 "slot_start": [t.isoformat() for t in index.slot_start],
                 "import_kw": _rounded(flows.import_kw),
@@ -96,7 +97,13 @@ class Plan:
                 "pv_kw": _rounded(flows.pv_used_kw),
                 "pv_available_kw": _rounded(index.pv_kw),
                 "import_limit_kw": _rounded(index.import_limit_given_kw),
+                "export_limit_kw": _rounded(index.export_limit_given_kw),
+                "phase_limit_a": [
+                    None if np.isinf(limit) else round(float(limit), 6)
+                    for limit in index.grid_phase_limit_a
+                ],
                 "import_price_per_kwh": _rounded(index.import_price),
+                "export_price_per_kwh": _rounded(index.export_price),
             },
             "sessions": sessions,
             "solver": dict(self.solver),
@@ -137,8 +144,9 @@ def optimize(problem: Problem | dict[str, Any], previous: Plan | None = None) ->
             f"the solver found no schedule in {problem.options.time_limit_s:g} s "
             f"({report['termination']}): a rule-based schedule is returned"
         )
-    peak_kw = max(site_flows(index, setpoint, pv_hint).import_kw.max(initial=0.0), 0.0)
-    peak_kw = max(peak_kw, problem.tariff.peak_so_far_kw)
+    # Each slot's billing-period peak before rounding: topping up must not raise it.
+    demand = index.demand
+    peak_kw = demand.peak_kw(site_flows(index, setpoint, pv_hint).import_kw)[demand.of_slot]
     solved = setpoint
     setpoint = round_setpoints(index, setpoint)
     if status != "fallback":

@@ -28,10 +28,12 @@ from pydantic import (
     NonNegativeFloat,
     PositiveFloat,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from smartcharge.optimizer.tariff import clock_minutes, weekdays_of
 from smartcharge.optimizer.units import ac_power_kw, max_current_for_power_a
 
 GRID_PHASES = ("L1", "L2", "L3")
@@ -53,6 +55,7 @@ SupportedTime = Annotated[AwareDatetime, AfterValidator(_supported_time)]
 # A per-slot series may be one number for every slot or one value per slot.
 SlotSeries = float | list[float]
 NonNegativeSlotSeries = NonNegativeFloat | list[NonNegativeFloat]
+FinitePrice = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Model(BaseModel):
@@ -68,7 +71,10 @@ class Location(_Model):
 class Grid(_Model):
     import_limit_kw: NonNegativeSlotSeries
     export_limit_kw: NonNegativeSlotSeries = 0.0
-    phase_limit_a: PositiveFloat | None = None
+    phase_limit_a: PositiveFloat | list[PositiveFloat | None] | None = Field(
+        default=None,
+        description="per grid phase [A]: one number, or one per slot (null: no limit then)",
+    )
     voltage_v: PositiveFloat = DEFAULT_VOLTAGE_V
 
 
@@ -224,12 +230,81 @@ class Weather(_Model):
         return [n for n in type(self).model_fields if n != "time" and getattr(self, n) is not None]
 
 
+def _gives_a_price(item: Any) -> Any:
+    """A rule or a price point sets the import price, the export price or both."""
+    if item.import_per_kwh is None and item.export_per_kwh is None:
+        raise ValueError("give import_per_kwh, export_per_kwh or both")
+    return item
+
+
+class TimeOfUseRule(_Model):
+    """A recurring price in the site's local time (SPEC §5); see `optimizer.tariff`."""
+
+    model_config = ConfigDict(
+        extra="forbid", validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
+    )
+    days: str = Field(default="daily", description="e.g. 'mon-fri', 'sat,sun', 'daily'")
+    from_: str = Field(alias="from", description="local clock time HH:MM the rule starts")
+    to: str = Field(
+        description="local clock time HH:MM (or 24:00) it ends; before `from`: the next day"
+    )
+    import_per_kwh: FinitePrice | None = None
+    export_per_kwh: FinitePrice | None = None
+
+    @field_validator("days")
+    @classmethod
+    def _names_days(cls, days: str) -> str:
+        weekdays_of(days)
+        return days
+
+    @field_validator("from_")
+    @classmethod
+    def _is_start_time(cls, text: str) -> str:
+        clock_minutes(text, end_of_day_allowed=False)
+        return text
+
+    @field_validator("to")
+    @classmethod
+    def _is_end_time(cls, text: str, info: ValidationInfo) -> str:
+        end = clock_minutes(text, end_of_day_allowed=True)
+        start = info.data.get("from_")
+        if start is not None and clock_minutes(start, False) == end:
+            raise ValueError(f"equals from '{start}': give 00:00 to 24:00 for a whole day")
+        return text
+
+    _gives_a_price = model_validator(mode="after")(_gives_a_price)
+
+
+class PricePoint(_Model):
+    """A price from `time` until the next point (SPEC §5): a day-ahead result, a dynamic tariff."""
+
+    time: SupportedTime
+    import_per_kwh: FinitePrice | None = None
+    export_per_kwh: FinitePrice | None = None
+
+    _gives_a_price = model_validator(mode="after")(_gives_a_price)
+
+
 class Tariff(_Model):
     currency: str = "EUR"
     import_price_per_kwh: SlotSeries = 0.0
     export_price_per_kwh: SlotSeries = 0.0
+    time_of_use: list[TimeOfUseRule] = Field(
+        default_factory=list,
+        description="recurring local-time rules over the flat prices; later rules win",
+    )
+    prices: list[PricePoint] = Field(
+        default_factory=list,
+        description="time-indexed prices, sorted by time; they win over time_of_use and flat",
+    )
     demand_charge_per_kw: NonNegativeFloat = 0.0
-    peak_so_far_kw: NonNegativeFloat = 0.0
+    peak_so_far_kw: NonNegativeFloat = Field(
+        default=0.0, description="the peak already paid in the billing period holding the start"
+    )
+    demand_charge_period: Literal["month", "day", "none"] = Field(
+        default="month",
+        description="the local billing period of the demand charge; 'none': it never resets",
+    )
 
 
 class Session(_Model):
@@ -447,12 +522,20 @@ def cross_field_errors(problem: Problem) -> list[FieldError]:
         (("tariff", "export_price_per_kwh"), problem.tariff.export_price_per_kwh),
         (("base_load_kw",), problem.base_load_kw),
         (("pv_kw",), problem.pv_kw),
+        (("site", "grid", "phase_limit_a"), site.grid.phase_limit_a),
     ):
         if isinstance(series, list) and len(series) != slots:
             err(path, f"has {len(series)} values but the horizon has {slots} slots")
         values = series if isinstance(series, list) else [series]
         if any(v is not None and not math.isfinite(v) for v in values):
             err(path, "values must be finite numbers")
+    for i, (earlier, later) in enumerate(itertools.pairwise(problem.tariff.prices), start=1):
+        if later.time <= earlier.time:
+            err(
+                ("tariff", "prices", i, "time"),
+                f"{later.time.isoformat()} is not after the point before it "
+                f"({earlier.time.isoformat()}): points must be sorted by time, each time once",
+            )
 
     _duplicate_ids(errors, ("site", "circuits"), [c.id for c in site.circuits])
     _duplicate_ids(errors, ("site", "chargers"), [c.id for c in site.chargers])

@@ -181,6 +181,7 @@ SERIES_PATHS = (
     ("pv_kw",),
     ("site", "grid", "import_limit_kw"),
     ("site", "grid", "export_limit_kw"),
+    ("site", "grid", "phase_limit_a"),
 )
 
 

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from hypothesis import strategies as st
 
 from tests.builders import START
+
+# Horizon starts: an ordinary morning, just before a month's end, on both DST changes of 2026
+# in Europe/Amsterdam (the billing periods and time-of-use rules meet a boundary there).
+STARTS = [
+    START,
+    datetime.fromisoformat("2026-11-30T23:30:00+01:00"),
+    datetime.fromisoformat("2026-03-29T01:30:00+01:00"),
+    datetime.fromisoformat("2026-10-25T02:15:00+02:00"),
+]
+CLOCK_TIMES = ["00:00", "01:45", "02:30", "06:00", "07:00", "07:10", "23:00", "24:00"]
+DAYS = ["daily", "mon-fri", "sat,sun", "sun", "fri-mon", "tue"]
 
 ROTATIONS_3 = ["L1L2L3", "L2L3L1", "L3L1L2", "L1L3L2"]
 
@@ -66,13 +77,53 @@ def chargers_and_circuits(draw):
 
 
 @st.composite
+def time_of_use(draw):
+    """0-2 rules over the flat prices, some past midnight, some with one price only."""
+    rules = []
+    for _ in range(draw(st.integers(0, 2))):
+        start, end = draw(st.sampled_from(CLOCK_TIMES[:-1])), draw(st.sampled_from(CLOCK_TIMES))
+        if start == end:
+            continue
+        rule = {"days": draw(st.sampled_from(DAYS)), "from": start, "to": end}
+        for name in draw(
+            st.sampled_from(
+                [["import_per_kwh"], ["export_per_kwh"], ["import_per_kwh", "export_per_kwh"]]
+            )
+        ):
+            rule[name] = round(draw(st.floats(-0.05, 0.5)), 3)
+        rules.append(rule)
+    return rules
+
+
+@st.composite
+def price_feed(draw, start: datetime):
+    """A feed of 0-6 points around the horizon, every 15, 20 or 60 minutes, from a time that
+    need not lie on a slot's edge; negative prices and points without export included."""
+    if draw(st.booleans()):
+        return []
+    spacing = timedelta(minutes=draw(st.sampled_from([15, 20, 60])))
+    first = start + timedelta(minutes=draw(st.sampled_from([-60, -7, 0, 10, 45])))
+    points = []
+    for i in range(draw(st.integers(1, 6))):
+        point = {
+            "time": (first + i * spacing).isoformat(),
+            "import_per_kwh": round(draw(st.floats(-0.1, 0.6)), 3),
+        }
+        if draw(st.booleans()):
+            point["export_per_kwh"] = round(draw(st.floats(-0.05, 0.3)), 3)
+        points.append(point)
+    return points
+
+
+@st.composite
 def problems(draw):
     slots = draw(st.integers(2, 8))
     step_minutes = draw(st.sampled_from([15, 30, 60]))
     chargers, circuits = draw(chargers_and_circuits())
+    start = draw(st.sampled_from(STARTS))
 
     def at(slot_float: float) -> str:
-        return (START + timedelta(minutes=step_minutes * slot_float)).isoformat()
+        return (start + timedelta(minutes=step_minutes * slot_float)).isoformat()
 
     sessions = []
     for charger in chargers:
@@ -101,8 +152,11 @@ def problems(draw):
         "export_limit_kw": draw(series(slots, 0.0, 20.0)),
         "voltage_v": 230,
     }
+    phase_limit = st.sampled_from([16.0, 25.0, 40.0, 63.0])
     if draw(st.booleans()):
-        grid["phase_limit_a"] = draw(st.sampled_from([16.0, 25.0, 40.0, 63.0]))
+        grid["phase_limit_a"] = draw(phase_limit)
+    elif draw(st.booleans()):  # a grid operator's cap that changes (null: none in that slot)
+        grid["phase_limit_a"] = [draw(st.one_of(st.none(), phase_limit)) for _ in range(slots)]
     return {
         "site": {
             "id": "random",
@@ -111,12 +165,15 @@ def problems(draw):
             "circuits": circuits,
             "chargers": chargers,
         },
-        "horizon": {"start": START.isoformat(), "step_minutes": step_minutes, "slots": slots},
+        "horizon": {"start": start.isoformat(), "step_minutes": step_minutes, "slots": slots},
         "tariff": {
             "import_price_per_kwh": draw(series(slots, -0.05, 0.5)),
             "export_price_per_kwh": draw(series(slots, -0.02, 0.2)),
+            "time_of_use": draw(time_of_use()),
+            "prices": draw(price_feed(start)),
             "demand_charge_per_kw": draw(st.sampled_from([0.0, 0.0, 5.0, 12.0])),
             "peak_so_far_kw": draw(st.sampled_from([0.0, 10.0, 30.0])),
+            "demand_charge_period": draw(st.sampled_from(["month", "day", "none"])),
         },
         "base_load_kw": draw(series(slots, -2.0, 30.0)),
         "pv_kw": draw(series(slots, 0.0, 40.0)),

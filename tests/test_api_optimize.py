@@ -37,6 +37,25 @@ def test_bad_input_is_422_naming_the_field(api):
     assert "unknown charger 'nope'" in detail[0]["msg"]
 
 
+def test_time_inputs_over_http_report_what_the_plan_used_and_bad_rules_are_422(api):
+    doc = problem([charger("c1")], [session("s1", "c1", 5.0)])
+    doc["tariff"]["time_of_use"] = [{"from": "06:30", "to": "07:00", "import_per_kwh": 0.5}]
+    doc["site"]["grid"]["phase_limit_a"] = [32, None, 32, 32]
+    site = api.post("/v1/optimize", json=doc).json()["site"]
+    assert site["import_price_per_kwh"] == [0.2, 0.2, 0.5, 0.5]  # slots from 06:00
+    assert site["export_price_per_kwh"] == [0.0] * 4
+    assert site["import_limit_kw"] == [1000.0] * 4 and site["export_limit_kw"] == [0.0] * 4
+    assert site["phase_limit_a"] == [32, None, 32, 32]
+    assert site["slot_start"][2] == "2026-11-24T06:30:00+01:00"
+
+    doc["tariff"]["time_of_use"][0]["from"] = "6h30"
+    response = api.post("/v1/optimize", json=doc)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "tariff", "time_of_use", 0, "from"]
+    assert "not a clock time" in error["msg"]
+
+
 def test_not_an_object_is_422(api):
     assert api.post("/v1/optimize", json=[1, 2]).status_code == 422
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from smartcharge.optimizer.index import build_index
-from smartcharge.optimizer.matrix_model import MatrixModel
+from smartcharge.optimizer.matrix_model import ABSOLUTE_GAP, MatrixModel
 from smartcharge.optimizer.objective_order import solve_in_objective_order
 from smartcharge.optimizer.problem import ProblemError, parse_problem
 from smartcharge.optimizer.solve import PyomoModel
@@ -36,5 +36,7 @@ def test_matrix_and_pyomo_models_agree_on_every_stage(doc):
     ref_stages, ref_shortfall, ref_cost = solve(PyomoModel, index)
     assert fast_stages == ref_stages
     assert fast_shortfall == pytest.approx(ref_shortfall, abs=2e-3)
-    # Both are optimal within the gap (plus what the held stages may give up).
-    assert fast_cost == pytest.approx(ref_cost, rel=1e-4, abs=1e-3)
+    # Both are optimal within the gap (plus what the held stages may give up); the matrix model
+    # also takes a schedule within ABSOLUTE_GAP (one cent) of its bound as optimal, and whether
+    # HiGHS stops there or goes on depends on timing (seen under full load: 0.0 against -0.0075).
+    assert fast_cost == pytest.approx(ref_cost, rel=1e-4, abs=ABSOLUTE_GAP)

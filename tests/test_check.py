@@ -19,6 +19,7 @@ The one-phase EV draws on cp-rot's L1, which rotation L2L3L1 wires to grid L2.
 from __future__ import annotations
 
 import copy
+import math
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -33,6 +34,14 @@ AC, ONE_PHASE, DC = 0, 1, 2  # session (and answer entry) positions
 
 def at(slot: float) -> str:
     return (START + timedelta(minutes=15 * slot)).isoformat()
+
+
+EARLIER = datetime(2026, 11, 23, 23, 45, tzinfo=START.tzinfo)  # 15 min before local midnight
+
+
+def before(time: str) -> str:
+    """`time` moved as far back as the horizon starting at EARLIER instead of START."""
+    return (datetime.fromisoformat(time) - (START - EARLIER)).isoformat()
 
 
 PROBLEM: dict[str, Any] = {
@@ -125,6 +134,8 @@ ANSWER: dict[str, Any] = {
         "base_load_kw": [6.9, 6.9, 6.9, 6.9],
         "pv_kw": [0.0, 6.9, 13.8, 16.9],
         "pv_available_kw": [0.0, 6.9, 13.8, 20.7],
+        "slot_start": [at(t) for t in range(4)],
+        # the inputs the plan used (SPEC §5): `echoing` fills them from the problem
     },
     "sessions": [
         {
@@ -169,12 +180,29 @@ def patched(doc: dict[str, Any], changes: dict[tuple, Any]) -> dict[str, Any]:
     return doc
 
 
+def echoing(answer: dict[str, Any], problem: dict[str, Any]) -> dict[str, Any]:
+    """The answer reporting the limits and (flat) prices the problem gives, per slot."""
+    answer = copy.deepcopy(answer)
+    grid, tariff = problem["site"]["grid"], problem["tariff"]
+    for name, value in (
+        ("import_limit_kw", grid["import_limit_kw"]),
+        ("export_limit_kw", grid["export_limit_kw"]),
+        ("phase_limit_a", grid["phase_limit_a"]),
+        ("import_price_per_kwh", tariff["import_price_per_kwh"]),
+        ("export_price_per_kwh", tariff["export_price_per_kwh"]),
+    ):
+        answer["site"][name] = value if isinstance(value, list) else [value] * 4
+    return answer
+
+
 def violations(
     problem_changes: dict[tuple, Any] | None = None,
     answer_changes: dict[tuple, Any] | None = None,
 ) -> list[Violation]:
-    problem = parse_problem(patched(PROBLEM, problem_changes or {}))
-    return check_answer(problem, patched(ANSWER, answer_changes or {}))
+    problem = patched(PROBLEM, problem_changes or {})
+    return check_answer(
+        parse_problem(problem), patched(echoing(ANSWER, problem), answer_changes or {})
+    )
 
 
 def assert_found(found: list[Violation], expected: list[tuple[str, str, int | None, float]]):
@@ -497,6 +525,27 @@ CASES = [
         [("kpi", "kpis.pv_used_kwh", None, 1)],
     ),
     (
+        "kpi-demand-periods",
+        # one period (November, UTC: the site's time zone): 15 kW paid, 16.1 kW, 11.0 charged
+        {},
+        {
+            ("kpis", "peak_so_far_kw"): 14.0,
+            ("demand_periods",): [
+                {
+                    "start": "2026-11-01T01:00:00+01:00",
+                    "end": "2026-12-01T00:00:00+00:00",
+                    "peak_so_far_kw": 15.0,
+                    "peak_kw": 16.1,
+                    "charge": 10.0,
+                }
+            ],
+        },
+        [
+            ("kpi", "kpis.peak_so_far_kw", None, 1.0),
+            ("kpi", "demand_periods[0].charge", None, 1.0),
+        ],
+    ),
+    (
         "base-load-not-echoed",
         {},
         {("site", "base_load_kw", 2): 7.0},
@@ -507,6 +556,47 @@ CASES = [
         {},
         {("site", "pv_available_kw", 0): 1.0},
         [("input_mismatch", "site.pv_available_kw", 0, 1.0)],
+    ),
+    (
+        "price-not-echoed",
+        {},
+        {("site", "import_price_per_kwh", 1): 0.25},
+        [("input_mismatch", "site.import_price_per_kwh", 1, 0.05)],
+    ),
+    (
+        "per-slot-phase-limit-not-echoed",
+        {("site", "grid", "phase_limit_a"): [100, None, 100, 100]},
+        {("site", "phase_limit_a", 1): 100},
+        [("input_mismatch", "site.phase_limit_a", 1, math.inf)],
+    ),
+    (
+        "used-inputs-not-reported",
+        {},
+        {("site", "export_limit_kw"): None, ("site", "slot_start", 2): at(3)},
+        [
+            ("input_report", "site.export_limit_kw", None, 4),
+            ("input_report", "site.slot_start", 2, 1),
+        ],
+    ),
+    (
+        "grid-phase-per-slot",
+        {("site", "grid", "phase_limit_a"): [100, 29, None, 100]},
+        {},
+        [("grid_phase", "grid:L2", 1, 1.0)],
+    ),
+    (
+        "demand-charge-of-each-billing-day",
+        # The same plan 6 h 15 min earlier: slot 0 on 23 Nov (15 kW paid, 13.8 kW: no charge),
+        # slots 1-3 on 24 Nov (nothing paid, 16.1 kW): 10 x 16.1 = 161, not the 11 answered.
+        {
+            **{("horizon", "start"): EARLIER.isoformat()},
+            **{("sessions", s, "arrival"): before(at(a)) for s, a in ((0, -1), (1, 1), (2, 0))},
+            **{("sessions", s, "departure"): before(at(d)) for s, d in ((0, 4), (1, 6), (2, 3.5))},
+            ("tariff", "demand_charge_period"): "day",
+            ("site", "timezone"): "Europe/Amsterdam",
+        },
+        {("site", "slot_start"): [before(at(t)) for t in range(4)]},
+        [("kpi", "kpis.demand_charge", None, 150.0), ("kpi", "kpis.total_cost", None, 150.0)],
     ),
     (
         "status",
@@ -647,7 +737,10 @@ def test_base_load_breaking_a_phase_limit_is_allowed_with_a_warning():
         },
         "sessions": [],
     }
-    problem = parse_problem(patched(PROBLEM, problem_changes))
+    problem_doc = patched(PROBLEM, problem_changes)
+    answer = echoing(answer, problem_doc)
+    answer["site"]["slot_start"] = ANSWER["site"]["slot_start"]
+    problem = parse_problem(problem_doc)
     found = check_answer(problem, answer)
     assert found == [], format_violations(found)
     found = check_answer(problem, {**answer, "warnings": []})

@@ -356,6 +356,16 @@ def test_default_profiles_match_a_hand_computed_case():
     assert 10 + 10 * 3 * V / 1000 + (6.0 + 7.7) * 3 * V / 1000 <= 30
 
 
+def test_a_per_slot_phase_limit_sets_each_slot_s_default():
+    """A grid operator's 12 A cap in slot 1 (80 A, 40 A around it): base load 5 kW is 7.25 A per
+    phase, 4.75 A are left, below the 6 A minimum: the idle charger's default is 0 there."""
+    doc = problem(
+        [charger("c1")], [], slots=3, grid={"phase_limit_a": [80.0, 12.0, 40.0]}, base_load_kw=5.0
+    )
+    [message] = build_ocpp_messages(parse_problem(doc), answer_for(doc, {}, base_kw=5.0))
+    assert per_slot(message, 3).tolist() == [16.0, 0.0, 16.0]
+
+
 @st.composite
 def mixed_sites(draw):
     """Small sites with A, W and DC chargers, rotations, one circuit and a random feasible plan."""
@@ -388,7 +398,8 @@ def mixed_sites(draw):
         sessions,
         slots=slots,
         import_limit_kw=draw(st.sampled_from([20.0, 60.0])),
-        grid={"phase_limit_a": draw(st.sampled_from([40.0, 80.0]))},
+        # a per-slot cap too: a grid operator's window tightens one slot
+        grid={"phase_limit_a": draw(st.sampled_from([40.0, 80.0, [80.0, 12.0, 40.0]]))},
         circuits=[{"id": "panel", "limit_kw": 15.0, "phase_limit_a": 25.0}],
         base_load_kw=5.0,
     )
@@ -417,7 +428,7 @@ def test_defaults_keep_every_limit_if_every_idle_charger_starts(site):
     grid = doc["site"]["grid"]
     limits = {
         "grid kW": grid["import_limit_kw"],
-        "grid A": grid["phase_limit_a"],
+        "grid A": np.asarray(grid["phase_limit_a"]),
         "panel kW": 15.0,
         "panel A": 25.0,
     }

@@ -18,9 +18,33 @@ def base() -> dict:
     return problem([charger("c1"), charger("c2")], [session("s1", "c1", 10)])
 
 
+def with_time_inputs(doc: dict) -> dict:
+    """`doc` with two valid time-of-use rules and a valid feed of three points."""
+    doc["tariff"]["time_of_use"] = [
+        {"days": "daily", "from": "00:00", "to": "24:00", "import_per_kwh": 0.25},
+        {"days": "mon-fri", "from": "07:00", "to": "23:00", "import_per_kwh": 0.32},
+    ]
+    doc["tariff"]["prices"] = [{"time": at(t), "import_per_kwh": -0.01 * t} for t in range(3)]
+    return doc
+
+
+def rule(doc: dict, **fields) -> None:
+    doc["tariff"]["time_of_use"][1].update(fields)
+
+
+def feed(doc: dict, point: int, **fields) -> None:
+    doc["tariff"]["prices"][point].update(fields)
+
+
 def test_valid_problem_parses():
     parsed = parse_problem(base())
     assert parsed.sessions[0].charger_id == "c1"
+    timed = parse_problem(with_time_inputs(base()))
+    assert timed.tariff.time_of_use[1].from_ == "07:00"
+    # A problem dumps and parses back (a replay's view, a re-plan's comparison): `from` stays.
+    dumped = timed.model_dump(mode="json")
+    assert dumped["tariff"]["time_of_use"][1]["from"] == "07:00"
+    assert parse_problem(dumped) == timed
 
 
 @pytest.mark.parametrize(
@@ -108,10 +132,48 @@ def test_valid_problem_parses():
             "DC charger needs max_power_kw",
         ),
         (lambda d: d.update(surprise=1), "surprise", "Extra inputs are not permitted"),
+        (lambda d: rule(d, **{"from": "25:00"}), "tariff.time_of_use[1].from", "not a clock time"),
+        (lambda d: rule(d, to="7.30"), "tariff.time_of_use[1].to", "use HH:MM"),
+        (lambda d: rule(d, to="07:00"), "tariff.time_of_use[1].to", "equals from '07:00'"),
+        (lambda d: rule(d, days="mon-funday"), "tariff.time_of_use[1].days", "does not name days"),
+        (lambda d: rule(d, import_per_kwh=None), "tariff.time_of_use[1]", "give import_per_kwh"),
+        (
+            lambda d: rule(d, import_per_kwh=float("nan")),
+            "tariff.time_of_use[1].import_per_kwh",
+            "finite number",
+        ),
+        (lambda d: feed(d, 1, time="2026-11-24T07:00:00"), "tariff.prices[1].time", "timezone"),
+        (
+            lambda d: feed(d, 2, time=at(1)),
+            "tariff.prices[2].time",
+            "sorted by time, each time once",
+        ),
+        (lambda d: feed(d, 2, time=at(0)), "tariff.prices[2].time", "not after the point before"),
+        (lambda d: feed(d, 1, import_per_kwh=None), "tariff.prices[1]", "give import_per_kwh"),
+        (
+            lambda d: feed(d, 0, export_per_kwh=float("nan")),
+            "tariff.prices[0].export_per_kwh",
+            "finite number",
+        ),
+        (
+            lambda d: d["tariff"].update(demand_charge_period="week"),
+            "tariff.demand_charge_period",
+            "'month', 'day' or 'none'",
+        ),
+        (
+            lambda d: d["site"]["grid"].update(phase_limit_a=[40, None, 40]),
+            "site.grid.phase_limit_a",
+            "has 3 values but the horizon has 4",
+        ),
+        (
+            lambda d: d["site"]["grid"].update(phase_limit_a=[40, -5, 40, 40]),
+            "site.grid.phase_limit_a[1]",
+            "greater than 0",
+        ),
     ],
 )
 def test_bad_input_names_the_field_and_the_reason(mutate, path, reason):
-    doc = base()
+    doc = with_time_inputs(base())
     mutate(doc)
     errors = errors_of(doc)
     assert path in errors, errors

@@ -89,6 +89,22 @@ CASES = [
         ),
     ),
     (
+        # A grid operator's per-slot cap (20 A in slot 1 only): a model that plans against the
+        # loosest cap of the horizon breaks it there.
+        "grid_phase",
+        None,
+        lambda ix: dataclasses.replace(
+            ix,
+            phase_upper_a=np.full_like(ix.phase_upper_a, ix.phase_upper_a.max()),
+            phase_lower_a=np.full_like(ix.phase_lower_a, ix.phase_lower_a.min()),
+        ),
+        problem(
+            [charger("c1", max_current_a=32), charger("c2", max_current_a=32)],
+            [session("s1", "c1", 30, phases=1), session("s2", "c2", 30, phases=1)],
+            grid={"phase_limit_a": [40, 20, 40, 40]},
+        ),
+    ),
+    (
         "circuit_power",
         "circuit_power_limit",
         None,

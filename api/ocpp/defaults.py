@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from smartcharge.api.ocpp.limits import rate_unit
-from smartcharge.optimizer.index import ProblemIndex, slot_series
+from smartcharge.optimizer.index import ProblemIndex, phase_limit_series, slot_series
 from smartcharge.optimizer.problem import GRID_PHASES, Charger, Problem
 from smartcharge.optimizer.units import W_PER_KW, phase_current_of_balanced_kw
 
@@ -114,13 +114,16 @@ def site_limits(
     net_kw = flows["base_load_kw"] + power_kw.sum(axis=0) - flows["pv_kw"]
     import_limit_kw = slot_series(site.grid.import_limit_kw, slots, "import_limit_kw")
     yield SiteLimit("grid import", _room(import_limit_kw - net_kw), kw_draw)
-    if site.grid.phase_limit_a is not None:
+    # A phase limit may change from slot to slot (a grid operator's cap): each slot's own
+    # limit, like the import limit's; a slot without one (inf) leaves unbounded headroom.
+    phase_limit_a = phase_limit_series(site.grid.phase_limit_a, slots)
+    if np.isfinite(phase_limit_a).any():
         uncontrolled_a = phase_current_of_balanced_kw(
             flows["base_load_kw"] - flows["pv_kw"], voltage_v
         )
         planned_a = index.phase_a_per_unit.T @ setpoint
         for p, phase in enumerate(GRID_PHASES):
-            headroom = site.grid.phase_limit_a - planned_a[p] - uncontrolled_a
+            headroom = phase_limit_a - planned_a[p] - uncontrolled_a
             yield SiteLimit(f"grid {phase}", _room(headroom), phase_draw[:, p])
 
     below = chargers_below_circuits(problem)
