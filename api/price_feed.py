@@ -121,4 +121,5 @@ def store_feed(
         }
         for point, end in zip(body.points, ends, strict=True)
     ]
-    return upsert_prices(database, site_pk, rows), ends[-1]
+    span = (body.points[0].time, ends[-1]) if ends[-1] is not None else None
+    return upsert_prices(database, site_pk, rows, replaces=span), ends[-1]

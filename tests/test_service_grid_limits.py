@@ -275,3 +275,42 @@ def test_a_dimming_window_starting_now_is_planned_at_once_and_kept(make_api):
         assert import_kw[dimmed].sum() > 0  # dimmed, not switched off
         assert import_kw[dimmed.stop :].max() > 30.0  # the panel's 40 kW after the window
         assert check_answer(parse_problem(plan.problem), plan.answer) == []
+
+
+def test_phase_windows_and_what_the_plan_reports(make_api):
+    """A transformer maintenance window tomorrow caps the phase current and the import; the
+    plan reports each slot's limits as it used them. Without a site phase limit the slots
+    outside the window have none (null)."""
+    document = charging_site()
+    del document["site"]["grid"]["phase_limit_a"]
+    with make_api(clock=SimulatedClock(NOW)) as api:
+        assert api.post("/v1/sites", json=document).status_code == 201
+        maintenance = window(
+            hours(2), hours(4), import_limit_kw=30, phase_limit_a=40, source="operator",
+            reason="transformer maintenance",
+        )  # fmt: skip
+        assert api.post("/v1/sites/depot/grid-limits", json=maintenance).status_code == 201
+        grid = stored(api)["site"]["grid"]
+        inside = slots_of(hours(2), hours(4))
+        expected_phase: list[float | None] = [None] * 32
+        expected_phase[inside] = [40.0] * (inside.stop - inside.start)
+        assert grid["phase_limit_a"] == expected_phase
+        api.settle(quiet_s=0.3)
+        site = api.get("/v1/sites/depot/schedule").json()["site"]
+        assert site["phase_limit_a"] == expected_phase
+        assert site["import_limit_kw"][inside] == [30.0] * (inside.stop - inside.start)
+        assert site["import_limit_kw"][0] == SITE_IMPORT_KW
+        what_if = api.post(
+            "/v1/sites/depot/what-if", json={"at": (NOW + hours(5)).isoformat()}
+        ).json()
+        assert what_if["site"]["import_limit_kw"] == [SITE_IMPORT_KW] * 32  # it ended by then
+
+
+def test_a_site_phase_limit_and_a_window_take_the_tighter(api):
+    looser = window(hours(0), hours(1), phase_limit_a=500)
+    tighter = window(hours(1), hours(2), phase_limit_a=50)
+    for body in (looser, tighter):
+        assert api.post("/v1/sites/depot/grid-limits", json=body).status_code == 201
+    phase = stored(api)["site"]["grid"]["phase_limit_a"]
+    assert phase[:4] == [120.0] * 4  # the site's 120 A beats the window's 500 A
+    assert phase[4:9] == [50.0] * 5 and phase[9:] == [120.0] * 23

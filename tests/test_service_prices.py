@@ -279,3 +279,65 @@ def test_a_quarter_hour_feed_in_hourly_slots_keeps_its_quarters(make_api):
         # A plan at 10:20 with hourly steps starts at 10:00 and runs to 14:00.
         assert [t for t, _, _ in points] == [timedelta(minutes=15 * k) for k in range(40, 56)]
         assert [price for _, price, _ in points] == pytest.approx([k / 100 for k in range(40, 56)])
+
+
+def planned(api, after: int = 0) -> dict:
+    """The site's plan once a version after `after` is stored and the planner is quiet."""
+    api.wait_for_version("depot", after + 1)
+    api.settle(quiet_s=0.3)
+    return api.get("/v1/sites/depot/schedule").json()
+
+
+def test_a_plan_at_10_15_uses_the_10_15_price_and_the_hours_price_in_its_quarters(api):
+    before = planned(api)["version"]
+    quarters = {
+        "points": [
+            {"time": (DAY + timedelta(minutes=15 * k)).isoformat(), "import_per_kwh": k / 100}
+            for k in range(56)  # to 14:00
+        ]
+    }
+    assert api.put("/v1/sites/depot/prices", json=quarters).status_code == 200
+    plan = planned(api, before)  # new prices re-plan the site
+    site = plan["site"]
+    assert instant(site["slot_start"][0]) == DAY + timedelta(hours=10, minutes=15)
+    assert site["import_price_per_kwh"][:3] == pytest.approx([0.41, 0.42, 0.43])
+    # The feed ends at 14:00: the document's flat 0.25 from the slot starting then.
+    assert site["import_price_per_kwh"][14] == pytest.approx(0.55)
+    assert site["import_price_per_kwh"][15:] == pytest.approx([0.25] * 17)
+    assert site["export_price_per_kwh"] == [0.0] * 32
+
+    # An hourly feed over the same hours replaces the quarters it covers: each quarter-hour
+    # slot gets its hour's price.
+    hours = hourly(10, [1.0, 2.0, 3.0, 4.0])
+    version = plan["version"]
+    assert api.put("/v1/sites/depot/prices", json=hours).status_code == 200
+    site = planned(api, version)["site"]
+    assert site["import_price_per_kwh"][:7] == pytest.approx([1.0] * 3 + [2.0] * 4)
+    assert site["import_price_per_kwh"][15] == pytest.approx(0.25)  # to 14:00, as before
+
+
+def test_hourly_slots_pay_the_mean_of_a_quarter_hour_feed(make_api):
+    document = site_document("depot")
+    document["horizon"] = {"step_minutes": 60, "slots": 4}
+    with make_api(clock=SimulatedClock(NOW)) as api:
+        assert api.post("/v1/sites", json=document).status_code == 201
+        quarters = {
+            "points": [
+                {"time": (DAY + timedelta(minutes=15 * k)).isoformat(), "import_per_kwh": k / 100}
+                for k in range(96)
+            ]
+        }
+        assert api.put("/v1/sites/depot/prices", json=quarters).status_code == 200
+        api.settle(quiet_s=0.3)
+        site = api.get("/v1/sites/depot/schedule").json()["site"]
+        # 10:00-11:00 is the mean of 10:00, 10:15, 10:30, 10:45: 0.40 to 0.43.
+        assert instant(site["slot_start"][0]) == DAY + timedelta(hours=10)
+        assert site["import_price_per_kwh"] == pytest.approx([0.415, 0.455, 0.495, 0.535])
+
+
+def test_what_if_at_a_later_time_reads_the_feed_then(api):
+    assert api.put("/v1/sites/depot/prices", json=hourly(0, [0.1 * h for h in range(24)]))
+    at = DAY + timedelta(hours=15, minutes=5)
+    answer = api.post("/v1/sites/depot/what-if", json={"at": at.isoformat()}).json()
+    assert instant(answer["site"]["slot_start"][0]) == DAY + timedelta(hours=15)
+    assert answer["site"]["import_price_per_kwh"][:5] == pytest.approx([1.5] * 4 + [1.6])

@@ -191,3 +191,21 @@ def test_the_migrations_make_the_schema_the_tables_declare(database_url):
         command.downgrade(config, "0002")
         command.upgrade(config, "head")
     database.dispose()
+
+
+def test_a_stored_daily_tariff_plans_with_the_days_metered_peak(make_api):
+    """The whole path: a stored document billing per day, metered values, a plan at 23:20
+    whose horizon crosses midnight: it carries today's peak, and tomorrow starts afresh."""
+    clock = SimulatedClock(local("2026-11-01T23:20:00+01:00"))
+    with make_api(clock=clock) as api:
+        database, site = metered_site(api, demand_charge_period="day")
+        api.settle(quiet_s=0.3)
+        api.patch("/v1/sites/depot/limits", json={"reason": "re-plan"})  # any event
+        schedule = api.wait_for_version("depot", 2)
+        assert schedule["kpis"]["peak_so_far_kw"] == 45.0
+        periods = schedule["demand_periods"]
+        assert [local(p["start"]) for p in periods] == [
+            local("2026-11-01T00:00:00+01:00"),
+            local("2026-11-02T00:00:00+01:00"),
+        ]
+        assert periods[0]["peak_so_far_kw"] == 45.0 and periods[1]["peak_so_far_kw"] == 0.0

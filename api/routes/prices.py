@@ -42,9 +42,10 @@ def put_prices(
     planner: PlannerDep,
     settings: SettingsDep,
 ) -> PricesStored:
-    """Each point holds from its time until the next one. A time already stored is replaced;
-    points not given stay as they are. Bad input stores nothing. The site re-plans (debounced),
-    since the prices of its slots changed."""
+    """Each point holds from its time until the next one. The points replace what was stored
+    in the span they cover (from the first point to the end of the last); points outside it
+    stay as they are. Bad input stores nothing. The site re-plans (debounced), since the
+    prices of its slots changed."""
     try:
         stored, end = store_feed(database, site.pk, body, settings.max_price_per_kwh)
     except FeedError as exc:

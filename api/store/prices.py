@@ -1,6 +1,7 @@
 """A site's price feed (SPEC §5): points by time, each holding until the next one and at the
-latest until its own end. Upserted by time, so a corrected auction result or a feed sent twice
-replaces what is stored instead of adding to it."""
+latest until its own end. Upserted by time, the span a request covers replacing what was
+stored in it, so a corrected auction result or a feed sent twice replaces what is stored
+instead of adding to it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from smartcharge.api.store.database import Database
@@ -28,10 +29,17 @@ class HeldPrice:
     end: datetime | None
 
 
-def upsert_prices(database: Database, site_pk: int, rows: list[dict[str, Any]]) -> int:
+def upsert_prices(
+    database: Database,
+    site_pk: int,
+    rows: list[dict[str, Any]],
+    replaces: tuple[datetime, datetime] | None = None,
+) -> int:
     """Insert or replace by (site, time): each row has `time_utc`, `import_per_kwh`, and
     optionally `export_per_kwh` and `end_utc`. A row without an end keeps the end of the point
-    it replaces (a corrected price does not change how long the feed lasts)."""
+    it replaces (a corrected price does not change how long the feed lasts). `replaces`, the
+    span [from, to) the rows cover, drops the stored points inside it first, in the same
+    transaction: a day sent again hourly leaves none of its quarter-hours behind."""
     if not rows:
         return 0
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[
@@ -50,6 +58,14 @@ def upsert_prices(database: Database, site_pk: int, rows: list[dict[str, Any]]) 
         for row in rows
     ]
     with database.transaction() as session:
+        if replaces is not None:
+            session.execute(
+                delete(PricePoint).where(
+                    PricePoint.site_pk == site_pk,
+                    PricePoint.time_utc >= replaces[0],
+                    PricePoint.time_utc < replaces[1],
+                )
+            )
         for first in range(0, len(values), ROWS_PER_STATEMENT):
             statement = insert(PricePoint).values(values[first : first + ROWS_PER_STATEMENT])
             excluded = statement.excluded
