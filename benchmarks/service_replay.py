@@ -100,23 +100,39 @@ class Week:
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.problem["site"]["timezone"])
 
+    @property
+    def first_day(self) -> datetime:
+        """Local midnight of the replay's first day."""
+        return self.start.astimezone(self.zone).replace(hour=0, minute=0)
 
-def load_week(days: float = 7, window_day: int = 2) -> Week:
+
+def load_week(
+    days: float = 7,
+    from_hour: float = 0,
+    window_day: int = 2,
+    window_hours: tuple[float, float, float] = (9, 14, 16),
+) -> Week:
+    """The week (or `days` of it from `from_hour` on Monday); the DSO window on day
+    `window_day` (0: Monday), announced, starting and ending at `window_hours`."""
     problem = json.loads((WEEK / "site.json").read_text())
     sessions = read_sessions(WEEK / "sessions.csv")
     assert isinstance(sessions, list)
-    start = datetime.fromisoformat(problem["horizon"]["start"])
     step = timedelta(minutes=problem["horizon"]["step_minutes"])
+    skip = round(from_hour * 60 / problem["horizon"]["step_minutes"])
+    if skip:
+        _drop_first_slots(problem, skip)
+    start = datetime.fromisoformat(problem["horizon"]["start"])
     slots = round(days * 24 * 60 / problem["horizon"]["step_minutes"])
     end = start + slots * step
-    sessions = [s for s in sessions if datetime.fromisoformat(s["arrival"]) < end]
-    day = start + timedelta(days=window_day)
-    window = DsoWindow(
-        announced=day.replace(hour=9),
-        start=day.replace(hour=14),
-        end=day.replace(hour=16),
-        import_limit_kw=20.0,
-    )
+    sessions = [
+        s
+        for s in sessions
+        if datetime.fromisoformat(s["arrival"]) < end
+        and datetime.fromisoformat(s["departure"]) > start + step
+    ]
+    monday = start.replace(hour=0, minute=0) + timedelta(days=window_day)
+    announced, first, last = (monday + timedelta(hours=h) for h in window_hours)
+    window = DsoWindow(announced, first, last, import_limit_kw=20.0)
     limit = np.full(problem["horizon"]["slots"], problem["site"]["grid"]["import_limit_kw"])
     first, last = (window.start - start) // step, (window.end - start) // step
     limit[first:last] = np.minimum(limit[first:last], window.import_limit_kw)
@@ -128,6 +144,22 @@ def load_week(days: float = 7, window_day: int = 2) -> Week:
     ]
     sessions = [s for s in sessions if s["departure"] > s["arrival"]]
     return Week(problem, sessions, slots, window, read_day_ahead_csv(PRICES))
+
+
+def _drop_first_slots(problem: dict[str, Any], skip: int) -> None:
+    """The week's problem from slot `skip` on: its start moved, its per-slot arrays cut."""
+    horizon = problem["horizon"]
+    start = datetime.fromisoformat(horizon["start"])
+    horizon["start"] = (start + skip * timedelta(minutes=horizon["step_minutes"])).isoformat()
+    horizon["slots"] -= skip
+    for owner, name in (
+        (problem["tariff"], "import_price_per_kwh"),
+        (problem["tariff"], "export_price_per_kwh"),
+        (problem, "base_load_kw"),
+        (problem, "pv_kw"),
+    ):
+        if isinstance(owner.get(name), list):
+            owner[name] = owner[name][skip:]
 
 
 def import_price_per_kwh(prices: DayAheadPrices) -> np.ndarray:
@@ -168,14 +200,14 @@ def site_document(week: Week, prices: str) -> dict[str, Any]:
     grid = dict(problem["site"]["grid"])
     grid["import_limit_kw"] = max(grid["import_limit_kw"])  # the window comes by the API
     tariff = {k: v for k, v in problem["tariff"].items() if k != "import_price_per_kwh"}
-    before = week.start.astimezone(week.zone) - timedelta(days=1)
+    before = week.first_day - timedelta(days=1)
     if prices == "feed":
         known = feed_for_day(week, before)["points"]
         tariff["import_price_per_kwh"] = round(
             statistics.fmean(p["import_per_kwh"] for p in known), 4
         )
     else:
-        tariff["import_price_per_kwh"] = day_array(week, week.start.astimezone(week.zone))
+        tariff["import_price_per_kwh"] = day_array(week, week.first_day)
     return {
         "site": {**problem["site"], "id": SITE_ID, "grid": grid},
         "tariff": tariff,
@@ -186,11 +218,11 @@ def site_document(week: Week, prices: str) -> dict[str, Any]:
     }
 
 
-def metered_history(week: Week) -> list[dict[str, Any]]:
+def metered_history(week: Week, days: int = HISTORY_DAYS) -> list[dict[str, Any]]:
     """The site's meter before the week: the same base load and PV the week's arrays are made
     of (`benchmarks.generator`), so the service's forecasts learn the site they plan."""
     times = pd.date_range(
-        week.start - timedelta(days=HISTORY_DAYS), week.start, freq=week.step, inclusive="left"
+        week.start - timedelta(days=days), week.start, freq=week.step, inclusive="left"
     )
     total_kw = sum(c.get("max_power_kw", 11.0) for c in week.problem["site"]["chargers"])
     base = base_load_kw(times, total_kw)
@@ -218,9 +250,16 @@ class ServiceRun:
 
 
 def drive(
-    client: httpx.Client, app: Any, clock: SimulatedClock, week: Week, prices: str, progress: bool
+    client: httpx.Client,
+    app: Any,
+    clock: SimulatedClock,
+    week: Week,
+    prices: str,
+    progress: bool = False,
+    history_days: int = HISTORY_DAYS,
 ) -> tuple[np.ndarray, list[float]]:
-    """Run the week against a started app; the set-points applied, (session, slot)."""
+    """Run the week against a started app (`client` speaks to it with a key); the set-points
+    applied, (session, slot), and the seconds each tick took to plan."""
     full = whole_replay(week.problem, week.sessions, week.slots)
     index = build_index(full)
     planner = app.state.planner
@@ -228,11 +267,10 @@ def drive(
     zone = week.zone
     clock.set(week.start - timedelta(days=1))
     client.post("/v1/sites", json=site_document(week, prices)).raise_for_status()
-    history = metered_history(week)
+    history = metered_history(week, history_days)
     client.post(f"{site}/measurements", json={"measurements": history}).raise_for_status()
-    local_start = week.start.astimezone(zone)
     if prices == "feed":
-        for day in (local_start - timedelta(days=1), local_start):
+        for day in (week.first_day - timedelta(days=1), week.first_day):
             client.put(f"{site}/prices", json=feed_for_day(week, day)).raise_for_status()
 
     setpoint = np.zeros((index.n_sessions, week.slots))
@@ -276,9 +314,11 @@ def drive(
                 client.delete(f"{site}/sessions/{sid}").raise_for_status()
                 gone.add(sid)
             elif sid not in posted and datetime.fromisoformat(session["arrival"]) <= moment:
+                posted.add(sid)
                 if datetime.fromisoformat(session["departure"]) > moment:
                     client.post(f"{site}/sessions", json=session).raise_for_status()
-                posted.add(sid)
+                else:
+                    gone.add(sid)  # came and went within one quarter-hour
         if t > 0:
             _meter(client, site, full, index, setpoint, delivered, t - 1, row_of, gone)
             charging = float(setpoint[:, t - 1] @ index.kw_per_unit)

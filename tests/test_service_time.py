@@ -198,7 +198,7 @@ def test_a_stored_daily_tariff_plans_with_the_days_metered_peak(make_api):
     whose horizon crosses midnight: it carries today's peak, and tomorrow starts afresh."""
     clock = SimulatedClock(local("2026-11-01T23:20:00+01:00"))
     with make_api(clock=clock) as api:
-        database, site = metered_site(api, demand_charge_period="day")
+        metered_site(api, demand_charge_period="day")
         api.settle(quiet_s=0.3)
         api.patch("/v1/sites/depot/limits", json={"reason": "re-plan"})  # any event
         schedule = api.wait_for_version("depot", 2)
