@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from benchmarks.api_latency import free_port
+from benchmarks.api_latency import serve
 from benchmarks.generator import generate_problem
 from smartcharge.api.seed import seed_example
 from smartcharge.api.site_document import SiteDocument
@@ -133,48 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         seeded = seed_example(database, EXAMPLE)
         key = create_key(database, "bench")
         database.dispose()
-        port = free_port()
-        env = {
-            **os.environ,
-            "SMARTCHARGE_SOLVER_POOL": args.pool,
-            "SMARTCHARGE_TICK_S": "0",
-        }
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "smartcharge.api.cli",
-                "serve",
-                "--port",
-                str(port),
-                "--db",
-                url,
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
         rows = []
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
+        with serve(url, args.pool) as base:
             demo = {"Authorization": f"Bearer {seeded.key}"}
             with httpx.Client(base_url=base, timeout=60, headers=demo) as client:
                 seconds, changed = measure(seeded.site_id, client, args.rounds)
-                rows.append(
-                    (
-                        f"{seeded.site_id} (forecast base load, PV)",
-                        seeded.sessions,
-                        seconds,
-                        changed,
-                    )
-                )
+                name = f"{seeded.site_id} (forecast base load, PV)"
+                rows.append((name, seeded.sessions, seconds, changed))
             bench = {"Authorization": f"Bearer {key}"}
             with httpx.Client(base_url=base, timeout=60, headers=bench) as client:
                 document, sessions = depot_document(args.chargers)
@@ -183,9 +147,6 @@ def main(argv: list[str] | None = None) -> int:
                     client.post("/v1/sites/depot/sessions", json=session).raise_for_status()
                 seconds, changed = measure("depot", client, args.rounds)
                 rows.append((f"depot, {args.chargers} chargers", len(sessions), seconds, changed))
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
     print(
         f"POST …/grid-limits (a window from now) until profiles?since= serves the new plan; "
         f"{args.pool} solver pool, {args.rounds} rounds, {os.cpu_count()} cores"

@@ -29,6 +29,16 @@ def hourly(first_hour: int, prices: list[float], **extra) -> dict:
     }
 
 
+def quarter_hours(count: int) -> dict:
+    """A feed of quarter-hours from DAY on, the k-th costing k / 100."""
+    return {
+        "points": [
+            {"time": (DAY + timedelta(minutes=15 * k)).isoformat(), "import_per_kwh": k / 100}
+            for k in range(count)
+        ]
+    }
+
+
 def instant(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
@@ -268,13 +278,7 @@ def test_a_quarter_hour_feed_in_hourly_slots_keeps_its_quarters(make_api):
     document["horizon"] = {"step_minutes": 60, "slots": 4}
     with make_api(clock=SimulatedClock(NOW)) as api:
         assert api.post("/v1/sites", json=document).status_code == 201
-        quarters = {
-            "points": [
-                {"time": (DAY + timedelta(minutes=15 * k)).isoformat(), "import_per_kwh": k / 100}
-                for k in range(96)
-            ]
-        }
-        assert api.put("/v1/sites/depot/prices", json=quarters).status_code == 200
+        assert api.put("/v1/sites/depot/prices", json=quarter_hours(96)).status_code == 200
         points = feed_in_plan(api)
         # A plan at 10:20 with hourly steps starts at 10:00 and runs to 14:00.
         assert [t for t, _, _ in points] == [timedelta(minutes=15 * k) for k in range(40, 56)]
@@ -290,13 +294,7 @@ def planned(api, after: int = 0) -> dict:
 
 def test_a_plan_at_10_15_uses_the_10_15_price_and_the_hours_price_in_its_quarters(api):
     before = planned(api)["version"]
-    quarters = {
-        "points": [
-            {"time": (DAY + timedelta(minutes=15 * k)).isoformat(), "import_per_kwh": k / 100}
-            for k in range(56)  # to 14:00
-        ]
-    }
-    assert api.put("/v1/sites/depot/prices", json=quarters).status_code == 200
+    assert api.put("/v1/sites/depot/prices", json=quarter_hours(56)).status_code == 200  # to 14:00
     plan = planned(api, before)  # new prices re-plan the site
     site = plan["site"]
     assert instant(site["slot_start"][0]) == DAY + timedelta(hours=10, minutes=15)
@@ -321,13 +319,7 @@ def test_hourly_slots_pay_the_mean_of_a_quarter_hour_feed(make_api):
     document["horizon"] = {"step_minutes": 60, "slots": 4}
     with make_api(clock=SimulatedClock(NOW)) as api:
         assert api.post("/v1/sites", json=document).status_code == 201
-        quarters = {
-            "points": [
-                {"time": (DAY + timedelta(minutes=15 * k)).isoformat(), "import_per_kwh": k / 100}
-                for k in range(96)
-            ]
-        }
-        assert api.put("/v1/sites/depot/prices", json=quarters).status_code == 200
+        assert api.put("/v1/sites/depot/prices", json=quarter_hours(96)).status_code == 200
         api.settle(quiet_s=0.3)
         site = api.get("/v1/sites/depot/schedule").json()["site"]
         # 10:00-11:00 is the mean of 10:00, 10:15, 10:30, 10:45: 0.40 to 0.43.
