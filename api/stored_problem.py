@@ -69,9 +69,11 @@ def stored_problem(
     horizon = problem["horizon"]
     end = start + timedelta(minutes=horizon["step_minutes"] * horizon["slots"])
     step = timedelta(minutes=horizon["step_minutes"])
-    prices = price_points(held_prices(database, site.pk, start, end), start, end, step)
-    if prices:
-        problem.setdefault("tariff", {})["prices"] = prices
+    tariff = problem.setdefault("tariff", {})
+    if not tariff.get("prices"):  # points of the document's own (or what-if's) come first
+        tariff["prices"] = price_points(
+            held_prices(database, site.pk, start, end), start, end, step
+        )
     apply_grid_windows(problem, windows_in_force(database, site.pk, start, end))
     since = start - timedelta(days=HISTORY_DAYS)
     measured = read_measurements(database, site.pk, since=since)

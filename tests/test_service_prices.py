@@ -327,9 +327,15 @@ def test_hourly_slots_pay_the_mean_of_a_quarter_hour_feed(make_api):
         assert site["import_price_per_kwh"] == pytest.approx([0.415, 0.455, 0.495, 0.535])
 
 
-def test_what_if_at_a_later_time_reads_the_feed_then(api):
+def test_what_if_at_a_later_time_reads_the_feed_then_or_tries_other_prices(api):
     assert api.put("/v1/sites/depot/prices", json=hourly(0, [0.1 * h for h in range(24)]))
     at = DAY + timedelta(hours=15, minutes=5)
     answer = api.post("/v1/sites/depot/what-if", json={"at": at.isoformat()}).json()
     assert instant(answer["site"]["slot_start"][0]) == DAY + timedelta(hours=15)
     assert answer["site"]["import_price_per_kwh"][:5] == pytest.approx([1.5] * 4 + [1.6])
+    # Prices of the caller's own come first: a lone point holds an hour (SPEC §5).
+    other = {"prices": [{"time": (DAY + timedelta(hours=10)).isoformat(), "import_per_kwh": 0.05}]}
+    tried = api.post("/v1/sites/depot/what-if", json={"tariff": other}).json()
+    assert tried["site"]["import_price_per_kwh"][:3] == pytest.approx([0.05] * 3)
+    assert tried["site"]["import_price_per_kwh"][3:] == pytest.approx([0.25] * 29)
+    assert api.get("/v1/sites/depot/prices").json()["points"][0]["import_per_kwh"] == 0.0
