@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from smartcharge.api.clock import Clock, SystemClock
+from smartcharge.api.console import mount_console
 from smartcharge.api.metrics import Metrics
 from smartcharge.api.planner import Planner
 from smartcharge.api.routes import (
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         what_if,
     ):
         app.include_router(module.router)
+    mount_console(app)  # the browser console at `/`, and security headers on every response
 
     @app.exception_handler(ProblemError)
     def problem_error(_: Request, exc: ProblemError) -> JSONResponse:

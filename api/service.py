@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from smartcharge.api.ocpp.payloads import build_ocpp_messages
+from smartcharge.api.ocpp.payloads import build_ocpp_messages, pending_transactions
 from smartcharge.optimizer.optimize import Plan, optimize
 from smartcharge.optimizer.problem import Problem, parse_problem
 
@@ -54,6 +54,7 @@ def plan(
     answer = result.to_answer()
     answer["warnings"] = forecast_warnings + answer["warnings"]
     answer["ocpp"] = build_ocpp_messages(problem, answer)
+    answer["pending_transactions"] = pending_transactions(problem, answer)
     return result, answer
 
 

@@ -38,6 +38,8 @@ from smartcharge.optimizer.units import ac_power_kw, max_current_for_power_a
 
 GRID_PHASES = ("L1", "L2", "L3")
 DEFAULT_VOLTAGE_V = 230.0
+# OCPP 2.0.1 `transactionId` is a string of at most 36 characters (SetChargingProfileRequest).
+MAX_TRANSACTION_ID_CHARS_201 = 36
 
 # Times the engine plans at: pandas holds nanoseconds from 1677 to 2262, the store and a plan
 # need far less; outside this a time is a typo, and a 422 rather than a crash deep inside.
@@ -579,6 +581,15 @@ def cross_field_errors(problem: Problem) -> list[FieldError]:
                 ("sessions", i, "transaction_id"),
                 f"'{session.transaction_id}' is not an integer, which OCPP 1.6 requires "
                 f"for charger '{charger.id}'",
+            )
+        if (
+            charger.ocpp_version == "2.0.1"
+            and len(str(session.transaction_id or "")) > MAX_TRANSACTION_ID_CHARS_201
+        ):
+            err(
+                ("sessions", i, "transaction_id"),
+                f"has {len(str(session.transaction_id))} characters; OCPP 2.0.1 allows at most "
+                f"{MAX_TRANSACTION_ID_CHARS_201} (charger '{charger.id}')",
             )
         if charger.kind == "ac":
             max_a = session_max_current_a(session, charger, site.grid.voltage_v)

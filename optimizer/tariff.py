@@ -30,9 +30,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from smartcharge.optimizer.problem import PricePoint, Problem, TimeOfUseRule
 
 WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -99,6 +100,8 @@ def slot_prices(
     problem: Problem, slot_edges: pd.DatetimeIndex, flat_import: np.ndarray, flat_export: np.ndarray
 ) -> SlotPrices:
     """Each slot's import and export price: the mean over the slot of feed, rules and flat."""
+    import pandas as pd
+
     tariff = problem.tariff
     if not tariff.time_of_use and not tariff.prices:
         return SlotPrices(flat_import, flat_export)
@@ -142,6 +145,8 @@ def slot_prices(
 def _feed_spans(points: Sequence[PricePoint]) -> tuple[np.ndarray, np.ndarray]:
     """(start, end) [ns since epoch] of each point: until the next one; the last one for the
     median spacing (a day-ahead feed's last hour holds an hour, not until the next feed)."""
+    import pandas as pd
+
     if not points:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     times = pd.DatetimeIndex(pd.to_datetime([p.time for p in points], utc=True)).as_unit("ns")
@@ -194,6 +199,8 @@ def demand_periods(problem: Problem, slot_start: pd.DatetimeIndex) -> DemandPeri
         return DemandPeriods(
             np.zeros(slots, dtype=int), [None], [None], np.array([problem.tariff.peak_so_far_kw])
         )
+    import pandas as pd
+
     local = slot_start.tz_convert(problem.site.timezone)
     labels = local.tz_localize(None).to_period("M" if period == "month" else "D")
     of_slot, periods = pd.factorize(labels)  # in order of appearance: slots are in time order

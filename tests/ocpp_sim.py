@@ -9,13 +9,17 @@ the way in, exactly as between a real CSMS and a real charger:
   the CSMS assigns the transaction id) and TransactionEvent (2.0.1: the charger does), and hands
   out its side of each connection for `set_charging_profile` / `get_composite_schedule`.
 - `Simulator16` / `Simulator201` are the chargers: they connect to the CSMS (as real chargers
-  do), store the charging profiles they accept and compute `GetCompositeSchedule` from them.
+  do), store the charging profiles they accept, drop them on `ClearChargingProfile`, start and
+  stop transactions and compute `GetCompositeSchedule` from their profiles.
 
 The simulator's smart-charging model (OCPP 1.6 §3.13, 2.0.1 K01/K08), small on purpose:
 - only `Absolute` profiles of purpose `TxProfile` / `TxDefaultProfile` are accepted;
 - a profile with the same id replaces the stored one; in 1.6 so does one with the same
   stackLevel and purpose on the same connector, 2.0.1 rejects that (a different id);
-- a `TxProfile` needs a transaction running on its connector/EVSE (and its `transactionId`);
+- a `TxProfile` needs a transaction running on its connector/EVSE (and its `transactionId`),
+  and is deleted when that transaction stops (1.6 §3.13.4 "SHOULD be deleted");
+- `ClearChargingProfile` removes the profile with the id given, or every profile matching the
+  criteria given (all of them without any);
 - at each moment the active `TxProfile` of highest stackLevel rules, else the active
   `TxDefaultProfile` of highest stackLevel, else the charger's own maximum; a profile is active
   from its `startSchedule` for its `duration` (forever without one);
@@ -234,6 +238,36 @@ class ChargerState:
         self.profiles[profile.id] = profile
         return None
 
+    def clear(
+        self,
+        profile_id: int | None = None,
+        target: int | None = None,
+        purpose: str | None = None,
+        stack_level: int | None = None,
+    ) -> bool:
+        """Drop the profile `profile_id`, else those matching every criterion; any dropped?"""
+        if profile_id is not None:
+            return self.profiles.pop(profile_id, None) is not None
+        criteria = {"target": target, "purpose": purpose, "stack_level": stack_level}
+        matching = [
+            p.id
+            for p in self.profiles.values()
+            if all(want is None or getattr(p, name) == want for name, want in criteria.items())
+        ]
+        for pid in matching:
+            del self.profiles[pid]
+        return bool(matching)
+
+    def end_transaction(self, target: int) -> str:
+        """The transaction on `target` stops; its TxProfiles go with it."""
+        transaction_id = self.transactions.pop(target)
+        self.profiles = {
+            pid: p
+            for pid, p in self.profiles.items()
+            if not (p.purpose == TX_PROFILE and p.target == target)
+        }
+        return transaction_id
+
     def composite(self, target: int, duration_s: int, unit: str | None) -> tuple[str, list[Period]]:
         now = self.clock()
         if unit is None:
@@ -243,6 +277,15 @@ class ChargerState:
             self.profiles.values(), target, now, duration_s, unit, self.max_limit
         )
         return unit, periods
+
+
+def install_message(state: ChargerState, message: dict[str, Any]) -> str | None:
+    """An emitted answer message installed without the network (as its charger would store it);
+    None when accepted, else why not."""
+    payload = camel_to_snake_case(message["payload"])
+    if "cs_charging_profiles" in payload:
+        return state.install(payload["connector_id"], payload["cs_charging_profiles"], "1.6")
+    return state.install(payload["evse_id"], payload["charging_profile"], "2.0.1")
 
 
 def _wire_periods(periods: list[Period]) -> list[dict[str, Any]]:
@@ -294,6 +337,29 @@ class Simulator16(_Recording, v16.ChargePoint):
         self.state.transactions[connector_id] = str(result.transaction_id)
         return str(result.transaction_id)
 
+    async def stop_transaction(self, connector_id: int) -> None:
+        transaction_id = self.state.end_transaction(connector_id)
+        await self.call(
+            call16.StopTransaction(
+                meter_stop=0,
+                timestamp=wire_time(self.state.clock()),
+                transaction_id=int(transaction_id),
+            ),
+            suppress=False,
+        )
+
+    @on(Action16.clear_charging_profile)
+    def on_clear_charging_profile(
+        self,
+        id: int | None = None,  # the 1.6 field name
+        connector_id: int | None = None,
+        charging_profile_purpose: str | None = None,
+        stack_level: int | None = None,
+        **_: Any,
+    ) -> result16.ClearChargingProfile:
+        found = self.state.clear(id, connector_id, charging_profile_purpose, stack_level)
+        return result16.ClearChargingProfile(status="Accepted" if found else "Unknown")
+
     @on(Action16.set_charging_profile)
     def on_set_charging_profile(
         self, connector_id: int, cs_charging_profiles: dict[str, Any], **_: Any
@@ -341,19 +407,44 @@ class Simulator201(_Recording, v201.ChargePoint):
     async def start_transaction(self, evse_id: int, transaction_id: str | None = None) -> str:
         """TransactionEvent(Started); in 2.0.1 the charger chooses the transaction id."""
         transaction_id = transaction_id or f"sim-{self.id}-{evse_id}"
+        await self._transaction_event("Started", "CablePluggedIn", 0, evse_id, transaction_id)
+        self.state.transactions[evse_id] = transaction_id
+        return transaction_id
+
+    async def stop_transaction(self, evse_id: int) -> None:
+        transaction_id = self.state.end_transaction(evse_id)
+        await self._transaction_event("Ended", "EVDeparted", 1, evse_id, transaction_id)
+
+    async def _transaction_event(
+        self, event_type: str, trigger: str, seq_no: int, evse_id: int, transaction_id: str
+    ) -> None:
         await self.call(
             call201.TransactionEvent(
-                event_type="Started",
+                event_type=event_type,
                 timestamp=wire_time(self.state.clock()),
-                trigger_reason="CablePluggedIn",
-                seq_no=0,
+                trigger_reason=trigger,
+                seq_no=seq_no,
                 transaction_info={"transaction_id": transaction_id},
                 evse={"id": evse_id, "connector_id": 1},
             ),
             suppress=False,
         )
-        self.state.transactions[evse_id] = transaction_id
-        return transaction_id
+
+    @on(Action201.clear_charging_profile)
+    def on_clear_charging_profile(
+        self,
+        charging_profile_id: int | None = None,
+        charging_profile_criteria: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> result201.ClearChargingProfile:
+        criteria = charging_profile_criteria or {}
+        found = self.state.clear(
+            charging_profile_id,
+            criteria.get("evse_id"),
+            criteria.get("charging_profile_purpose"),
+            criteria.get("stack_level"),
+        )
+        return result201.ClearChargingProfile(status="Accepted" if found else "Unknown")
 
     @on(Action201.set_charging_profile)
     def on_set_charging_profile(
@@ -433,6 +524,10 @@ class Csms16(v16.ChargePoint):
         return result16.StartTransaction(
             transaction_id=transaction_id, id_tag_info={"status": "Accepted"}
         )
+
+    @on(Action16.stop_transaction)
+    def on_stop_transaction(self, **_: Any) -> result16.StopTransaction:
+        return result16.StopTransaction(id_tag_info={"status": "Accepted"})
 
 
 class Csms201(v201.ChargePoint):
@@ -522,6 +617,16 @@ async def set_charging_profile(
         else call201.SetChargingProfile(**arguments)
     )
     return await side.call(request, suppress=False, skip_schema_validation=not validate)
+
+
+async def clear_charging_profile(side: CsmsChargePoint, profile_id: int | None = None) -> str:
+    """`ClearChargingProfile` of one profile id (every profile without one); the status."""
+    if isinstance(side, Csms16):
+        result = await side.call(call16.ClearChargingProfile(id=profile_id), suppress=False)
+    else:
+        request = call201.ClearChargingProfile(charging_profile_id=profile_id)
+        result = await side.call(request, suppress=False)
+    return str(result.status)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smartcharge.api.ocpp.limits import ceil_tenths, floor_tenths, schedule_periods
-from smartcharge.api.ocpp.payloads import build_ocpp_messages, profile_id
+from smartcharge.api.ocpp.payloads import build_ocpp_messages, pending_transactions, profile_id
 from smartcharge.api.ocpp.validation import (
     OcppPayloadError,
     validate_ocpp_message,
@@ -269,6 +269,75 @@ def test_no_separate_default_where_the_plan_is_the_stack_0_default():
     assert [(m["charger_id"], m["session_id"]) for m in messages] == [("c1", "s1"), ("c2", None)]
 
 
+def test_a_session_awaiting_its_transaction_gets_a_tx_default_profile_not_a_tx_profile():
+    doc = problem(
+        [charger("c1"), charger("c2", ocpp_version="2.0.1"), charger("c3")],
+        [
+            session("s1", "c1", 5.0, transaction_id=None, arrival=at(1)),
+            session("s2", "c2", 5.0, transaction_id=None),
+            session("s3", "c3", 5.0),
+        ],
+        import_limit_kw=40.0,
+    )
+    parsed = parse_problem(doc)
+    answer = answer_for(doc, {"s1": [0, 16, 8, 8], "s2": [16, 16, 0, 0], "s3": [10] * 4})
+    messages = build_ocpp_messages(parsed, answer)
+    by_session = {m["session_id"]: m for m in messages if m["session_id"]}
+    assert {s: m["purpose"] for s, m in by_session.items()} == {
+        "s1": "TxDefaultProfile",
+        "s2": "TxDefaultProfile",
+        "s3": "TxProfile",
+    }
+    defaults = {m["charger_id"]: m for m in messages if m["session_id"] is None}
+    assert set(defaults) == {"c1", "c2", "c3"}  # the stack-0 fail-safe stays under it
+    s1 = by_session["s1"]
+    assert profile_of(s1)["stackLevel"] == 1 and "transactionId" not in profile_of(s1)
+    assert profile_of(s1)["chargingProfileId"] == profile_id(
+        doc["site"]["id"], "c1", "TxDefaultProfile", 1
+    )
+    # s1 arrives in slot 1: before, the profile is the fail-safe default (the charger is idle).
+    fail_safe = per_slot(defaults["c1"], 4)
+    assert per_slot(s1, 4).tolist() == [fail_safe[0], 16, 8, 8]
+    assert fail_safe[0] > 0
+    pending = pending_transactions(parsed, answer)
+    assert [(p["session_id"], p["planned_limit"]) for p in pending] == [
+        ("s1", [None, 16, 8, 8]),
+        ("s2", [16, 16, 0, 0]),
+    ]
+    assert (pending[0]["connector_id"], pending[0]["evse_id"]) == (1, None)
+    assert (pending[1]["connector_id"], pending[1]["evse_id"]) == (None, 1)
+
+
+def test_at_stack_level_0_a_waiting_session_takes_the_fail_safe_defaults_place():
+    doc = problem(
+        [charger("c1", stack_level=0), charger("c2", stack_level=0)],
+        [session("s1", "c1", 5.0, transaction_id=None), session("s2", "c2", 5.0)],
+    )
+    messages = build_ocpp_messages(parse_problem(doc), answer_for(doc, {"s1": [16] * 4}))
+    assert [(m["charger_id"], m["session_id"], m["purpose"]) for m in messages] == [
+        ("c1", "s1", "TxDefaultProfile"),
+        ("c2", "s2", "TxProfile"),
+        ("c2", None, "TxDefaultProfile"),
+    ]
+    waiting = messages[0]
+    assert profile_of(waiting)["chargingProfileId"] == profile_id(
+        doc["site"]["id"], "c1", "TxDefaultProfile", 0
+    )
+    assert "duration" not in schedule_of(waiting)  # it holds after the horizon, like the default
+
+
+def test_a_waiting_session_rides_on_a_tx_default_profile_without_default_profiles_too():
+    doc = problem(
+        [charger("c1")],
+        [session("s1", "c1", 5.0, transaction_id=None, departure=at(2))],
+        options={"include_default_profiles": False},
+    )
+    messages = build_ocpp_messages(parse_problem(doc), answer_for(doc, {"s1": [8, 8, 0, 0]}))
+    assert [(m["session_id"], m["purpose"]) for m in messages] == [("s1", "TxDefaultProfile")]
+    # After the EV leaves the charger may take the fail-safe share (all of a loose site here).
+    assert per_slot(messages[0], 4).tolist() == [8, 8, 16, 16]
+
+
 # --- validation --------------------------------------------------------------------------------
 
 
@@ -389,7 +458,10 @@ def mixed_sites(draw):
         if draw(st.booleans()):
             first = draw(st.integers(0, slots - 1))
             ev_phases = draw(st.sampled_from([1, 3]))
-            sessions.append(session(f"s{i}", f"c{i}", 5.0, arrival=at(first), phases=ev_phases))
+            awaits = {"transaction_id": None} if draw(st.booleans()) else {}
+            sessions.append(
+                session(f"s{i}", f"c{i}", 5.0, arrival=at(first), phases=ev_phases, **awaits)
+            )
             low, high = (2.0, 20.0) if kind == "dc" else (6.0, 16.0)
             value = st.one_of(st.just(0.0), st.floats(low, high).map(lambda v: round(v, 1)))
             plans[f"s{i}"] = [0.0] * first + [draw(value) for _ in range(slots - first)]
@@ -412,7 +484,9 @@ def test_defaults_keep_every_limit_if_every_idle_charger_starts(site):
     """Summed independently, worst case: A on each wired phase, W / V on each, DC W / (3 V).
 
     Whatever the plan leaves under a limit (nothing if the plan itself breaks it) is all that
-    the idle chargers together may draw at their defaults.
+    the idle chargers together may draw at their defaults. A charger whose session awaits its
+    transaction runs its TxDefaultProfile of stack 1 rather than the fail-safe of stack 0: in
+    the slots the session covers, its plan; in the others it is what counts here.
     """
     doc, plans = site
     parsed = parse_problem(doc)
@@ -421,10 +495,25 @@ def test_defaults_keep_every_limit_if_every_idle_charger_starts(site):
     planned, extra = _draws(parsed, answer["sessions"]), _draws(parsed, [])
     planned["grid kW"] += 5.0
     planned["grid A"] += 5000 / (3 * V)
+    waiting = {p["session_id"]: p for p in pending_transactions(parsed, answer)}
+    ruling = {}  # per charger the default profile of the highest stack level
     for message in messages:
-        if message["session_id"] is None:
-            limit = per_slot(message, parsed.horizon.slots) * _idle(parsed, message["charger_id"])
-            _add_default(extra, parsed, message["charger_id"], limit)
+        if profile_of(message)["chargingProfilePurpose"] == "TxDefaultProfile":
+            previous = ruling.get(message["charger_id"])
+            if (
+                previous is None
+                or profile_of(previous)["stackLevel"] < profile_of(message)["stackLevel"]
+            ):
+                ruling[message["charger_id"]] = message
+    for message in ruling.values():
+        idle = _idle(parsed, message["charger_id"])
+        limit = per_slot(message, parsed.horizon.slots)
+        if message["session_id"] is not None:  # awaiting its transaction: the plan, elsewhere
+            planned_limit = waiting[message["session_id"]]["planned_limit"]
+            assert [v for v, i in zip(limit, idle, strict=True) if not i] == [
+                v for v in planned_limit if v is not None
+            ]
+        _add_default(extra, parsed, message["charger_id"], limit * idle)
     grid = doc["site"]["grid"]
     limits = {
         "grid kW": grid["import_limit_kw"],

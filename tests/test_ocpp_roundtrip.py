@@ -18,6 +18,7 @@ import copy
 import functools
 import itertools
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -27,6 +28,7 @@ from typing import Any
 import pytest
 from ocpp.exceptions import OCPPError
 
+from smartcharge.api.ocpp.delta import profile_delta, record_sent
 from smartcharge.api.service import optimize_answer
 from tests.ocpp_sim import (
     TENTH,
@@ -34,7 +36,9 @@ from tests.ocpp_sim import (
     Composite,
     Csms,
     Period,
+    Simulator,
     StoredProfile,
+    clear_charging_profile,
     composite_schedule,
     get_composite_schedule,
     parse_time,
@@ -113,18 +117,24 @@ class RoundTrip:
     stored: dict[str, dict[int, StoredProfile]]
 
 
-async def round_trip(
-    doc: dict[str, Any], messages: list[dict[str, Any]], *, start_transactions: bool = True
-) -> RoundTrip:
-    """Connect a simulator per charger, start its session, send `messages`, read composites."""
-    start, step_s, slots = horizon_of(doc)
+@contextlib.asynccontextmanager
+async def connected(
+    doc: dict[str, Any], assigned_16: dict[tuple[str, int], int] | None = None
+) -> AsyncIterator[tuple[Csms, dict[str, Simulator]]]:
+    """A CSMS and a simulator per charger, connected; a 1.6 StartTransaction gets the id
+    `assigned_16` names for its connector, else the one the problem names."""
+    start, _, _ = horizon_of(doc)
     chargers = chargers_of(doc)
-    assigned_16 = {  # a 1.6 CSMS assigns transaction ids: the ones the problem names
+    named_16 = {  # a 1.6 CSMS assigns transaction ids: the ones the problem names
         (s["charger_id"], target_of(chargers[s["charger_id"]])): int(s["transaction_id"])
         for s in doc["sessions"]
         if chargers[s["charger_id"]].get("ocpp_version", "1.6") == "1.6"
+        and s.get("transaction_id") is not None
     }
-    async with Csms(assigned_16) as csms, contextlib.AsyncExitStack() as stack:
+    async with (
+        Csms(named_16 | (assigned_16 or {})) as csms,
+        contextlib.AsyncExitStack() as stack,
+    ):
         simulators = {}
         for cid, charger in chargers.items():
             state = ChargerState(
@@ -135,28 +145,51 @@ async def round_trip(
             simulators[cid] = await stack.enter_async_context(
                 simulated_charger(csms.url, cid, charger["ocpp_version"], state)
             )
+        yield csms, simulators
+
+
+async def start_transaction(
+    doc: dict[str, Any], simulators: dict[str, Simulator], session: dict[str, Any], tid: str
+) -> None:
+    """The EV of `session` starts its transaction `tid` (a 1.6 CSMS must have assigned it)."""
+    charger = chargers_of(doc)[session["charger_id"]]
+    running = await simulators[charger["id"]].start_transaction(target_of(charger), tid)
+    assert running == tid
+
+
+async def send_all(csms: Csms, messages: list[dict[str, Any]]) -> list[tuple[dict, str]]:
+    """Each message sent as SetChargingProfile: (message, the charger's status)."""
+    statuses = []
+    for message in messages:
+        side = await csms.charger(message["charger_id"])
+        result = await set_charging_profile(side, message["payload"])
+        statuses.append((message, str(result.status)))
+    return statuses
+
+
+async def read_composites(csms: Csms, doc: dict[str, Any]) -> dict[str, Composite]:
+    _, step_s, slots = horizon_of(doc)
+    return {
+        cid: await get_composite_schedule(
+            await csms.charger(cid),
+            target_of(charger),
+            slots * step_s + TAIL_S,
+            unit_of(charger),
+        )
+        for cid, charger in chargers_of(doc).items()
+    }
+
+
+async def round_trip(
+    doc: dict[str, Any], messages: list[dict[str, Any]], *, start_transactions: bool = True
+) -> RoundTrip:
+    """Connect a simulator per charger, start its session, send `messages`, read composites."""
+    async with connected(doc) as (csms, simulators):
         if start_transactions:
             for session in doc["sessions"]:
-                charger = chargers[session["charger_id"]]
-                simulator = simulators[charger["id"]]
-                running = await simulator.start_transaction(
-                    target_of(charger), str(session["transaction_id"])
-                )
-                assert running == str(session["transaction_id"])
-        statuses = []
-        for message in messages:
-            side = await csms.charger(message["charger_id"])
-            result = await set_charging_profile(side, message["payload"])
-            statuses.append((message, str(result.status)))
-        composites = {
-            cid: await get_composite_schedule(
-                await csms.charger(cid),
-                target_of(charger),
-                slots * step_s + TAIL_S,
-                unit_of(charger),
-            )
-            for cid, charger in chargers.items()
-        }
+                await start_transaction(doc, simulators, session, str(session["transaction_id"]))
+        statuses = await send_all(csms, messages)
+        composites = await read_composites(csms, doc)
     return RoundTrip(
         statuses=statuses,
         composites=composites,
@@ -231,10 +264,16 @@ def session_phases(doc: dict[str, Any], entry: dict[str, Any]) -> int:
 def plan_mismatches(
     doc: dict[str, Any], answer: dict[str, Any], composites: dict[str, Composite]
 ) -> list[str]:
-    """Every slot in which a charger's composite schedule is not its session's plan."""
+    """Every slot in which a charger's composite schedule is not its session's plan.
+
+    A session awaiting its transaction is compared in the slots it covers (its
+    `pending_transactions` entry has a `planned_limit` there, which must be the plan too):
+    elsewhere its charger's TxDefaultProfile holds the fail-safe default.
+    """
     start, step_s, slots = horizon_of(doc)
     chargers = chargers_of(doc)
     voltage_v = as_decimal(doc["site"]["grid"].get("voltage_v", 230.0))
+    pending = {p["session_id"]: p for p in answer.get("pending_transactions", [])}
     problems = []
     for entry in answer["sessions"]:
         charger = chargers[entry["charger_id"]]
@@ -251,7 +290,18 @@ def plan_mismatches(
         phases = session_phases(doc, entry)
         expected, ceiling = planned_limits(entry, charger, phases, voltage_v)
         exact_plan = not coarsened(doc, entry)
+        compared = range(slots)
+        if entry["id"] in pending:
+            planned = pending[entry["id"]]["planned_limit"]
+            compared = [t for t in compared if planned[t] is not None]
+            problems += [
+                f"{where} slot {t}: planned_limit {planned[t]}, plan {expected[t]}"
+                for t in compared
+                if as_decimal(planned[t]) != expected[t]
+            ]
         for t, period in enumerate(per_slot(composite, step_s, slots)):
+            if t not in compared:
+                continue
             got = period.limit
             if got > ceiling[t] + EPS:
                 problems.append(f"{where} slot {t}: {got} above the plan {ceiling[t]}")
@@ -426,3 +476,87 @@ def test_the_simulator_composes_by_purpose_then_stack_level() -> None:
     # 20 A at 1 phase and 230 V is 4600 W; a charger with no profile reports its maximum.
     watts = composite_schedule(profiles[1:2], 1, start, 3600, "W", lambda unit: Decimal(22080))
     assert [(p.start_s, p.limit) for p in watts] == [(0, 4600), (900, 4830), (1800, 22080)]
+
+
+def profile_of_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    return payload.get("csChargingProfiles") or payload["chargingProfile"]
+
+
+def test_a_session_awaiting_its_transaction_rides_on_the_tx_default_profile() -> None:
+    """Before its transaction starts a session's plan is its charger's TxDefaultProfile; once
+    the CSMS reports the transaction id, the next plan's delta brings its TxProfile and clears
+    that profile. Both steps over the wire, on a 1.6 charger in A and a 2.0.1 charger in W."""
+    doc = roundtrip_problem()
+    waiting = {"s-1": ("cp-1", 4242), "s-2": ("cp-2", "ev-2-tx")}  # the ids they will get
+    for session in doc["sessions"]:
+        if session["id"] in waiting:
+            session["transaction_id"] = None
+    answer = optimize_answer(copy.deepcopy(doc))
+    started = copy.deepcopy(doc)
+    for session in started["sessions"]:
+        if session["id"] in waiting:
+            session["transaction_id"] = str(waiting[session["id"]][1])
+    replanned = optimize_answer(copy.deepcopy(started))
+    first = record_sent(None, None, answer["ocpp"], 1)
+    second = record_sent(answer["ocpp"], first, replanned["ocpp"], 2)
+    delta = profile_delta(first, replanned["ocpp"], second)
+
+    pending = {p["session_id"]: p for p in answer["pending_transactions"]}
+    assert set(pending) == set(waiting) and replanned["pending_transactions"] == []
+    for sid, (cid, _) in waiting.items():
+        own = [m for m in answer["ocpp"] if m["session_id"] == sid]
+        assert [m["purpose"] for m in own] == ["TxDefaultProfile"]
+        profile = profile_of_payload(own[0]["payload"])
+        assert "transactionId" not in profile
+        entry = pending[sid]
+        assert (entry["charger_id"], entry["purpose"]) == (cid, "TxDefaultProfile")
+        assert (entry["profile_id"], entry["stack_level"]) == (
+            profile.get("chargingProfileId", profile.get("id")),
+            profile["stackLevel"],
+        )
+        assert entry["stack_level"] == 1  # above the stack-0 fail-safe default, which stays
+        defaults = [m for m in answer["ocpp"] if m["charger_id"] == cid and not m["session_id"]]
+        assert [profile_of_payload(m["payload"])["stackLevel"] for m in defaults] == [0]
+    assert (pending["s-1"]["connector_id"], pending["s-2"]["evse_id"]) == (1, 1)
+    assert pending["s-2"]["charging_rate_unit"] == "W"
+    assert sorted(c["profile_id"] for c in delta.cleared) == sorted(
+        p["profile_id"] for p in pending.values()
+    )
+    assert {m["session_id"] for m in delta.changed if m["purpose"] == "TxProfile"} >= set(waiting)
+
+    async def scenario() -> tuple[list, dict, dict, list, list, dict, dict]:
+        async with connected(doc, {("cp-1", 1): 4242}) as (csms, simulators):
+            for session in doc["sessions"]:
+                if session["transaction_id"] is not None:
+                    await start_transaction(doc, simulators, session, session["transaction_id"])
+            before = await send_all(csms, answer["ocpp"])
+            waiting_composites = await read_composites(csms, doc)
+            for session in doc["sessions"]:  # the EVs are authorised: transactions start
+                if session["id"] in waiting:
+                    tid = str(waiting[session["id"]][1])
+                    await start_transaction(doc, simulators, session, tid)
+            started_composites = await read_composites(csms, doc)
+            after = await send_all(csms, delta.changed)
+            cleared = [
+                await clear_charging_profile(await csms.charger(c["charger_id"]), c["profile_id"])
+                for c in delta.cleared
+            ]
+            final = await read_composites(csms, doc)
+            stored = {cid: dict(sim.state.profiles) for cid, sim in simulators.items()}
+        return before, waiting_composites, started_composites, after, cleared, final, stored
+
+    before, waiting_composites, started_composites, after, cleared, final, stored = asyncio.run(
+        asyncio.wait_for(scenario(), timeout=30)
+    )
+    assert {status for _, status in before} == {"Accepted"}
+    assert plan_mismatches(doc, answer, waiting_composites) == []
+    assert plan_mismatches(doc, answer, started_composites) == []  # the default rules the EV
+    assert {status for _, status in after} == {"Accepted"}
+    assert cleared == ["Accepted"] * len(waiting)
+    assert plan_mismatches(started, replanned, final) == []
+    assert default_mismatches(started, replanned, final) == []
+    for cid, _ in waiting.values():
+        assert sorted((p.purpose, p.stack_level) for p in stored[cid].values()) == [
+            ("TxDefaultProfile", 0),
+            ("TxProfile", 1),
+        ]

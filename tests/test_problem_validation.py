@@ -105,6 +105,14 @@ def test_valid_problem_parses():
             "OCPP 1.6",
         ),
         (
+            lambda d: (
+                d["site"]["chargers"][0].update(ocpp_version="2.0.1"),
+                d["sessions"][0].update(transaction_id="t" * 37),
+            ),
+            "sessions[0].transaction_id",
+            "OCPP 2.0.1 allows at most 36",
+        ),
+        (
             lambda d: d["sessions"].append(session("s2", "c1", 5, arrival=at(1))),
             "sessions[1].arrival",
             "two sessions on one charger",

@@ -202,3 +202,24 @@ def test_version_is_the_installed_one() -> None:
     )
     assert result.stdout.strip() == f"smartcharge {smartcharge.__version__}"
     assert smartcharge.__version__[0].isdigit()
+
+
+def test_the_api_runs_without_the_console_extra_and_says_so() -> None:
+    result = run_python(
+        "import sys; sys.modules['jinja2'] = None\n"
+        "from fastapi.testclient import TestClient\n"
+        "from smartcharge.api.app import create_app\n"
+        "from smartcharge.api.settings import Settings\n"
+        "import tempfile, os\n"
+        "url = 'sqlite:///' + os.path.join(tempfile.mkdtemp(), 'x.db')\n"
+        "with TestClient(create_app(Settings(database_url=url, solver_pool='thread'))) as c:\n"
+        "    page = c.get('/')\n"
+        "    print(page.status_code, page.text)\n"
+        "    print(c.get('/healthz').status_code)\n"
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "503 " + "The console needs the 'console' extra: " + (
+        "pip install 'smartcharge[console]'"
+    )
+    assert lines[-1] == "200"

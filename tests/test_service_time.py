@@ -188,7 +188,7 @@ def test_the_migrations_make_the_schema_the_tables_declare(database_url):
     config.set_main_option("script_location", str(MIGRATIONS))
     with database.engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, "0002")
+        command.downgrade(config, "0002")  # through 0004 and 0003
         command.upgrade(config, "head")
     database.dispose()
 

@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         if failed is not None:
             return failed
     print(
-        f"smartcharge API on {base}  (OpenAPI docs: {base}/docs, database {settings.database_url})"
+        f"smartcharge API and console on {base}  (OpenAPI docs: {base}/docs, "
+        f"database {settings.database_url})"
     )
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _seed(database_url: str, example: Path, base: str) -> int | None:
+    from smartcharge.api.console import MISSING_EXTRA, console_available
     from smartcharge.api.seed import seed_example
     from smartcharge.api.store.database import open_database
 
@@ -76,6 +78,10 @@ def _seed(database_url: str, example: Path, base: str) -> int | None:
     auth = f"-H 'Authorization: Bearer {seeded.key}'"
     print(f"Sample site {seeded.site_id!r} of tenant 'demo' with {seeded.sessions} sessions.")
     print(f"API key (shown once): {seeded.key}")
+    if console_available():
+        print(f"The console, in a browser (sign in with this key): {base}/")
+    else:
+        print(MISSING_EXTRA)
     print("Its latest plan (re-planned on every event and every 15 minutes):")
     schedule = f"{base}/v1/sites/{seeded.site_id}/schedule"
     print(f"  curl -s {auth} {schedule} | python3 -m json.tool | head -40")

@@ -9,9 +9,10 @@ the default is the site's safety floor (OCPP.md checklist 3).
 The computation, per slot t, in three steps:
 
 1. **Who could start.** A charger is *idle* in slot t when no session profile of ours governs it
-   for the whole slot: a `TxProfile` charger outside the slots its sessions fully cover; a charger
-   whose sessions use `TxDefaultProfile` (at a higher stack level, for the whole horizon) is
-   never idle.
+   for the whole slot: a `TxProfile` charger outside the slots its sessions fully cover (a
+   session awaiting its transaction too: its plan rides on a TxDefaultProfile that holds these
+   defaults outside those slots, `payloads.pending_profile_limits`); a charger whose sessions
+   use `TxDefaultProfile` (at a higher stack level, for the whole horizon) is never idle.
 2. **Headroom per limit.** For the grid import [kW], each grid phase [A], each circuit's kW and
    each circuit's phases [A], the headroom is the limit minus what the plan draws in slot t
    (grid: base load + planned charging - PV used, base and PV spread evenly over three phases;
@@ -31,7 +32,8 @@ The computation, per slot t, in three steps:
 If every idle charger draws its default at once on top of the plan, each limit carries at most
 its headroom. The caller floors to 0.1 and snaps values below the charger's minimum to 0 (IEC
 61851 cannot signal less than 6 A); both only lower a limit, so the guarantee holds. Transients
-(the seconds between a transaction starting and its TxProfile arriving) are not counted.
+(the seconds between an unplanned transaction starting and its TxProfile arriving) are not
+counted; a planned session whose transaction has not started has its plan in place already.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ import numpy as np
 
 from smartcharge.api.ocpp.limits import rate_unit
 from smartcharge.optimizer.index import ProblemIndex, phase_limit_series, slot_series
-from smartcharge.optimizer.problem import GRID_PHASES, Charger, Problem
+from smartcharge.optimizer.problem import GRID_PHASES, Charger, Problem, Session
 from smartcharge.optimizer.units import W_PER_KW, phase_current_of_balanced_kw
 
 
@@ -67,21 +69,25 @@ def default_limits(problem: Problem, answer: dict[str, Any], index: ProblemIndex
 
 def idle_chargers(problem: Problem) -> np.ndarray:
     """(chargers, slots) True where no session profile of ours rules the charger all slot long."""
-    horizon = problem.horizon
-    step_s = horizon.step_minutes * 60
-    begin_s = horizon.start.timestamp() + step_s * np.arange(horizon.slots)
     position = {c.id: i for i, c in enumerate(problem.site.chargers)}
-    idle = np.ones((len(position), horizon.slots), dtype=bool)
+    idle = np.ones((len(position), problem.horizon.slots), dtype=bool)
     for session in problem.sessions:
         c = position[session.charger_id]
         if problem.site.chargers[c].profile_purpose == "TxDefaultProfile":
             idle[c] = False
             continue
-        covered = (begin_s >= session.arrival.timestamp()) & (
-            begin_s + step_s <= session.departure.timestamp()
-        )
-        idle[c] &= ~covered
+        idle[c] &= ~covered_slots(problem, session)
     return idle
+
+
+def covered_slots(problem: Problem, session: Session) -> np.ndarray:
+    """(slots,) True where the slot lies wholly inside the session's [arrival, departure)."""
+    horizon = problem.horizon
+    step_s = horizon.step_minutes * 60
+    begin_s = horizon.start.timestamp() + step_s * np.arange(horizon.slots)
+    return (begin_s >= session.arrival.timestamp()) & (
+        begin_s + step_s <= session.departure.timestamp()
+    )
 
 
 def equal_share_limits(limits: list[SiteLimit], idle: np.ndarray, cap: np.ndarray) -> np.ndarray:

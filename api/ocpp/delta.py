@@ -1,24 +1,42 @@
-"""Which chargers' OCPP profiles changed between two plans, so a CSMS pushes only deltas.
+"""Which OCPP profiles a CSMS must (re-)send so its chargers run the latest plan.
 
 Every re-plan starts at a new slot, so payloads differ in `startSchedule` even when the charger
 would do exactly the same. Two profiles are compared as what they make the charger do: the
-limit in force at each moment of the new plan, over the time both cover. A profile also counts
-as changed when the one on the charger runs out within half the new plan's horizon, so chargers
-are refreshed before they fall back to their default.
+limit in force at each moment of the new plan, over the time both cover.
+
+A profile the plan keeps unchanged is not re-sent, so the one on the charger is older than the
+plan: it was sent in the version in which its profile (per charger, purpose and id) last
+changed, and it runs out one horizon after that version's start. It must be re-sent before
+then, or the charger falls back to its default in the middle of a plan that stands still. So
+each plan records, per profile, the version the charger's copy was sent in and when that copy
+runs out (`Sent`), and a profile counts as changed, besides when its effect changes, when that
+copy has at most half the new plan's horizon left (`record_sent`). Judged from the previous
+plan's profile instead, the copy would never look old: the previous plan's own profile always
+starts one re-plan ago.
+
+`profiles?since=s` at version L sends exactly the profiles whose `Sent` differs between s and
+L. By induction on the versions a CSMS applies (one after another, skipping some, or from
+scratch): after applying L, the charger's copy of each profile acts as L's profile does from
+L's start until the copy's `until`, which is more than half a horizon after L's start. A copy
+that was not re-sent was recorded as unchanged in every plan from s to L, each compared with
+the one before over the time both cover, and that time covers the copy's life.
 """
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 Message = dict[str, Any]
+Key = tuple[str, str, int]  # (charger id, purpose, profile id)
 
 
 @dataclass(frozen=True)
 class Profile:
-    key: tuple[str, str, int]
+    key: Key
     header: tuple
     start: datetime
     end: datetime | None
@@ -28,12 +46,22 @@ class Profile:
     def limit_at(self, moment: datetime) -> tuple[float, int | None] | None:
         if moment < self.start or (self.end is not None and moment >= self.end):
             return None
-        current = None
-        for start, limit in zip(self.starts, self.limits, strict=True):
-            if start > moment:
-                break
-            current = limit
-        return current
+        period = bisect.bisect_right(self.starts, moment) - 1
+        return self.limits[period] if period >= 0 else None
+
+
+def key_of(message: Message) -> Key:
+    """(charger id, purpose, profile id): what a charger replaces a profile by."""
+    payload = message["payload"]
+    if "csChargingProfiles" in payload:
+        profile = payload["csChargingProfiles"]
+        return (
+            message["charger_id"],
+            profile["chargingProfilePurpose"],
+            profile["chargingProfileId"],
+        )
+    profile = payload["chargingProfile"]
+    return message["charger_id"], profile["chargingProfilePurpose"], profile["id"]
 
 
 def profile_of(message: Message) -> Profile:
@@ -41,17 +69,15 @@ def profile_of(message: Message) -> Profile:
     payload = message["payload"]
     if "csChargingProfiles" in payload:
         profile = payload["csChargingProfiles"]
-        schedule = profile["chargingSchedule"]
-        profile_id, where = profile["chargingProfileId"], payload["connectorId"]
+        schedule, where = profile["chargingSchedule"], payload["connectorId"]
     else:
         profile = payload["chargingProfile"]
-        schedule = profile["chargingSchedule"][0]
-        profile_id, where = profile["id"], payload["evseId"]
+        schedule, where = profile["chargingSchedule"][0], payload["evseId"]
     start = datetime.fromisoformat(schedule["startSchedule"].replace("Z", "+00:00"))
     duration = schedule.get("duration")
     periods = schedule["chargingSchedulePeriod"]
     return Profile(
-        key=(message["charger_id"], profile["chargingProfilePurpose"], profile_id),
+        key=key_of(message),
         header=(
             where,
             profile["stackLevel"],
@@ -66,15 +92,14 @@ def profile_of(message: Message) -> Profile:
     )
 
 
-def changed(old: Profile, new: Profile) -> bool:
+def latest_profiles(messages: Iterable[Message]) -> dict[Key, Profile]:
+    """Per key the profile a charger ends up with when sent `messages` in order."""
+    return {profile.key: profile for profile in map(profile_of, messages)}
+
+
+def acts_differently(old: Profile, new: Profile) -> bool:
+    """Whether `new` makes the charger do anything else than `old`, where both are in force."""
     if old.header != new.header:
-        return True
-    runs_out_soon = (
-        new.end is not None
-        and old.end is not None
-        and old.end - new.start < (new.end - new.start) / 2
-    )
-    if runs_out_soon:
         return True
     window_end = min((e for e in (old.end, new.end) if e is not None), default=None)
     moments = {new.start, *(s for s in (*old.starts, *new.starts) if s > new.start)}
@@ -85,6 +110,50 @@ def changed(old: Profile, new: Profile) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class Sent:
+    """The version the charger's copy of a profile was sent in, and when that copy runs out."""
+
+    version: int
+    until: datetime | None  # None: it has no duration
+
+    def runs_out_soon(self, new: Profile) -> bool:
+        """At most half of `new`'s horizon left; always when the copy ends and `new` does not."""
+        if self.until is None:
+            return False
+        if new.end is None:
+            return True
+        return self.until - new.start <= (new.end - new.start) / 2
+
+
+def record_sent(
+    previous: list[Message] | None,
+    previous_sent: dict[Key, Sent] | None,
+    latest: list[Message],
+    version: int,
+) -> dict[Key, Sent]:
+    """Per profile of the plan `version` (`latest`), the version its charger copy was sent in.
+
+    `previous` and `previous_sent` are the plan before it and that plan's record (None when
+    there is none or it predates the record: every profile then counts as sent now).
+    """
+    before = latest_profiles(previous or [])
+    sent_before = previous_sent or {}
+    record = {}
+    for key, profile in latest_profiles(latest).items():
+        held, old = sent_before.get(key), before.get(key)
+        if (
+            held is None
+            or old is None
+            or acts_differently(old, profile)
+            or held.runs_out_soon(profile)
+        ):
+            record[key] = Sent(version, profile.end)
+        else:
+            record[key] = held
+    return record
+
+
 @dataclass
 class Delta:
     changed: list[Message]
@@ -92,21 +161,19 @@ class Delta:
     unchanged: list[str]
 
 
-def profile_delta(old_messages: list[Message], new_messages: list[Message]) -> Delta:
-    """The new messages a charger needs, and the old profiles no plan holds any more."""
-    old = {profile.key: profile for profile in map(profile_of, old_messages)}
+def profile_delta(
+    since_sent: dict[Key, Sent] | None, latest: list[Message], latest_sent: dict[Key, Sent]
+) -> Delta:
+    """What a CSMS that applied the version recorded in `since_sent` (None: nothing yet) sends
+    to bring its chargers to `latest`: the profiles sent since, and the ones no plan holds."""
     delta = Delta(changed=[], cleared=[], unchanged=[])
-    new_keys = set()
-    for message in new_messages:
-        profile = profile_of(message)
-        new_keys.add(profile.key)
-        before = old.get(profile.key)
-        if before is None or changed(before, profile):
+    for message in latest:
+        key = key_of(message)
+        if since_sent is None or since_sent.get(key) != latest_sent[key]:
             delta.changed.append(message)
         else:
             delta.unchanged.append(message["charger_id"])
-    for key in old.keys() - new_keys:
-        charger_id, purpose, profile_id = key
+    for charger_id, purpose, profile_id in sorted((since_sent or {}).keys() - latest_sent.keys()):
         delta.cleared.append(
             {
                 "charger_id": charger_id,
@@ -115,3 +182,34 @@ def profile_delta(old_messages: list[Message], new_messages: list[Message]) -> D
             }
         )
     return delta
+
+
+# --- the record as stored with each plan (JSON) -------------------------------------------------
+
+
+def sent_to_json(record: dict[Key, Sent]) -> list[dict[str, Any]]:
+    return [
+        {
+            "charger_id": charger_id,
+            "purpose": purpose,
+            "profile_id": profile_id,
+            "version": sent.version,
+            "until": None if sent.until is None else sent.until.isoformat(),
+        }
+        for (charger_id, purpose, profile_id), sent in sorted(record.items())
+    ]
+
+
+def sent_from_json(rows: list[dict[str, Any]]) -> dict[Key, Sent]:
+    return {
+        (row["charger_id"], row["purpose"], row["profile_id"]): Sent(
+            row["version"], None if row["until"] is None else datetime.fromisoformat(row["until"])
+        )
+        for row in rows
+    }
+
+
+def unrecorded(messages: list[Message], version: int) -> dict[Key, Sent]:
+    """A record for a plan stored before records were kept: its copies match no other plan's
+    (a version below 1 is none), so a delta across it re-sends them all."""
+    return {key_of(message): Sent(-version, None) for message in messages}

@@ -14,18 +14,20 @@ Each choice follows a rule of OCPP.md:
 - stable profile ids per (site, charger, purpose, stack level): a re-sent profile replaces the
   last one (OCPP.md §1.1: same id ⇒ replace) instead of piling up;
 - `transactionId` only on a TxProfile (an int in 1.6, a string in 2.0.1), TxProfile only on a
-  connector/EVSE > 0.
+  connector/EVSE > 0, and only for a session whose transaction has started: before that its
+  plan rides on its connector's TxDefaultProfile (OCPP.md §3 rule 4, pitfall 3).
 """
 
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
 import numpy as np
 
-from smartcharge.api.ocpp.defaults import default_limits
+from smartcharge.api.ocpp.defaults import covered_slots, default_limits
 from smartcharge.api.ocpp.limits import (
     floor_tenths,
     minimum_tenths,
@@ -37,7 +39,7 @@ from smartcharge.api.ocpp.limits import (
 )
 from smartcharge.api.ocpp.validation import payload_kind, validate_ocpp_message
 from smartcharge.optimizer.index import build_index
-from smartcharge.optimizer.problem import Charger, Problem, session_phases
+from smartcharge.optimizer.problem import Charger, Problem, Session, session_phases
 
 ACTION = "SetChargingProfile"
 DEFAULT_PROFILE_STACK_LEVEL = 0
@@ -121,9 +123,13 @@ def build_ocpp_messages(problem: Problem, answer: dict[str, Any]) -> list[dict[s
     that all payloads of one kind share, runs once per kind (version, purpose, unit, with or
     without duration and transactionId), keeping the answer inside the time limit.
     """
-    messages = list(session_messages(problem, answer))
+    fail_safe = None
+    if problem.options.include_default_profiles or any(map(awaits_transaction, problem.sessions)):
+        fail_safe = fail_safe_limits(problem, answer)
+    messages = list(session_messages(problem, answer, fail_safe))
     if problem.options.include_default_profiles:
-        messages.extend(default_messages(problem, answer))
+        assert fail_safe is not None
+        messages.extend(default_messages(problem, fail_safe))
     voltage_v = problem.site.grid.voltage_v
     checked: set[tuple[str, str, str, bool, bool]] = set()
     for message in messages:
@@ -133,11 +139,46 @@ def build_ocpp_messages(problem: Problem, answer: dict[str, Any]) -> list[dict[s
     return messages
 
 
-def session_messages(problem: Problem, answer: dict[str, Any]) -> list[dict[str, Any]]:
+def awaits_transaction(session: Session) -> bool:
+    """A session whose transaction has not started: no `transaction_id` yet (OCPP.md §3 rule 4)."""
+    return session.transaction_id is None
+
+
+@dataclass(frozen=True)
+class FailSafe:
+    """Per charger the fail-safe default (`api.ocpp.defaults`) as sent: tenths and phases."""
+
+    limit_tenths: np.ndarray  # (chargers, slots), floored, 0 or >= the charger's minimum
+    phases: np.ndarray  # (chargers,)
+
+
+def fail_safe_limits(problem: Problem, answer: dict[str, Any]) -> FailSafe:
+    voltage_v = problem.site.grid.voltage_v
+    limits = default_limits(problem, answer, build_index(problem))
+    phases = np.array([3 if c.kind == "dc" else c.phases for c in problem.site.chargers])
+    tenths = np.array(
+        [
+            snap_below_minimum(floor_tenths(row), minimum_tenths(charger, int(p), voltage_v))
+            for charger, row, p in zip(problem.site.chargers, limits, phases, strict=True)
+        ],
+        dtype=np.int64,
+    ).reshape(limits.shape)
+    return FailSafe(tenths, phases)
+
+
+def session_messages(
+    problem: Problem, answer: dict[str, Any], fail_safe: FailSafe | None
+) -> list[dict[str, Any]]:
     """A profile per session, a 0 A one when it is planned at 0 (else it charges uncontrolled).
 
     A charger whose sessions use TxDefaultProfile gets its whole plan in each of them: they
     share one id, so whichever is installed last must still hold every session's slots.
+
+    A session on a TxProfile charger whose transaction has not started gets no TxProfile (a
+    charger rejects one without a running transaction): its charger's plan goes into a
+    `TxDefaultProfile` at the charger's stack level instead (`pending_profile_limits`), which
+    the charger applies from the moment the transaction starts. Once the CSMS reports the
+    transaction id, the next plan holds a TxProfile and no longer this profile (a delta clears it).
     """
     chargers = {c.id: c for c in problem.site.chargers}
     voltage_v = problem.site.grid.voltage_v
@@ -147,61 +188,138 @@ def session_messages(problem: Problem, answer: dict[str, Any]) -> list[dict[str,
         s.id: session_limit_tenths(chargers[s.charger_id], entries[s.id], phases[s.id], voltage_v)
         for s in problem.sessions
     }
+    on_charger: dict[str, list[Session]] = {}
+    for session in problem.sessions:
+        on_charger.setdefault(session.charger_id, []).append(session)
     messages = []
     for session in problem.sessions:
         charger = chargers[session.charger_id]
+        purpose, with_duration = charger.profile_purpose, True
         own_limits, own_phases = limits[session.id], phases[session.id]
-        if charger.profile_purpose == "TxDefaultProfile":
-            mates = [session.id] + [
-                o.id for o in problem.sessions if o.charger_id == charger.id and o.id != session.id
-            ]
+        if purpose == "TxDefaultProfile":
+            mates = [session.id] + [o.id for o in on_charger[charger.id] if o is not session]
             own_limits, own_phases = whole_charger_plan(
                 [limits[m] for m in mates], [phases[m] for m in mates]
+            )
+        elif awaits_transaction(session):
+            assert fail_safe is not None
+            purpose = "TxDefaultProfile"
+            # At stack 0 it takes the fail-safe default's id and place, and like it has no
+            # duration: its last period holds after the horizon rather than no limit at all.
+            with_duration = charger.stack_level != DEFAULT_PROFILE_STACK_LEVEL
+            waiting = [o for o in on_charger[charger.id] if awaits_transaction(o)]
+            own_limits, own_phases = pending_profile_limits(
+                problem, waiting, limits, phases, fail_safe
             )
         payload = charging_profile_payload(
             problem,
             charger,
-            purpose=charger.profile_purpose,
+            purpose=purpose,
             stack_level=charger.stack_level,
             limit_tenths=own_limits,
             phases=own_phases,
             transaction_id=session.transaction_id,
+            with_duration=with_duration,
         )
-        messages.append(_message(charger, session.id, charger.profile_purpose, payload))
+        messages.append(_message(charger, session.id, purpose, payload))
     return messages
 
 
-def default_messages(problem: Problem, answer: dict[str, Any]) -> list[dict[str, Any]]:
+def pending_profile_limits(
+    problem: Problem,
+    waiting: list[Session],
+    limit_tenths: dict[str, np.ndarray],
+    phases: dict[str, int],
+    fail_safe: FailSafe,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The TxDefaultProfile of a charger whose sessions `waiting` await their transactions.
+
+    In the slots such a session wholly covers: its plan. Elsewhere: the charger's fail-safe
+    default, which `api.ocpp.defaults` computed with the charger idle there (an EV that is not
+    planned may plug in) and which the stack-0 default profile holds too; so this profile
+    blocks no one and lets no one draw more than the plan and the defaults counted.
+    """
+    c = next(i for i, ch in enumerate(problem.site.chargers) if ch.id == waiting[0].charger_id)
+    covered = np.zeros(problem.horizon.slots, dtype=bool)
+    for session in waiting:
+        covered |= covered_slots(problem, session)
+    plan_tenths, plan_phases = whole_charger_plan(
+        [limit_tenths[s.id] for s in waiting], [phases[s.id] for s in waiting]
+    )
+    return (
+        np.where(covered, plan_tenths, fail_safe.limit_tenths[c]),
+        np.where(covered, plan_phases, fail_safe.phases[c]),
+    )
+
+
+def pending_transactions(problem: Problem, answer: dict[str, Any]) -> list[dict[str, Any]]:
+    """The answer's `pending_transactions`: sessions whose transaction has not started.
+
+    Each names where its plan is until then (a `TxDefaultProfile` on its connector or EVSE:
+    purpose, id, stack level) and its planned limit per slot in the charger's rate unit (null
+    outside the slots it wholly covers), so a CSMS can tell a driver what to expect and knows
+    that a transaction id must reach `PATCH …/sessions/{sid}` for the plan to become a TxProfile.
+    """
+    chargers = {c.id: c for c in problem.site.chargers}
+    voltage_v = problem.site.grid.voltage_v
+    entries = {entry["id"]: entry for entry in answer["sessions"]}
+    pending = []
+    for session in filter(awaits_transaction, problem.sessions):
+        charger = chargers[session.charger_id]
+        phases = session_phases(session, charger)
+        tenths = session_limit_tenths(charger, entries[session.id], phases, voltage_v)
+        covered = covered_slots(problem, session)
+        is_16 = charger.ocpp_version == "1.6"
+        pending.append(
+            {
+                "session_id": session.id,
+                "charger_id": charger.id,
+                "ocpp_version": charger.ocpp_version,
+                "connector_id": charger.connector_id if is_16 else None,
+                "evse_id": None if is_16 else charger.evse_id,
+                "purpose": "TxDefaultProfile",
+                "profile_id": profile_id(
+                    problem.site.id, charger.id, "TxDefaultProfile", charger.stack_level
+                ),
+                "stack_level": charger.stack_level,
+                "charging_rate_unit": rate_unit(charger),
+                "number_phases": phases,
+                "planned_limit": [
+                    wire_limit(int(t)) if c else None for t, c in zip(tenths, covered, strict=True)
+                ],
+            }
+        )
+    return pending
+
+
+def default_messages(problem: Problem, fail_safe: FailSafe) -> list[dict[str, Any]]:
     """A stack-0 `TxDefaultProfile` per charger, safe if every idle charger starts at once.
 
     See `api.ocpp.defaults` for the computation. No `duration`: when a schedule ends and no other
     profile is left, the charger charges "as if no ChargingProfile is installed" (OCPP.md §3
     rule 9), so the last period holds until the next plan replaces this profile (same id). A
-    charger whose own sessions are TxDefaultProfiles at stack 0 gets none: it would replace its
-    plan (1.6 SetChargingProfile: the same stackLevel and purpose replace the existing profile).
+    charger whose plan is a TxDefaultProfile at stack 0 (its sessions use that purpose, or one
+    awaits its transaction) gets none: it would replace its plan (1.6 SetChargingProfile: the
+    same stackLevel and purpose replace the existing profile).
     """
-    voltage_v = problem.site.grid.voltage_v
-    limits = default_limits(problem, answer, build_index(problem))
     chargers = {c.id: c for c in problem.site.chargers}
     plan_is_the_default = {
         s.charger_id
         for s in problem.sessions
-        if chargers[s.charger_id].profile_purpose == "TxDefaultProfile"
+        if (chargers[s.charger_id].profile_purpose == "TxDefaultProfile" or awaits_transaction(s))
         and chargers[s.charger_id].stack_level == DEFAULT_PROFILE_STACK_LEVEL
     }
     messages = []
-    for charger, charger_limits in zip(problem.site.chargers, limits, strict=True):
+    for c, charger in enumerate(problem.site.chargers):
         if charger.id in plan_is_the_default:
             continue
-        phases = 3 if charger.kind == "dc" else charger.phases
-        tenths = floor_tenths(charger_limits)
         payload = charging_profile_payload(
             problem,
             charger,
             purpose="TxDefaultProfile",
             stack_level=DEFAULT_PROFILE_STACK_LEVEL,
-            limit_tenths=snap_below_minimum(tenths, minimum_tenths(charger, phases, voltage_v)),
-            phases=phases,
+            limit_tenths=fail_safe.limit_tenths[c],
+            phases=int(fail_safe.phases[c]),
             with_duration=False,
         )
         messages.append(_message(charger, None, "TxDefaultProfile", payload))

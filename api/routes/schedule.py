@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from smartcharge.api.deps import DatabaseDep, SiteDep
 from smartcharge.api.ocpp.delta import profile_delta
-from smartcharge.api.store.schedules import latest_schedule, schedule_version
+from smartcharge.api.store.schedules import latest_schedule, profiles_sent, recorded_sent
 from smartcharge.api.store.tables import Schedule
 
 router = APIRouter(prefix="/v1/sites/{site_id}", tags=["schedule"])
@@ -77,13 +77,13 @@ def profiles(
     ] = None,
 ) -> ProfilesOut:
     latest = _latest(database, site)
-    old_messages: list[dict[str, Any]] = []
+    since_sent = None
     if since:
-        previous = schedule_version(database, site.pk, since)
-        if previous is None:
+        since_sent = profiles_sent(database, site.pk, since)
+        if since_sent is None:
             raise HTTPException(404, f"site {site.site_id!r} has no version {since}")
-        old_messages = previous.answer["ocpp"]
-    delta = profile_delta(old_messages, latest.answer["ocpp"])
+    latest_sent = recorded_sent(latest)
+    delta = profile_delta(since_sent, latest.answer["ocpp"], latest_sent)
     return ProfilesOut(
         site_id=site.site_id,
         version=latest.version,

@@ -1,4 +1,5 @@
-"""Sessions as events from the CSMS: arrival, update (departure, metered energy), departure.
+"""Sessions as events from the CSMS: arrival, update (transaction started, departure, metered
+energy), departure.
 
 Every event re-plans the site, debounced (see `api.planner`)."""
 
@@ -29,6 +30,11 @@ router = APIRouter(prefix="/v1/sites/{site_id}/sessions", tags=["sessions"])
 
 class SessionUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    transaction_id: str | int | None = Field(
+        default=None,
+        description="the transaction the charger started for this session: from the next plan "
+        "on its profile is a TxProfile for it (before, the plan rides on a TxDefaultProfile)",
+    )
     departure: AwareDatetime | None = None
     energy_kwh: NonNegativeFloat | None = Field(
         default=None, description="the session's total request, if the driver changed it"
@@ -122,6 +128,8 @@ def change(
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if not changes:
         raise field_error([], "nothing to change: give at least one field")
+    if "transaction_id" in changes:
+        changes["transaction_id"] = str(changes["transaction_id"])
     row = update_session(database, site.pk, session_id, changes, sessions_check(site, clock.now()))
     if row is None:
         raise HTTPException(404, f"no session {session_id!r}")

@@ -9,6 +9,14 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from smartcharge.api.ocpp.delta import (
+    Key,
+    Sent,
+    record_sent,
+    sent_from_json,
+    sent_to_json,
+    unrecorded,
+)
 from smartcharge.api.store.database import Database
 from smartcharge.api.store.tables import Schedule
 
@@ -26,14 +34,25 @@ def store_schedule(
     finished_at: datetime,
     planned_by: str,
 ) -> Schedule:
-    """The next version; callers hold the site's lease, so versions never collide."""
+    """The next version; callers hold the site's lease, so versions never collide.
+
+    With it, per OCPP profile, the version the charger's copy was sent in (`record_sent`),
+    carried on from the version before.
+    """
     with database.transaction() as session:
         latest = session.scalar(
             select(func.max(Schedule.version)).where(Schedule.site_pk == site_pk)
         )
+        version = (latest or 0) + 1
+        previous = None if latest is None else session.get(Schedule, (site_pk, latest))
+        if previous is None or previous.profiles_sent is None:  # stored before the record
+            sent = record_sent(None, None, answer["ocpp"], version)
+        else:
+            previous_sent = sent_from_json(previous.profiles_sent)
+            sent = record_sent(previous.answer["ocpp"], previous_sent, answer["ocpp"], version)
         row = Schedule(
             site_pk=site_pk,
-            version=(latest or 0) + 1,
+            version=version,
             started_at=started_at,
             finished_at=finished_at,
             planned_by=planned_by,
@@ -41,6 +60,7 @@ def store_schedule(
             etag=etag_of(answer),
             problem=problem,
             answer=answer,
+            profiles_sent=sent_to_json(sent),
         )
         session.add(row)
         return row
@@ -56,11 +76,6 @@ def latest_schedule(database: Database, site_pk: int) -> Schedule | None:
         )
 
 
-def schedule_version(database: Database, site_pk: int, version: int) -> Schedule | None:
-    with database.transaction() as session:
-        return session.get(Schedule, (site_pk, version))
-
-
 def schedule_times(database: Database, site_pk: int) -> list[tuple[int, datetime, datetime, str]]:
     """(version, started, finished, planned_by) of every plan, oldest first."""
     with database.transaction() as session:
@@ -70,3 +85,25 @@ def schedule_times(database: Database, site_pk: int) -> list[tuple[int, datetime
             .order_by(Schedule.version)
         )
         return [tuple(row) for row in session.execute(query)]
+
+
+def recorded_sent(row: Schedule) -> dict[Key, Sent]:
+    """A plan's record of sent profiles (`api.ocpp.delta.record_sent`)."""
+    if row.profiles_sent is None:  # stored before records were kept
+        return unrecorded(row.answer["ocpp"], row.version)
+    return sent_from_json(row.profiles_sent)
+
+
+def profiles_sent(database: Database, site_pk: int, version: int) -> dict[Key, Sent] | None:
+    """The record of `version` (None if there is no such version), read without its answer."""
+    with database.transaction() as session:
+        row = session.execute(
+            select(Schedule.profiles_sent).where(
+                Schedule.site_pk == site_pk, Schedule.version == version
+            )
+        ).first()
+        if row is None:
+            return None
+        if row.profiles_sent is not None:
+            return sent_from_json(row.profiles_sent)
+        return recorded_sent(session.get_one(Schedule, (site_pk, version)))

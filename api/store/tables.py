@@ -202,3 +202,6 @@ class Schedule(Base):
     etag: Mapped[str] = mapped_column(String(64))
     problem: Mapped[dict[str, Any]] = mapped_column(JSON)
     answer: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Per OCPP profile of the answer, the version the charger's copy was sent in and when it
+    # runs out (`api.ocpp.delta.record_sent`); null for plans stored before it was kept.
+    profiles_sent: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
