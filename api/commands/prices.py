@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -176,7 +177,7 @@ def _through_service(
     if not args.key:
         return fail("--key: give an API key of the site's tenant (or set SMARTCHARGE_KEY)")
     base = args.url.rstrip("/")
-    site_url = f"{base}/v1/sites/{urllib.request.quote(args.site, safe='')}"
+    site_url = f"{base}/v1/sites/{urllib.parse.quote(args.site, safe='')}"
     try:
         status, site = _request("GET", site_url, args.key)
         if status == 200:
