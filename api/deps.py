@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from smartcharge.api.clock import Clock
 from smartcharge.api.planner import Planner
 from smartcharge.api.settings import Settings
 from smartcharge.api.store.database import Database
@@ -29,9 +30,14 @@ def get_planner(request: Request) -> Planner:
     return request.app.state.planner
 
 
+def get_clock(request: Request) -> Clock:
+    return request.app.state.clock
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 PlannerDep = Annotated[Planner, Depends(get_planner)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
 def get_caller(

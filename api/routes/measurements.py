@@ -10,9 +10,8 @@ import pandas as pd
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from smartcharge.api.deps import DatabaseDep, SiteDep
+from smartcharge.api.deps import ClockDep, DatabaseDep, SiteDep
 from smartcharge.api.store.measurements import read_measurements, upsert_measurements
-from smartcharge.api.store.tables import utc_now
 from smartcharge.api.stored_problem import stored_problem
 from smartcharge.forecasting.pv_candidates import BANDS
 from smartcharge.forecasting.resolve import horizon_times, resolve_forecasts
@@ -114,6 +113,7 @@ def get_measurements(
 def forecast(
     site: SiteDep,
     database: DatabaseDep,
+    clock: ClockDep,
     hours: Annotated[float, Query(gt=0, le=168, description="how far ahead")] = 24,
 ) -> ForecastOut:
     """What the next plan of this site will plan against where its document leaves base load
@@ -121,7 +121,7 @@ def forecast(
     stored measurements, PV following the stored weather forecast where it reaches."""
     step_minutes = site.document.get("horizon", {}).get("step_minutes", 15)
     slots = max(1, round(hours * 60 / step_minutes))
-    stored = stored_problem(database, site, utc_now(), slots=slots, sessions=[])
+    stored = stored_problem(database, site, clock.now(), slots=slots, sessions=[])
     # Only the forecasts matter here: per-slot prices and given series are cut to `hours`.
     stored.problem["tariff"] = {}
     for name in ("base_load_kw", "pv_kw"):

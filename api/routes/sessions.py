@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat
 
-from smartcharge.api.deps import DatabaseDep, PlannerDep, SiteDep
+from smartcharge.api.deps import ClockDep, DatabaseDep, PlannerDep, SiteDep
 from smartcharge.api.errors import field_error
 from smartcharge.api.site_document import compose_problem, plan_start, validate_problem
 from smartcharge.api.store.sessions import (
@@ -22,7 +22,7 @@ from smartcharge.api.store.sessions import (
     live_sessions,
     update_session,
 )
-from smartcharge.api.store.tables import SessionRow, SiteRow, utc_now
+from smartcharge.api.store.tables import SessionRow, SiteRow
 from smartcharge.optimizer.problem import FieldError, ProblemError, Session
 
 router = APIRouter(prefix="/v1/sites/{site_id}/sessions", tags=["sessions"])
@@ -79,12 +79,12 @@ def session_out(row: SessionRow) -> SessionOut:
     )
 
 
-def sessions_check(site: SiteRow) -> Any:
-    """A check that the site, with these live sessions, still poses a valid problem; errors on
-    the session being written (the last one) are reported at the request body's fields."""
+def sessions_check(site: SiteRow, now: datetime) -> Any:
+    """A check that the site, with these live sessions, still poses a valid problem at `now`;
+    errors on the session being written (the last one) are reported at the request body's
+    fields."""
 
     def check(sessions: list[dict[str, Any]]) -> None:
-        now = utc_now()
         start = plan_start(now, site.document.get("horizon", {}).get("step_minutes", 15))
         if datetime.fromisoformat(sessions[-1]["departure"]) <= now:
             raise ProblemError(
@@ -102,12 +102,14 @@ def list_live(site: SiteDep, database: DatabaseDep) -> list[SessionOut]:
 
 
 @router.post("", status_code=202, summary="An EV arrived", response_model=Accepted)
-def arrive(body: Session, site: SiteDep, database: DatabaseDep, planner: PlannerDep) -> Accepted:
+def arrive(
+    body: Session, site: SiteDep, database: DatabaseDep, planner: PlannerDep, clock: ClockDep
+) -> Accepted:
     values = body.model_dump()
     if values["transaction_id"] is not None:
         values["transaction_id"] = str(values["transaction_id"])
     try:
-        row = add_session(database, site.pk, values, sessions_check(site))
+        row = add_session(database, site.pk, values, sessions_check(site, clock.now()))
     except SessionExists:
         raise HTTPException(409, f"session {body.id!r} exists: PATCH updates it") from None
     planner.request(site.pk)
@@ -121,13 +123,14 @@ def change(
     site: SiteDep,
     database: DatabaseDep,
     planner: PlannerDep,
+    clock: ClockDep,
 ) -> Accepted:
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if not changes:
         raise field_error([], "nothing to change: give at least one field")
     if "transaction_id" in changes:
         changes["transaction_id"] = str(changes["transaction_id"])
-    row = update_session(database, site.pk, session_id, changes, sessions_check(site))
+    row = update_session(database, site.pk, session_id, changes, sessions_check(site, clock.now()))
     if row is None:
         raise HTTPException(404, f"no session {session_id!r}")
     planner.request(site.pk)
@@ -135,8 +138,10 @@ def change(
 
 
 @router.delete("/{session_id}", status_code=204, summary="The EV left")
-def depart(session_id: str, site: SiteDep, database: DatabaseDep, planner: PlannerDep) -> Response:
-    if end_session(database, site.pk, session_id) is None:
+def depart(
+    session_id: str, site: SiteDep, database: DatabaseDep, planner: PlannerDep, clock: ClockDep
+) -> Response:
+    if end_session(database, site.pk, session_id, at=clock.now()) is None:
         raise HTTPException(404, f"no session {session_id!r}")
     planner.request(site.pk)
     return Response(status_code=204)

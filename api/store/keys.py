@@ -96,3 +96,8 @@ def caller_for_key(database: Database, key: str) -> Caller | None:
         return None
     api_key, tenant = found
     return Caller(tenant.id, tenant.name, api_key.prefix, api_key.label)
+
+
+def tenant_id_by_name(database: Database, tenant: str) -> int | None:
+    with database.transaction() as session:
+        return session.scalar(select(Tenant.id).where(Tenant.name == tenant))
