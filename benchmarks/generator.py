@@ -32,6 +32,8 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 GRID_FEE_PER_KWH = 0.12
 ROTATIONS = ("L1L2L3", "L2L3L1", "L3L1L2")
 KIND_OF_SITE = {"depot": "private", "workplace": "workplace", "public": "public"}
+# A delivery van's usable battery: a fleet vehicle asks at most for a full one.
+FLEET_BATTERY_KWH = 90.0
 START_HOUR = {"depot": 18, "workplace": 6, "public": 8}
 
 
@@ -58,8 +60,20 @@ def generate_problem(
     dc_share: float = 0.0,
     connection_share: float = 0.45,
     day: int = 12,
+    priority_levels: tuple[int, ...] = (0, 0, 0, 1, 2),
+    fleet_demand: bool = False,
+    export_share: float = 0.5,
+    mip_gap: float = 0.005,
+    time_limit_s: float = 30.0,
 ) -> dict:
-    """A SPEC problem document for a site of `n_chargers`; deterministic for a seed."""
+    """A SPEC problem document for a site of `n_chargers`; deterministic for a seed.
+
+    `priority_levels`: each session's priority is drawn uniformly from it (so (0, 0, 0, 1) is
+    two tiers, a quarter of the vehicles in the higher one). `fleet_demand`: vehicles ask for
+    half to all of what they could take at full power while plugged in (a delivery fleet back
+    from its shift), instead of the ElaadNL energy demand of private drivers. `export_share`:
+    the export limit as a share of the PV's kWp.
+    """
     rng = np.random.default_rng(seed)
     tz = timezone(timedelta(hours=1))
     start = datetime(2024, 11, day, START_HOUR[kind], 0, tzinfo=tz)
@@ -142,6 +156,8 @@ def generate_problem(
         # A driver asks for no more than the car could take at full power while plugged in;
         # shortages then come from the site's limits, as in the field.
         deliverable_kwh = 0.8 * dwell_h[c] * charger.get("max_power_kw", 11.0)
+        if fleet_demand:
+            energy_kwh[c] = min(rng.uniform(0.5, 1.0) * deliverable_kwh, FLEET_BATTERY_KWH)
         session = {
             "id": f"s-{c}",
             "charger_id": charger["id"],
@@ -149,7 +165,7 @@ def generate_problem(
             "arrival": arrival.isoformat(),
             "departure": departure.isoformat(),
             "energy_kwh": round(float(min(energy_kwh[c], deliverable_kwh)), 1),
-            "priority": int(rng.choice([0, 0, 0, 1, 2])),
+            "priority": int(rng.choice(list(priority_levels))),
         }
         if charger.get("kind") != "dc":
             session["phases"], session["max_current_a"] = sample_ev(rng, one_phase_share)
@@ -159,7 +175,7 @@ def generate_problem(
     import_limit_kw = round(connection_share * total_kw, 1)
     grid = {
         "import_limit_kw": import_limit_kw,
-        "export_limit_kw": round(0.5 * pv_kwp, 1),
+        "export_limit_kw": round(export_share * pv_kwp, 1),
         "voltage_v": 230.0,
     }
     if phase_limits:
@@ -188,7 +204,7 @@ def generate_problem(
         "base_load_kw": np.round(base_kw, 2).tolist(),
         "pv_kw": 0.0,
         "sessions": sessions,
-        "options": {"time_limit_s": 30, "mip_gap": 0.005},
+        "options": {"time_limit_s": time_limit_s, "mip_gap": mip_gap},
     }
     if pv_kwp:
         problem["site"]["pv"] = [

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from smartcharge.optimizer.fallback import top_up, water_fill
+from smartcharge.optimizer.fallback import water_fill
 from smartcharge.optimizer.flows import SiteFlows, session_power_kw, site_flows
 from smartcharge.optimizer.index import ProblemIndex, build_index
 from smartcharge.optimizer.kpis import compute_kpis, session_energy
@@ -27,6 +27,7 @@ from smartcharge.optimizer.objective_order import (
 from smartcharge.optimizer.problem import Problem, parse_problem
 from smartcharge.optimizer.rounding import round_setpoints
 from smartcharge.optimizer.solve import PyomoModel, highs_version
+from smartcharge.optimizer.top_up import top_up
 
 MODELS = {"matrix": MatrixModel, "pyomo": PyomoModel}
 
@@ -118,7 +119,7 @@ def optimize(problem: Problem | dict[str, Any], previous: Plan | None = None) ->
     deadline = started + solver_time_s(problem.options.time_limit_s, index)
     warnings.extend(index.warnings)
 
-    model, session_rows = _reuse_model(previous, problem)
+    model, session_rows = _reuse_model(previous, problem, problem.options.threads)
     if model is None:
         model = MODELS[problem.options.model](index, threads=problem.options.threads)
     build_s = time.perf_counter() - started
@@ -137,42 +138,81 @@ def optimize(problem: Problem | dict[str, Any], previous: Plan | None = None) ->
             f"the solver found no schedule in {problem.options.time_limit_s:g} s "
             f"({report['termination']}): a rule-based schedule is returned"
         )
-    peak_kw = max(site_flows(index, setpoint, pv_hint).import_kw.max(initial=0.0), 0.0)
-    peak_kw = max(peak_kw, problem.tariff.peak_so_far_kw)
     solved = setpoint
     setpoint = round_setpoints(index, setpoint)
     if status != "fallback":
-        setpoint = top_up(index, setpoint, peak_kw + 1e-6, before_rounding=solved)
+        # An optimal schedule leaves room only where rounding freed it: fill that without a
+        # peak the plan avoided. A schedule cut short by the time limit may leave much more,
+        # which goes to energy first (SPEC §1: energy before cost), whatever the peak.
+        cap_kw = np.inf
+        if status == "optimal":
+            peak_kw = site_flows(index, solved, pv_hint).import_kw.max(initial=0.0)
+            cap_kw = max(peak_kw, problem.tariff.peak_so_far_kw) + 1e-6
+        setpoint, pv_hint = top_up(index, setpoint, cap_kw, pv_hint)
         setpoint, status = _never_below_fallback(index, setpoint, solved, status, warnings)
+        if status == "fallback":
+            pv_hint = None
     flows = site_flows(index, setpoint, pv_hint)
     report["total_s"] = round(time.perf_counter() - started, 4)
-    if session_rows is not None:
-        report["speedups"] = sorted({*report["speedups"], "model_reused"})
     return Plan(index, setpoint, flows, status, warnings, report, model)
 
 
 def _reuse_model(
-    previous: Plan | None, problem: Problem
-) -> tuple[StagedModel | None, np.ndarray | None]:
-    """The previous plan's model with departed sessions retired, when nothing else changed;
-    with the row of the old schedule each current session takes."""
-    if previous is None or not isinstance(previous.model, MatrixModel):
+    previous: Plan | None, problem: Problem, threads: int
+) -> tuple[MatrixModel | None, np.ndarray | None]:
+    """A model of `problem` that continues from the previous plan's live relaxation, when
+    only sessions differ; with the model row of each of the problem's sessions.
+
+    The model keeps every session it ever had, in its order: a departed (or changed) session
+    stays as a row with no energy and its set-points fixed at 0, and arriving (or changed)
+    sessions are appended, so that the relaxation is patched rather than rebuilt and its
+    basis carries over (`LiveRelaxation.patch_to`).
+    """
+    if previous is None or not isinstance(previous.model, MatrixModel) or not problem.sessions:
         return None, None
-    if problem.model_dump(exclude={"sessions"}) != previous.problem.model_dump(
-        exclude={"sessions"}
-    ):
+    old = previous.model
+    if _without_sessions(problem) != _without_sessions(old.index.problem):
         return None, None
-    old = {s.id: (i, s) for i, s in enumerate(previous.problem.sessions)}
-    if any(s.id not in old or old[s.id][1] != s for s in problem.sessions):
-        return None, None
-    model = previous.model
-    previous.model = None  # the model now belongs to the new plan
-    model.reset_stages()
-    kept = {s.id for s in problem.sessions}
-    for session_id, (row, _) in old.items():
-        if session_id not in kept:
-            model.retire_session(row)
-    return model, np.array([old[s.id][0] for s in problem.sessions], dtype=int)
+    current = {s.id: s for s in problem.sessions}
+    lowest = min(s.priority for s in problem.sessions)
+    rows: dict[str, int] = {}
+    sessions, retired = [], []
+    for row, session in enumerate(old.index.problem.sessions):
+        if not old.retired[row] and current.get(session.id) == session:
+            rows[session.id] = row
+            sessions.append(session)
+        else:
+            retired.append(row)
+            sessions.append(session.model_copy(update={"energy_kwh": 0.0, "priority": lowest}))
+    if len(retired) > MAX_RETIRED_SHARE * len(sessions):
+        return None, None  # mostly empty rows by now: a cold model is smaller
+    for session in problem.sessions:
+        if session.id not in rows:
+            rows[session.id] = len(sessions)
+            sessions.append(session)
+    model = MatrixModel(
+        build_index(problem.model_copy(update={"sessions": sessions})), threads=threads
+    )
+    model.retired[retired] = True
+    model.retire_sessions(np.asarray(retired, dtype=int))
+    model.continue_from(old)
+    previous.model = None  # its relaxation now belongs to the new plan
+    return model, np.array([rows[s.id] for s in problem.sessions], dtype=int)
+
+
+# A reused model whose rows are more than this share of departed sessions is built anew.
+MAX_RETIRED_SHARE = 0.5
+
+
+def _without_sessions(problem: Problem) -> dict[str, Any]:
+    """What must not change for a model to be reused: all but the sessions and the limits
+    of the solve itself."""
+    return problem.model_dump(
+        exclude={
+            "sessions": True,
+            "options": {"time_limit_s", "mip_gap", "include_default_profiles"},
+        }
+    )
 
 
 def _forecasts_as_given(problem: Problem, warnings: list[str]) -> Problem:
@@ -204,11 +244,12 @@ def _never_below_fallback(
     """
     _, unmet = session_energy(index, setpoint)
     tolerance_kwh = index.problem.options.mip_gap * float(index.energy_counts_kwh.sum())
-    # The rules' schedule is feasible for the MILP, so the solved schedule delivers at least
+    # The rules' schedule is feasible for the MILP, so an optimal schedule delivers at least
     # as much (within the gap): only rounding can lose more, and only then is it worth
-    # computing the rules' schedule to compare.
+    # computing the rules' schedule to compare. A schedule cut short by the time limit is
+    # always compared.
     _, solved_unmet = session_energy(index, solved)
-    if unmet.sum() <= solved_unmet.sum() + tolerance_kwh:
+    if status == "optimal" and unmet.sum() <= solved_unmet.sum() + tolerance_kwh:
         return setpoint, status
     rules = water_fill(index)
     _, rules_unmet = session_energy(index, rules)
@@ -236,6 +277,7 @@ def _solver_report(
         "build_s": round(build_s, 4),
         "solve_s": round(staged.solve_s, 4),
         "stages": staged.stages,
+        "stage_s": [round(r.solve_s, 4) for r in staged.results],
         "speedups": sorted(getattr(model, "speedups", ())),
     }
     report.update(model.model_size())

@@ -1,0 +1,279 @@
+"""The LP relaxation as one live HiGHS instance that lasts from stage to stage and re-plan to
+re-plan, spoken to in the model's own column numbering.
+
+A simplex basis is worth keeping: re-solving after a new objective, a held row, a bound or a
+new session takes a few hundred iterations where a cold solve takes thousands. So the instance
+is never rebuilt while the site stays the same; a re-plan with other sessions is applied as a
+patch (`patch_to`): columns and rows of arriving sessions are appended (`addCols`,
+`addRows`), a departed session's columns are fixed at 0 and rows no longer in the model are
+freed. The instance's numbering then differs from the model's, which is rebuilt from scratch
+(cheap: a few numpy operations); `live_col` maps one onto the other.
+
+Columns are matched block by block by position (blocks only grow at their end when sessions
+are appended), rows by the number they were given in their block (`RowBlock.ids`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+
+from smartcharge.optimizer.highs_runs import run_until
+from smartcharge.optimizer.sparse_lp import INF, SparseLP
+
+
+@dataclass(frozen=True)
+class RelaxedSolution:
+    values: np.ndarray  # in the model's numbering
+    objective: float
+
+
+class LiveRelaxation:
+    def __init__(
+        self,
+        lp: SparseLP,
+        cost: np.ndarray,
+        threads: int,
+        without_rows: frozenset[str],
+        fixed_to_zero: frozenset[str],
+    ) -> None:
+        self.without_rows = without_rows
+        self.fixed_to_zero = fixed_to_zero
+        self.highs = lp.to_highs(
+            cost, threads, relaxed=True, without_rows=without_rows, fixed_to_zero=fixed_to_zero
+        )
+        self.lp = lp
+        self.live_col = np.arange(lp.n_cols)
+        self.live_row = np.arange(self.highs.getNumRow())
+        self.base_rows = self.highs.getNumRow()
+        self.patches = 0
+
+    # -- objective, holds, bounds -----------------------------------------------------------
+    def set_cost(self, cost: np.ndarray, offset: float) -> None:
+        live = np.zeros(self.highs.getNumCol())
+        live[self.live_col] = cost
+        self.highs.changeColsCost(live.size, np.arange(live.size, dtype=np.int32), live)
+        self.highs.changeObjectiveOffset(offset)
+
+    def add_row(self, cols: np.ndarray, coefficients: np.ndarray, upper: float) -> None:
+        live = self.live_col[cols].astype(np.int32)
+        self.highs.addRow(-INF, upper, live.size, live, coefficients)
+
+    def clear_added_rows(self) -> None:
+        extra = self.highs.getNumRow() - self.base_rows
+        if extra > 0:
+            rows = np.arange(self.base_rows, self.base_rows + extra, dtype=np.int32)
+            self.highs.deleteRows(extra, rows)
+
+    def change_bounds(self, cols: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+        if cols.size:
+            live = self.live_col[cols].astype(np.int32)
+            self.highs.changeColsBounds(live.size, live, lower, upper)
+
+    def keep_basis(self) -> highspy.HighsBasis:
+        return self.highs.getBasis()
+
+    def restore_basis(self, basis: highspy.HighsBasis) -> None:
+        self.highs.setBasis(basis)
+
+    # -- solving ------------------------------------------------------------------------------
+    def solve(self, deadline: float) -> RelaxedSolution | None:
+        """The optimum of the current objective, or None when not found by `deadline`."""
+        run_until(self.highs, deadline)
+        if self.highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        live = np.asarray(self.highs.getSolution().col_value)
+        objective = self.highs.getInfo().objective_function_value
+        return RelaxedSolution(live[self.live_col], objective)
+
+    # -- re-plans -----------------------------------------------------------------------------
+    def patch_to(self, lp: SparseLP) -> None:
+        """Make the instance the relaxation of `lp`: the same model with sessions appended,
+        retired (columns fixed at 0 by `lp`'s bounds) or changed in their data."""
+        self.clear_added_rows()
+        highs, old = self.highs, self.lp
+        n_live_cols = highs.getNumCol()
+        live_col = np.empty(lp.n_cols, dtype=np.int64)
+        dead_cols = []
+        for name, cols in lp.blocks.items():
+            old_cols = old.blocks.get(name, np.zeros(0, dtype=np.int64))
+            common = min(cols.size, old_cols.size)
+            live_col[cols[:common]] = self.live_col[old_cols[:common]]
+            live_col[cols[common:]] = n_live_cols + np.arange(cols.size - common)
+            n_live_cols += cols.size - common
+            dead_cols.append(self.live_col[old_cols[common:]])
+        new_cols = live_col >= highs.getNumCol()
+
+        old_blocks = {b.name: b for b in old.kept_blocks(self.without_rows)}
+        old_offsets = _offsets(old.kept_blocks(self.without_rows))
+        blocks = lp.kept_blocks(self.without_rows)
+        n_live_rows = highs.getNumRow()
+        live_row, dead_rows = [], []
+        for block in blocks:
+            row = np.empty(block.ids.size, dtype=np.int64)
+            before = old_blocks.get(block.name)
+            old_ids = before.ids if before is not None else np.zeros(0, dtype=np.int64)
+            found, position = _match(old_ids, block.ids)
+            if before is not None:
+                row[found] = self.live_row[old_offsets[block.name] + position[found]]
+                gone = ~_match(block.ids, old_ids)[0]
+                dead_rows.append(self.live_row[old_offsets[block.name] + np.flatnonzero(gone)])
+            row[~found] = n_live_rows + np.arange((~found).sum())
+            n_live_rows += int((~found).sum())
+            live_row.append(row)
+        for name, before in old_blocks.items():
+            if name not in {b.name for b in blocks}:
+                dead_rows.append(self.live_row[old_offsets[name] + np.arange(before.ids.size)])
+        live_row_all = np.concatenate(live_row) if live_row else np.zeros(0, dtype=np.int64)
+        new_rows = live_row_all >= highs.getNumRow()
+
+        rows, cols, values = lp.triplets(blocks)
+        lower, upper = lp.column_bounds(self.fixed_to_zero)
+        row_lower, row_upper = lp.row_bounds(blocks)
+        # Columns first, with their entries in rows the instance already has.
+        in_old_row = ~new_rows[rows]
+        entering = new_cols[cols] & in_old_row
+        _add_columns(
+            highs, live_col, new_cols, lower, upper, live_row_all, rows, cols, values, entering
+        )
+        # Then the new rows, with all their entries.
+        _add_rows(highs, live_col, new_rows, row_lower, row_upper, rows, cols, values)
+        # Entries of old rows on old columns that changed (a session's data changed in place).
+        self._change_coefficients(live_col, live_row_all, rows, cols, values, new_cols, new_rows)
+        # Bounds of what stays, and what leaves the model.
+        kept = np.flatnonzero(~new_cols)
+        highs.changeColsBounds(kept.size, live_col[kept].astype(np.int32), lower[kept], upper[kept])
+        kept_rows = np.flatnonzero(~new_rows)
+        highs.changeRowsBounds(
+            kept_rows.size,
+            live_row_all[kept_rows].astype(np.int32),
+            row_lower[kept_rows],
+            row_upper[kept_rows],
+        )
+        dead_c = np.concatenate(dead_cols).astype(np.int32) if dead_cols else np.zeros(0, np.int32)
+        if dead_c.size:
+            zeros = np.zeros(dead_c.size)
+            highs.changeColsBounds(dead_c.size, dead_c, zeros, zeros)
+        dead_r = np.concatenate(dead_rows).astype(np.int32) if dead_rows else np.zeros(0, np.int32)
+        if dead_r.size:
+            highs.changeRowsBounds(
+                dead_r.size, dead_r, np.full(dead_r.size, -INF), np.full(dead_r.size, INF)
+            )
+        self.lp = lp
+        self.live_col = live_col
+        self.live_row = live_row_all
+        self.base_rows = highs.getNumRow()
+        self.patches += 1
+
+    def _change_coefficients(
+        self,
+        live_col: np.ndarray,
+        live_row: np.ndarray,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        values: np.ndarray,
+        new_cols: np.ndarray,
+        new_rows: np.ndarray,
+    ) -> None:
+        """Set every entry of an old row on an old column to its value in the new model."""
+        old = self.lp
+        old_blocks = old.kept_blocks(self.without_rows)
+        old_rows, old_cols, old_values = old.triplets(old_blocks)
+        n = self.highs.getNumCol() + 1
+        old_keys = self.live_row[old_rows] * n + self.live_col[old_cols]
+        both_old = ~new_cols[cols] & ~new_rows[rows]
+        new_keys = live_row[rows[both_old]] * n + live_col[cols[both_old]]
+        old_keys, old_summed = _sum_by_key(old_keys, old_values)
+        new_keys, new_summed = _sum_by_key(new_keys, values[both_old])
+        keys = np.union1d(old_keys, new_keys)
+        before, after = np.zeros(keys.size), np.zeros(keys.size)
+        before[np.searchsorted(keys, old_keys)] = old_summed
+        after[np.searchsorted(keys, new_keys)] = new_summed
+        for key, value in zip(keys[before != after], after[before != after], strict=True):
+            self.highs.changeCoeff(int(key // n), int(key % n), float(value))
+
+
+def _offsets(blocks) -> dict[str, int]:
+    offsets, total = {}, 0
+    for block in blocks:
+        offsets[block.name] = total
+        total += block.lower.size
+    return offsets
+
+
+def _sum_by_key(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    unique, inverse = np.unique(keys, return_inverse=True)
+    return unique, np.bincount(inverse, weights=values, minlength=unique.size)
+
+
+def _match(known: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each of `wanted`, whether `known` (sorted) holds it, and where."""
+    if known.size == 0:
+        return np.zeros(wanted.size, dtype=bool), np.zeros(wanted.size, dtype=np.int64)
+    position = np.minimum(np.searchsorted(known, wanted), known.size - 1)
+    return known[position] == wanted, position
+
+
+def _add_columns(
+    highs: highspy.Highs,
+    live_col: np.ndarray,
+    new_cols: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    live_row: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    values: np.ndarray,
+    entering: np.ndarray,
+) -> None:
+    added = np.flatnonzero(new_cols)
+    if added.size == 0:
+        return
+    added = added[np.argsort(live_col[added])]
+    position = np.empty(live_col.size, dtype=np.int64)
+    position[added] = np.arange(added.size)
+    entry_col = position[cols[entering]]
+    order = np.argsort(entry_col, kind="stable")
+    starts = np.searchsorted(entry_col[order], np.arange(added.size)).astype(np.int32)
+    highs.addCols(
+        added.size,
+        np.zeros(added.size),
+        lower[added],
+        upper[added],
+        int(order.size),
+        starts,
+        live_row[rows[entering]][order].astype(np.int32),
+        values[entering][order],
+    )
+
+
+def _add_rows(
+    highs: highspy.Highs,
+    live_col: np.ndarray,
+    new_rows: np.ndarray,
+    row_lower: np.ndarray,
+    row_upper: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    values: np.ndarray,
+) -> None:
+    added = np.flatnonzero(new_rows)
+    if added.size == 0:
+        return
+    position = np.full(new_rows.size, -1, dtype=np.int64)
+    position[added] = np.arange(added.size)
+    mine = new_rows[rows]
+    entry_row = position[rows[mine]]
+    order = np.argsort(entry_row, kind="stable")
+    starts = np.searchsorted(entry_row[order], np.arange(added.size)).astype(np.int32)
+    highs.addRows(
+        added.size,
+        row_lower[added],
+        row_upper[added],
+        int(order.size),
+        starts,
+        live_col[cols[mine]][order].astype(np.int32),
+        values[mine][order],
+    )
