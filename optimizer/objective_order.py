@@ -52,6 +52,7 @@ class StagedResult:
     stages: list[str] = field(default_factory=list)
     results: list[SolveResult] = field(default_factory=list)
     cost_stage: SolveResult | None = None
+    complete: bool = False  # every stage the order needs has run (none cut by the deadline)
 
     @property
     def has_solution(self) -> bool:
@@ -59,7 +60,7 @@ class StagedResult:
 
     @property
     def all_optimal(self) -> bool:
-        return all(r.termination == Termination.OPTIMAL for r in self.results)
+        return self.complete and all(r.termination == Termination.OPTIMAL for r in self.results)
 
     @property
     def solve_s(self) -> float:
@@ -67,7 +68,11 @@ class StagedResult:
 
     @property
     def termination(self) -> str:
-        return str(self.results[-1].termination) if self.results else "not_run"
+        if not self.results:
+            return "not_run"
+        if not self.complete and self.results[-1].termination == Termination.OPTIMAL:
+            return str(Termination.TIME_LIMIT)  # the last stage finished, the order did not
+        return str(self.results[-1].termination)
 
     def record(self, name: str, result: SolveResult) -> None:
         self.stages.append(name)
@@ -82,6 +87,7 @@ def solve_in_objective_order(model: StagedModel, mip_gap: float, deadline: float
         return staged
     staged.cost_stage = weighted
     if model.total_shortfall_kwh() <= _SHORTFALL_TOLERANCE_KWH:
+        staged.complete = True
         return staged
 
     held: list[tuple[float, float]] = []  # (weight in the weighted objective, held value)
@@ -102,9 +108,11 @@ def solve_in_objective_order(model: StagedModel, mip_gap: float, deadline: float
     if proof is not None:
         staged.record("cost", proof)
         staged.cost_stage = proof
+        staged.complete = True
         return staged
     if _run_stage(model, staged, ("cost",), "cost", deadline, mip_gap):
         staged.cost_stage = staged.results[-1]
+        staged.complete = True
     return staged
 
 

@@ -125,10 +125,11 @@ def build_ocpp_messages(problem: Problem, answer: dict[str, Any]) -> list[dict[s
     if problem.options.include_default_profiles:
         messages.extend(default_messages(problem, answer))
     voltage_v = problem.site.grid.voltage_v
+    chargers = {c.id: c for c in problem.site.chargers}
     checked: set[tuple[str, str, str, bool, bool]] = set()
     for message in messages:
         kind = payload_kind(message)
-        validate_ocpp_message(message, problem.site.chargers, voltage_v, schema=kind not in checked)
+        validate_ocpp_message(message, chargers, voltage_v, schema=kind not in checked)
         checked.add(kind)
     return messages
 
