@@ -7,13 +7,14 @@ and weather forecast come in as keyword arguments (picklable: they travel to the
 
 from __future__ import annotations
 
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from smartcharge.api.ocpp.payloads import build_ocpp_messages
 from smartcharge.optimizer.optimize import Plan, optimize
 from smartcharge.optimizer.problem import Problem, parse_problem
+
+if TYPE_CHECKING:  # pandas loads only when forecasts are made (a cold start without them)
+    import pandas as pd
 
 
 def with_forecasts(

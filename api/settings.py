@@ -8,7 +8,7 @@ import socket
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from smartcharge.api.store.database import DEFAULT_URL
+from smartcharge.api.store import DEFAULT_URL
 
 
 def _default_instance() -> str:

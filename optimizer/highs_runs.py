@@ -13,8 +13,13 @@ Two facts of HiGHS 1.x shape this module:
 
 from __future__ import annotations
 
+import ctypes
 import math
+import os
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 import highspy
@@ -50,6 +55,22 @@ def new_highs(threads: int) -> highspy.Highs:
         highs.setOptionValue("log_to_console", False)
         highs.cbLogging.subscribe(lambda event: stream.write(event.message))
     return highs
+
+
+@contextmanager
+def c_stdout_to_stderr() -> Iterator[None]:
+    """What C code prints to stdout (HiGHS's banner, from an instance another library creates)
+    goes to stderr meanwhile. C's stdio buffer is flushed before fd 1 is given back, or the
+    banner would still reach stdout later."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        ctypes.CDLL(None).fflush(None)
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def run_until(highs: highspy.Highs, deadline: float, stall: StallStop | None = None) -> None:

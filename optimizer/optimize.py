@@ -89,7 +89,7 @@ class Plan:
             "warnings": list(self.warnings),
             "kpis": compute_kpis(index, self.setpoint, flows),
             "site": {
-                "slot_start": [t.isoformat() for t in index.slot_start],
+                "slot_start": [t.isoformat() for t in index.slot_times],
                 "import_kw": _rounded(flows.import_kw),
                 "export_kw": _rounded(flows.export_kw),
                 "charging_kw": _rounded(flows.charging_kw),

@@ -3,6 +3,8 @@ result every solve returns.
 
 Pyomo marks that interface a preview, so everything it touches stays here: the persistent
 solver, MIP starts (handed to highspy directly), and the translation of HiGHS's model status.
+Pyomo is imported when a `PyomoModel` is made (0.25 s of a cold start the matrix path never
+needs).
 `PyomoModel` and `optimizer.matrix_model.MatrixModel` offer the same small interface, which is
 all `optimizer.objective_order` uses: solve, minimize, value, hold, setpoints.
 """
@@ -16,12 +18,9 @@ from enum import StrEnum
 
 import highspy
 import numpy as np
-import pyomo.environ as pyo
-from pyomo.contrib.solver.common.results import SolutionStatus
-from pyomo.contrib.solver.solvers.highs import Highs
 
+from smartcharge.optimizer.highs_runs import c_stdout_to_stderr
 from smartcharge.optimizer.index import ProblemIndex
-from smartcharge.optimizer.model import build_model
 
 # A relative gap means little when the objective is near 0 (a cheap night, a demand charge
 # already paid): one cent of absolute gap is also accepted as optimal. Stages measured in
@@ -93,6 +92,10 @@ class PyomoModel:
     """The Pyomo model of `optimizer.model` on a persistent HiGHS instance."""
 
     def __init__(self, index: ProblemIndex, threads: int = 1):
+        from pyomo.contrib.solver.solvers.highs import Highs
+
+        from smartcharge.optimizer.model import build_model
+
         self.index = index
         self.model = build_model(index)
         self.weights = self.model.weights
@@ -125,7 +128,8 @@ class PyomoModel:
         """
         started = time.perf_counter()
         if not self._instance_set:
-            self._solver.set_instance(self.model)
+            with c_stdout_to_stderr():  # Pyomo makes the HiGHS instance, whose banner it prints
+                self._solver.set_instance(self.model)
             self._instance_set = True
         else:
             self._solver.update()
@@ -138,6 +142,8 @@ class PyomoModel:
             load_solutions=False,
             raise_exception_on_nonoptimal_result=False,
         )
+        from pyomo.contrib.solver.common.results import SolutionStatus
+
         has_solution = results.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
         if has_solution:
             results.solution_loader.load_vars()
@@ -151,6 +157,8 @@ class PyomoModel:
         )
 
     def minimize(self, objective: tuple) -> None:
+        import pyomo.environ as pyo
+
         self.active = objective
         model = self.model
         model.weighted.deactivate()
@@ -159,11 +167,15 @@ class PyomoModel:
         model.stage_objective = pyo.Objective(expr=self._expression(objective))
 
     def value(self, objective: tuple) -> float:
+        import pyomo.environ as pyo
+
         return float(pyo.value(self._expression(objective)))
 
     def hold(self, objective: tuple, value: float) -> float:
         """Keep `objective` at most `value` from now on, give or take the solver's round-off
         in that value (what a full MIP returns is feasible within 1e-6); returns the bound."""
+        import pyomo.environ as pyo
+
         model = self.model
         if model.find_component("held") is None:
             model.held = pyo.ConstraintList(doc="what earlier stages of the objective order held")
@@ -172,6 +184,8 @@ class PyomoModel:
         return upper
 
     def total_shortfall_kwh(self) -> float:
+        import pyomo.environ as pyo
+
         return float(sum(pyo.value(self.model.unmet_kwh[s]) for s in self.model.S))
 
     def setpoints(self) -> tuple[np.ndarray, np.ndarray]:
