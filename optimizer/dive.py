@@ -27,10 +27,12 @@ if TYPE_CHECKING:
     from smartcharge.optimizer.live_relaxation import LiveRelaxation
 
 _EPS = 1e-7
-# Each round first tries every fractional pair at its minimum (the LP then trims sessions that
-# are on to make room, which is how the relaxation's slivers are used without loss), then
-# only those given at least half of it, then none.
-ROUND_UP_SHARES = (0.0, 0.5, np.inf)
+# Each round first tries every fractional pair at its minimum with the pairs already on kept
+# at theirs (the LP then trims sessions that are on to make room, which is how the
+# relaxation's slivers are used without loss, and no pair can turn fractional again: one round
+# usually ends the dive), then the same with pairs on free to go, then only the fractional
+# pairs given at least half of their minimum, then none.
+ROUNDINGS = ((0.0, True), (0.0, False), (0.5, False), (np.inf, False))  # (up share, hold on)
 MAX_ROUNDS = 30
 
 
@@ -72,16 +74,21 @@ def dive(
             x = values[columns.setpoint]
             off = (x <= _EPS) & (bounds.setpoint_upper > 0)
             fractional = (x > _EPS) & (x < columns.floor - _EPS) & (bounds.setpoint_upper > 0)
+            on = (x >= columns.floor - _EPS) & (bounds.setpoint_upper > 0)
             d = values[columns.direction]
             split = (d > _EPS) & (d < 1 - _EPS) & (bounds.direction_lower < bounds.direction_upper)
             if not fractional.any() and not split.any():
                 return values
-            changed = (off | fractional, split)
+            changed = (off | fractional | on, split)
             touched_setpoint |= changed[0]
             touched_direction |= split
             solved = None
-            for share, towards in zip(ROUND_UP_SHARES, (True, True, False), strict=True):
-                rounded = bounds.rounded(columns, x, d, off, fractional, share, split, towards)
+            for attempt, (share, hold_on) in enumerate(ROUNDINGS):
+                towards = attempt < len(ROUNDINGS) - 1  # the last attempt turns directions
+                held = on if hold_on else np.zeros_like(on)
+                rounded = bounds.rounded(
+                    columns, x, d, off, fractional, share, held, split, towards
+                )
                 solved = _solve_with(relaxation, columns, rounded, changed, deadline)
                 if solved is not None or time.perf_counter() >= deadline:
                     break
@@ -115,15 +122,16 @@ class _Bounds:
         off: np.ndarray,
         fractional: np.ndarray,
         up_share: float,
+        held_on: np.ndarray,
         split: np.ndarray,
         towards: bool,
     ) -> _Bounds:
         """These bounds with `off` pairs fixed at 0, fractional pairs at or above `up_share`
-        of their minimum held on, the rest off; split directions to the nearer side
-        (`towards`) or the farther one."""
+        of their minimum and the `held_on` pairs kept at least at it, the rest off; split
+        directions to the nearer side (`towards`) or the farther one."""
         up = fractional & (x >= up_share * columns.floor)
         lower, upper = self.setpoint_lower.copy(), self.setpoint_upper.copy()
-        lower[up] = columns.floor[up]
+        lower[up | held_on] = columns.floor[up | held_on]
         upper[off | (fractional & ~up)] = 0.0
         side = np.where(d >= 0.5, 1.0, 0.0)
         if not towards:

@@ -64,11 +64,21 @@ class Plan:
     def power_kw(self) -> np.ndarray:
         return session_power_kw(self.index, self.setpoint)
 
-    def to_answer(self) -> dict[str, Any]:
-        """The SPEC §2 answer, without the OCPP payloads (those belong to `api.ocpp`)."""
+    def to_answer(self, explained_before: dict[str, list] | None = None) -> dict[str, Any]:
+        """The SPEC §2 answer, without the OCPP payloads (those belong to `api.ocpp`).
+
+        `explained_before` (session id -> `limited_by` of the plan before, for the sessions
+        whose set-points this re-plan left as they were) is taken over instead of explained
+        anew (`api.service.replan`).
+        """
         index = self.index
         delivered_kwh, unmet_kwh = session_energy(index, self.setpoint)
-        reasons = limited_by(index, self.setpoint, self.flows)
+        kept = explained_before or {}
+        explain = np.array([s not in kept for s in index.session_ids], dtype=bool)
+        reasons = limited_by(index, self.setpoint, self.flows, explain if kept else None)
+        reasons = [
+            kept[s] if r is None else r for s, r in zip(index.session_ids, reasons, strict=True)
+        ]
         power_kw = np.round(self.power_kw, 6)
         sessions = []
         for s, session in enumerate(self.problem.sessions):
@@ -144,17 +154,32 @@ def optimize(problem: Problem | dict[str, Any], previous: Plan | None = None) ->
         # An optimal schedule leaves room only where rounding freed it: fill that without a
         # peak the plan avoided. A schedule cut short by the time limit may leave much more,
         # which goes to energy first (SPEC §1: energy before cost), whatever the peak.
-        cap_kw = np.inf
+        cap_kw, lost_to = np.inf, None
         if status == "optimal":
             peak_kw = site_flows(index, solved, pv_hint).import_kw.max(initial=0.0)
             cap_kw = max(peak_kw, problem.tariff.peak_so_far_kw) + 1e-6
-        setpoint, pv_hint = top_up(index, setpoint, cap_kw, pv_hint)
+            lost_to = solved
+        setpoint, pv_hint = top_up(index, setpoint, cap_kw, pv_hint, before_rounding=lost_to)
         setpoint, status = _never_below_fallback(index, setpoint, solved, status, warnings)
         if status == "fallback":
             pv_hint = None
     flows = site_flows(index, setpoint, pv_hint)
     report["total_s"] = round(time.perf_counter() - started, 4)
     return Plan(index, setpoint, flows, status, warnings, report, model)
+
+
+def changed_sessions(plan: Plan, previous: Plan) -> np.ndarray:
+    """(S,) whether each session of `plan` is new or got other set-points than in `previous`
+    (all of them when the site, its horizon or its tariff changed)."""
+    changed = np.ones(plan.index.n_sessions, dtype=bool)
+    if _without_sessions(plan.problem) != _without_sessions(previous.problem):
+        return changed
+    before = {sid: row for row, sid in enumerate(previous.index.session_ids)}
+    for row, sid in enumerate(plan.index.session_ids):
+        old = before.get(sid)
+        if old is not None and previous.problem.sessions[old] == plan.problem.sessions[row]:
+            changed[row] = not np.array_equal(plan.setpoint[row], previous.setpoint[old])
+    return changed
 
 
 def _reuse_model(
@@ -174,7 +199,6 @@ def _reuse_model(
     if _without_sessions(problem) != _without_sessions(old.index.problem):
         return None, None
     current = {s.id: s for s in problem.sessions}
-    lowest = min(s.priority for s in problem.sessions)
     rows: dict[str, int] = {}
     sessions, retired = [], []
     for row, session in enumerate(old.index.problem.sessions):
@@ -183,13 +207,16 @@ def _reuse_model(
             sessions.append(session)
         else:
             retired.append(row)
-            sessions.append(session.model_copy(update={"energy_kwh": 0.0, "priority": lowest}))
+            # Its priority stays: tiers are numbered in the model, one vanishing renumbers them.
+            sessions.append(session.model_copy(update={"energy_kwh": 0.0}))
     if len(retired) > MAX_RETIRED_SHARE * len(sessions):
         return None, None  # mostly empty rows by now: a cold model is smaller
     for session in problem.sessions:
         if session.id not in rows:
             rows[session.id] = len(sessions)
             sessions.append(session)
+    if tuple(sorted({s.priority for s in sessions})) != old.tiers:
+        return None, None  # tiers are numbered in the model: a new one renumbers them
     model = MatrixModel(
         build_index(problem.model_copy(update={"sessions": sessions})), threads=threads
     )

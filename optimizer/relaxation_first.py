@@ -51,6 +51,8 @@ def solve_relaxation_first(model: MatrixModel, deadline: float, mip_gap: float) 
         stage.solve_mip(None, neighbourhood=False)
         return stage.result(Termination.OPTIMAL if stage.proven() else Termination.ERROR)
     stage.bound = relaxed.objective
+    if model.active == ("weighted",):
+        model.relaxation.remember_weighted_basis()
     if stage.proven():
         model.speedups.add("incumbent_proven_by_relaxation")
         return stage.result(Termination.OPTIMAL)

@@ -114,28 +114,41 @@ def charging_profile_payload(
     return {"evseId": charger.evse_id, "chargingProfile": profile}
 
 
-def build_ocpp_messages(problem: Problem, answer: dict[str, Any]) -> list[dict[str, Any]]:
+def build_ocpp_messages(
+    problem: Problem,
+    answer: dict[str, Any],
+    kept: dict[str, dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     """One `SetChargingProfile` per session, then a fail-safe default per charger if asked.
 
     Every message passes our semantic checks; the official schema, which sees only the shape
     that all payloads of one kind share, runs once per kind (version, purpose, unit, with or
-    without duration and transactionId), keeping the answer inside the time limit.
+    without duration and transactionId), keeping the answer inside the time limit. `kept`
+    (session id -> its message in the plan before) holds the sessions a re-plan left as they
+    were, on chargers whose plan did not change: their messages are taken over unchanged.
     """
-    messages = list(session_messages(problem, answer))
+    kept = kept or {}
+    made = {m["session_id"]: m for m in session_messages(problem, answer, skip=set(kept))}
+    messages = [kept[s.id] if s.id in kept else made[s.id] for s in problem.sessions]
     if problem.options.include_default_profiles:
         messages.extend(default_messages(problem, answer))
     voltage_v = problem.site.grid.voltage_v
     chargers = {c.id: c for c in problem.site.chargers}
     checked: set[tuple[str, str, str, bool, bool]] = set()
     for message in messages:
+        if message["session_id"] in kept:
+            continue  # checked when it was made
         kind = payload_kind(message)
         validate_ocpp_message(message, chargers, voltage_v, schema=kind not in checked)
         checked.add(kind)
     return messages
 
 
-def session_messages(problem: Problem, answer: dict[str, Any]) -> list[dict[str, Any]]:
-    """A profile per session, a 0 A one when it is planned at 0 (else it charges uncontrolled).
+def session_messages(
+    problem: Problem, answer: dict[str, Any], skip: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """A profile per session, a 0 A one when it is planned at 0 (else it charges uncontrolled),
+    except the sessions in `skip`.
 
     A charger whose sessions use TxDefaultProfile gets its whole plan in each of them: they
     share one id, so whichever is installed last must still hold every session's slots.
@@ -150,6 +163,8 @@ def session_messages(problem: Problem, answer: dict[str, Any]) -> list[dict[str,
     }
     messages = []
     for session in problem.sessions:
+        if skip and session.id in skip:
+            continue
         charger = chargers[session.charger_id]
         own_limits, own_phases = limits[session.id], phases[session.id]
         if charger.profile_purpose == "TxDefaultProfile":
