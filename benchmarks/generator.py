@@ -7,6 +7,10 @@ prices of November 2024 (`data/prices/`) plus a fixed grid fee, and the grid con
 sized well below the sum of the chargers, as at real sites.
 
     python -m benchmarks.generator --chargers 200 --slots 96 --seed 1 > problem.json
+    python -m benchmarks.generator --chargers 1000 --hard > depot-1000-hard.json
+
+`--hard` is the recipe of `HARD`: scarcity (the connection 35 % of the chargers' sum), two
+priority tiers, a fleet's energy demand, PV with a small export limit and a 0.001 gap.
 """
 
 from __future__ import annotations
@@ -220,6 +224,42 @@ def generate_problem(
     return problem
 
 
+# The hard recipe: an overnight depot of delivery vans where the connection decides. A quarter
+# of the vehicles are priority 1, the connection is 35 % of the chargers' sum, the vans ask
+# for half to all of what they could take at full power (up to a 90 kWh battery), a roof of
+# PV the size of 30 % of the chargers' sum may export only 10 % of its kWp, and the gap is
+# 0.001: tiers and fairness decide, and the cost stage must close a tight gap.
+HARD = {
+    "priority_levels": (0, 0, 0, 1),
+    "fleet_demand": True,
+    "connection_share": 0.35,
+    "export_share": 0.1,
+    "mip_gap": 0.001,
+}
+HARD_PV_SHARE = 0.3
+
+
+def hard_problem(
+    n_chargers: int,
+    slots: int = 96,
+    step_minutes: int = 15,
+    seed: int = 1,
+    time_limit_s: float = 30.0,
+    connection_share: float = HARD["connection_share"],
+) -> dict:
+    """A seeded problem of the hard recipe (`HARD`): scarcity, two tiers, PV, a tight gap."""
+    recipe = {**HARD, "connection_share": connection_share}
+    return generate_problem(
+        n_chargers,
+        slots,
+        step_minutes,
+        seed,
+        pv_kwp=round(HARD_PV_SHARE * 11.0 * n_chargers),
+        time_limit_s=time_limit_s,
+        **recipe,
+    )
+
+
 def day_ahead_price_per_kwh(times: pd.DatetimeIndex) -> np.ndarray:
     """The Dutch day-ahead price of each time's hour (November 2024) plus the grid fee."""
     hourly = _prices().reindex(times.tz_convert("UTC").floor("h")).to_numpy()
@@ -246,8 +286,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step-minutes", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kind", choices=sorted(START_HOUR), default="depot")
+    parser.add_argument(
+        "--hard", action="store_true", help="the hard recipe: scarcity, two tiers, PV, gap 0.001"
+    )
+    parser.add_argument("--time-limit", type=float, default=30.0, help="options.time_limit_s")
     args = parser.parse_args(argv)
-    doc = generate_problem(args.chargers, args.slots, args.step_minutes, args.seed, kind=args.kind)
+    if args.hard:
+        doc = hard_problem(args.chargers, args.slots, args.step_minutes, args.seed, args.time_limit)
+    else:
+        doc = generate_problem(
+            args.chargers, args.slots, args.step_minutes, args.seed, kind=args.kind
+        )
+        doc["options"]["time_limit_s"] = args.time_limit
     json.dump(doc, sys.stdout)
     print()
     return 0

@@ -154,12 +154,11 @@ def optimize(problem: Problem | dict[str, Any], previous: Plan | None = None) ->
         # An optimal schedule leaves room only where rounding freed it: fill that without a
         # peak the plan avoided. A schedule cut short by the time limit may leave much more,
         # which goes to energy first (SPEC §1: energy before cost), whatever the peak.
-        cap_kw, lost_to = np.inf, None
+        cap_kw = np.inf
         if status == "optimal":
             peak_kw = site_flows(index, solved, pv_hint).import_kw.max(initial=0.0)
             cap_kw = max(peak_kw, problem.tariff.peak_so_far_kw) + 1e-6
-            lost_to = solved
-        setpoint, pv_hint = top_up(index, setpoint, cap_kw, pv_hint, before_rounding=lost_to)
+        setpoint, pv_hint = top_up(index, setpoint, cap_kw, pv_hint)
         setpoint, status = _never_below_fallback(index, setpoint, solved, status, warnings)
         if status == "fallback":
             pv_hint = None

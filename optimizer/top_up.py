@@ -23,22 +23,16 @@ def top_up(
     import_cap_kw: float = np.inf,
     pv_hint_kw: np.ndarray | None = None,
     rows: LimitRows | None = None,
-    before_rounding: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(set-points, PV-use hint) with the room filled for sessions short of energy.
 
     `import_cap_kw` keeps import at or below a peak the schedule chose not to exceed (a demand
     charge it avoided). The PV hint (the solver's choice of PV use) grows with the charging
     added, so that added charging is served by PV the schedule curtailed before any import.
-    Given the optimal schedule `before_rounding`, only what rounding cost is topped up (an
-    optimal schedule leaves no other room a short session could use).
     """
     unit_kwh = index.kw_per_unit * index.step_h
     delivered_kwh = (setpoint * unit_kwh[:, None]).sum(axis=1)
     short_kwh = np.maximum(index.energy_counts_kwh - delivered_kwh, 0.0)
-    if before_rounding is not None:
-        lost_kwh = ((before_rounding - setpoint) * unit_kwh[:, None]).sum(axis=1)
-        short_kwh = np.where(lost_kwh > 1e-6, np.minimum(short_kwh, lost_kwh + 1e-6), 0.0)
     if not (short_kwh > 1e-6).any():
         return setpoint, pv_hint_kw
     filled = fill(index, setpoint, short_kwh, serving_rank(index), import_cap_kw, rows)
