@@ -147,7 +147,10 @@ def fill(
     # more than it asked for in all.
     room_kwh = index.energy_kwh - (result * unit_kwh[:, None]).sum(axis=1)
     wanted_units = np.ceil(wanted_kwh / unit_kwh / step - 1e-6) * step
-    wanted_units = np.clip(np.minimum(wanted_units, room_kwh / unit_kwh), 0.0, None)
+    # A session short of less than its minimum for one slot may take the minimum (more than
+    # it is short of, not more than it asked for): otherwise the last of its energy never comes.
+    asked_units = np.clip(room_kwh / unit_kwh, 0.0, None)
+    wanted_units = np.clip(np.minimum(wanted_units, asked_units), 0.0, None)
     for t in np.flatnonzero(index.plugged[wanted_units > _EPS].any(axis=0)):
         slot = _Slot(index, rows, int(t), usage[:, t], import_cap_kw)
         for _ in range(PASSES):
@@ -158,13 +161,16 @@ def fill(
             if candidates.size == 0:
                 break
             candidates = candidates[np.argsort(rank[candidates], kind="stable")]
-            increase = _serve(index, rows, slot.room(), candidates, x, wanted_units, step)
+            increase = _serve(
+                index, rows, slot.room(), candidates, x, wanted_units, asked_units, step
+            )
             moved = increase > 0
             if not moved.any():
                 break
             sessions, increase = candidates[moved], increase[moved]
             result[sessions, t] = x[sessions] + increase
-            wanted_units[sessions] -= increase
+            wanted_units[sessions] = np.maximum(wanted_units[sessions] - increase, 0.0)
+            asked_units[sessions] -= increase
             slot.add(sessions, increase)
         usage[:, t] = slot.usage
     return result
@@ -177,6 +183,7 @@ def _serve(
     candidates: np.ndarray,
     x: np.ndarray,
     wanted_units: np.ndarray,
+    asked_units: np.ndarray,
     step: np.ndarray,
 ) -> np.ndarray:
     """Increase of each candidate (in serving order) that keeps every row within `room`."""
@@ -195,6 +202,9 @@ def _serve(
     want = np.maximum(np.minimum(want, alone), 0.0)
     floor = index.unit_min[candidates]
     starting = x[candidates] <= _EPS
+    at_least = np.minimum(floor, asked_units[candidates])
+    want = np.where(starting & (want > _EPS), np.maximum(want, at_least), want)
+    want = np.maximum(np.minimum(want, alone), 0.0)
     want = np.where(starting & (want < floor - _EPS), 0.0, want)
 
     # Room left in each row before each candidate, in serving order: prefix sums per row.
