@@ -2,14 +2,13 @@
 
 The relaxation of these models is integral for all but a few tenths of a percent of the
 semi-continuous (session, slot) pairs: a session given less than its minimum current where a
-limit leaves a sliver. A dive rounds those — up to the minimum where the relaxation gives at
-least half of it, to 0 elsewhere — fixes them, re-solves the LP from its basis (dual simplex, a
-few hundred iterations where a MIP solver would first presolve and cut the whole model) and
-repeats until no pair is fractional. Rounding down is always feasible (charging less keeps
-every upper limit; curtailing PV keeps export and the phases' lower limits), so a round whose
-roundings up make the LP infeasible is redone with those pairs off. The binaries that choose
-a slot's direction (import or export, where exporting pays more than importing costs) are
-rounded to the nearer side, the other side if that is infeasible.
+limit leaves a sliver. A dive rounds those (`_attempts`: up to the minimum where the LP can
+make room, else off), fixes them, re-solves the LP from its basis (dual simplex, a few hundred
+iterations where a MIP solver would first presolve and cut the whole model) and repeats until
+no pair is fractional. Rounding down is always feasible (charging less keeps every upper
+limit; curtailing PV keeps export and the phases' lower limits), so a round always ends. The
+binaries that choose a slot's direction (import or export, where exporting pays more than
+importing costs) are rounded to the nearer side, the other side if that is infeasible.
 
 The result is a schedule of the MILP (every pair 0 or at least its minimum) whose objective the
 caller compares with the relaxation's bound: a dive proves nothing by itself.
@@ -18,6 +17,7 @@ caller compares with the relaxation's bound: a dive proves nothing by itself.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,12 +27,6 @@ if TYPE_CHECKING:
     from smartcharge.optimizer.live_relaxation import LiveRelaxation
 
 _EPS = 1e-7
-# Each round first tries every fractional pair at its minimum with the pairs already on kept
-# at theirs (the LP then trims sessions that are on to make room, which is how the
-# relaxation's slivers are used without loss, and no pair can turn fractional again: one round
-# usually ends the dive), then the same with pairs on free to go, then only the fractional
-# pairs given at least half of their minimum, then none.
-ROUNDINGS = ((0.0, True), (0.0, False), (0.5, False), (np.inf, False))  # (up share, hold on)
 MAX_ROUNDS = 30
 
 
@@ -44,17 +38,31 @@ class DiveColumns:
     floor: np.ndarray  # (B,) minimum set-point when on
     upper: np.ndarray  # (B,) current upper bound (0 for a retired session)
     direction: np.ndarray  # (D,) int32: the import/export binaries (continuous in the LP)
+    slot: np.ndarray  # (B,) the slot of each set-point
+    session: np.ndarray  # (B,) the session of each set-point
+
+
+@dataclass(frozen=True)
+class Dive:
+    """What a dive ends with: an integral schedule (None if none could be made), and the last
+    LP solution, whose few fractional pairs, if any, are where a MIP solver is still needed."""
+
+    schedule: np.ndarray | None
+    last_lp: np.ndarray
+    complete: bool  # no pair was left fractional
 
 
 def dive(
     relaxation: LiveRelaxation, start: np.ndarray, columns: DiveColumns, deadline: float
-) -> np.ndarray | None:
-    """Column values of an integral schedule, or None when time ran out or the LP failed.
+) -> Dive:
+    """Round and re-solve until no pair is fractional, no rounding of a round is feasible,
+    or the deadline.
 
     `start` is the relaxation's optimal solution for its current objective; the relaxation's
-    bounds are restored afterwards. Pairs the relaxation leaves at 0 are fixed off for the
-    dive: otherwise the sliver a rounded pair frees moves to another pair at 0, which turns
-    fractional in turn, and the dive takes a round per sliver.
+    bounds are restored afterwards. Pairs the relaxation leaves at 0 are fixed off: otherwise
+    the sliver a rounded pair frees moves to another pair at 0, which turns fractional in turn,
+    and the dive takes a round per sliver. A dive that cannot finish leaves its last solution
+    with the fractional pairs at 0 (integral, and within every upper limit).
     """
     bounds = _Bounds(
         np.zeros(columns.setpoint.size),
@@ -78,24 +86,22 @@ def dive(
             d = values[columns.direction]
             split = (d > _EPS) & (d < 1 - _EPS) & (bounds.direction_lower < bounds.direction_upper)
             if not fractional.any() and not split.any():
-                return values
-            changed = (off | fractional | on, split)
-            touched_setpoint |= changed[0]
+                return Dive(values, values, complete=True)
+            touched_setpoint |= off | fractional | on
             touched_direction |= split
+            changed = (touched_setpoint, touched_direction)
             solved = None
-            for attempt, (share, hold_on) in enumerate(ROUNDINGS):
-                towards = attempt < len(ROUNDINGS) - 1  # the last attempt turns directions
-                held = on if hold_on else np.zeros_like(on)
-                rounded = bounds.rounded(
-                    columns, x, d, off, fractional, share, held, split, towards
-                )
+            for attempt in _attempts(columns, x, off, fractional, on):
+                if not attempt.towards and not split.any():
+                    continue
+                rounded = bounds.rounded(columns, attempt, d, split)
                 solved = _solve_with(relaxation, columns, rounded, changed, deadline)
                 if solved is not None or time.perf_counter() >= deadline:
                     break
             if solved is None:
-                return _rounded_down(values, columns) if not split.any() else None
+                break
             values, bounds = solved, rounded
-        return _rounded_down(values, columns) if not split.any() else None
+        return Dive(_rounded_down(values, columns) if not split.any() else None, values, False)
     finally:
         original = _Bounds(
             np.zeros(columns.setpoint.size),
@@ -108,6 +114,51 @@ def dive(
 
 
 @dataclass(frozen=True)
+class _Attempt:
+    """One way to round a dive's round: pairs held at least at their minimum (`up`), pairs
+    fixed at 0 (`down`), and which side split directions go to (`towards` the nearer)."""
+
+    up: np.ndarray
+    down: np.ndarray
+    towards: bool
+
+
+def _attempts(
+    columns: DiveColumns, x: np.ndarray, off: np.ndarray, fractional: np.ndarray, on: np.ndarray
+) -> Iterator[_Attempt]:
+    """The roundings a round tries, until one is feasible.
+
+    1. Every fractional pair at its minimum, the pairs already on kept at theirs, the pairs at
+       0 fixed off: the LP trims sessions that are on to make room (how the relaxation's
+       slivers are used without loss), and no pair can turn fractional again: one round
+       usually ends the dive.
+    2. The same with the pairs on free to go.
+    3. In each slot only the fractional pair given the most (and of a session only its
+       largest of those: a session short of little may not afford its minimum twice), the
+       others left to the LP; then the same with the import/export directions the other way.
+    If none is feasible the dive stops: what is left is a few pairs for a MIP solver (turning
+    them off and freeing the rest again only moves the slivers around, measured: 30 rounds).
+    """
+    yield _Attempt(fractional | on, off, True)
+    yield _Attempt(fractional, off, True)
+    most = np.zeros_like(fractional)
+    candidates = np.flatnonzero(fractional)
+    if candidates.size:
+        by_slot = _largest_per(columns.slot, candidates, x)
+        most[_largest_per(columns.session, by_slot, x)] = True
+    yield _Attempt(most, off, True)
+    yield _Attempt(most, off, False)  # split directions the other way (only they differ)
+
+
+def _largest_per(group: np.ndarray, candidates: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Of `candidates`, the one with the largest x in each group."""
+    order = candidates[np.lexsort((-x[candidates], group[candidates]))]
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = group[order[1:]] != group[order[:-1]]
+    return order[first]
+
+
+@dataclass(frozen=True)
 class _Bounds:
     setpoint_lower: np.ndarray
     setpoint_upper: np.ndarray
@@ -117,24 +168,17 @@ class _Bounds:
     def rounded(
         self,
         columns: DiveColumns,
-        x: np.ndarray,
+        attempt: _Attempt,
         d: np.ndarray,
-        off: np.ndarray,
-        fractional: np.ndarray,
-        up_share: float,
-        held_on: np.ndarray,
         split: np.ndarray,
-        towards: bool,
     ) -> _Bounds:
-        """These bounds with `off` pairs fixed at 0, fractional pairs at or above `up_share`
-        of their minimum and the `held_on` pairs kept at least at it, the rest off; split
-        directions to the nearer side (`towards`) or the farther one."""
-        up = fractional & (x >= up_share * columns.floor)
+        """These bounds with the attempt's pairs held on or fixed off; split directions to
+        the nearer side (or, if the attempt says so, the farther one)."""
         lower, upper = self.setpoint_lower.copy(), self.setpoint_upper.copy()
-        lower[up | held_on] = columns.floor[up | held_on]
-        upper[off | (fractional & ~up)] = 0.0
+        lower[attempt.up] = columns.floor[attempt.up]
+        upper[attempt.down] = 0.0
         side = np.where(d >= 0.5, 1.0, 0.0)
-        if not towards:
+        if not attempt.towards:
             side = 1.0 - side
         return _Bounds(
             lower,

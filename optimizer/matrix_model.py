@@ -481,4 +481,6 @@ def dive_columns(m: MatrixModel) -> DiveColumns:
         floor=floor,
         upper=upper[setpoint],
         direction=blocks["importing"].astype(np.int32),
+        slot=m.pairs.slot[setpoint - x_cols[0]] if setpoint.size else np.zeros(0, dtype=int),
+        session=m.pairs.session[setpoint - x_cols[0]] if setpoint.size else np.zeros(0, int),
     )
