@@ -100,7 +100,8 @@ def dive(
                     break
             if solved is None:
                 break
-            values, bounds = solved, rounded
+            # Pairs held on for this round only: next round they may give way again.
+            values, bounds = solved, rounded.released(columns, on & ~fractional, bounds)
         return Dive(_rounded_down(values, columns) if not split.any() else None, values, False)
     finally:
         original = _Bounds(
@@ -164,6 +165,11 @@ class _Bounds:
     setpoint_upper: np.ndarray
     direction_lower: np.ndarray
     direction_upper: np.ndarray
+
+    def released(self, columns: DiveColumns, held: np.ndarray, before: _Bounds) -> _Bounds:
+        """These bounds with the lower bounds of `held` pairs back to what they were."""
+        lower = np.where(held, before.setpoint_lower, self.setpoint_lower)
+        return _Bounds(lower, self.setpoint_upper, self.direction_lower, self.direction_upper)
 
     def rounded(
         self,

@@ -145,6 +145,15 @@ class MatrixModel:
             self._mip.addRow(-highspy.kHighsInf, held[2], cols.size, cols, held[1])
         return upper
 
+    def is_integral(self, values: np.ndarray) -> bool:
+        """Whether every integer column of the MILP is integral in `values` (a family of
+        binaries a dive does not round must not slip through as a schedule)."""
+        integer = np.concatenate(self.lp.integer)
+        if not integer.any():
+            return True
+        ints = values[integer]
+        return bool(np.all(np.abs(ints - np.round(ints)) <= 1e-6))
+
     def keeps_holds(self, values: np.ndarray) -> bool:
         """Whether a schedule keeps what earlier stages held (a dive cut short may not)."""
         return all(

@@ -94,9 +94,14 @@ class _Stage:
 
         candidate = tightened(self.model, values)
         objective = self.model.objective_value(candidate)
-        if objective < self.incumbent and self.model.keeps_holds(candidate):
-            self.model.values = candidate
-            self.model.has_incumbent = True
+        model = self.model
+        if (
+            objective < self.incumbent
+            and model.is_integral(candidate)
+            and model.keeps_holds(candidate)
+        ):
+            model.values = candidate
+            model.has_incumbent = True
             self.incumbent = objective
 
     def proven(self) -> bool:
