@@ -208,6 +208,16 @@ def _match(known: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return known[position] == wanted, position
 
 
+def _grouped(added: np.ndarray, owners: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Entries grouped by the added column (or row) they belong to, in the order `added`
+    lists them: (the entries' order, where each one's entries start), as HiGHS takes them."""
+    position = np.empty(n, dtype=np.int64)
+    position[added] = np.arange(added.size)
+    owner = position[owners]
+    order = np.argsort(owner, kind="stable")
+    return order, np.searchsorted(owner[order], np.arange(added.size)).astype(np.int32)
+
+
 def _add_columns(
     highs: highspy.Highs,
     live_col: np.ndarray,
@@ -224,11 +234,7 @@ def _add_columns(
     if added.size == 0:
         return
     added = added[np.argsort(live_col[added])]
-    position = np.empty(live_col.size, dtype=np.int64)
-    position[added] = np.arange(added.size)
-    entry_col = position[cols[entering]]
-    order = np.argsort(entry_col, kind="stable")
-    starts = np.searchsorted(entry_col[order], np.arange(added.size)).astype(np.int32)
+    order, starts = _grouped(added, cols[entering], live_col.size)
     highs.addCols(
         added.size,
         np.zeros(added.size),
@@ -254,12 +260,8 @@ def _add_rows(
     added = np.flatnonzero(new_rows)
     if added.size == 0:
         return
-    position = np.full(new_rows.size, -1, dtype=np.int64)
-    position[added] = np.arange(added.size)
     mine = new_rows[rows]
-    entry_row = position[rows[mine]]
-    order = np.argsort(entry_row, kind="stable")
-    starts = np.searchsorted(entry_row[order], np.arange(added.size)).astype(np.int32)
+    order, starts = _grouped(added, rows[mine], new_rows.size)
     highs.addRows(
         added.size,
         row_lower[added],
