@@ -8,8 +8,9 @@ MIP solver only for what those leave open.
    an integral schedule, usually at the bound itself.
 3. Only if neither proves the stage, the MILP is handed to HiGHS with every binary the dive's
    last LP leaves integral fixed (a RINS-like neighbourhood, the handful of pairs the dive
-   could not round), starting from the best schedule so far; and, on small models where it is
-   quick, the whole MILP. Both run against the deadline and stop when their incumbent stalls.
+   could not round; those the relaxation leaves fractional if the dive ended integral),
+   starting from the best schedule so far; and, on small models where it is quick, the whole
+   MILP. Both run against the deadline and stop when their incumbent stalls.
 
 Whatever happens, the model keeps the best schedule found (`model.values`): a stage never
 leaves a worse schedule than the one it started from.
@@ -66,7 +67,9 @@ def solve_relaxation_first(model: MatrixModel, deadline: float, mip_gap: float) 
         return stage.result(Termination.TIME_LIMIT)
     # The MIP solver on what the dive left open: its last LP has far fewer fractional pairs
     # than the relaxation (a handful instead of a few hundred), a much smaller neighbourhood.
-    stage.solve_mip(dived.last_lp, neighbourhood=True)
+    # A dive that ended integral but not good enough left nothing open: then the pairs the
+    # relaxation leaves fractional are the neighbourhood.
+    stage.solve_mip(relaxed.values if dived.complete else dived.last_lp, neighbourhood=True)
     if stage.proven():
         model.speedups.add("fixed_relaxation")
         return stage.result(Termination.OPTIMAL)
