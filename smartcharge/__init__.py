@@ -67,9 +67,14 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     if name == "__version__":
-        from smartcharge.api.cli import installed_version
+        # Read from the installed metadata on first use: importlib.metadata costs every
+        # process tens of ms of start-up, which a command or a solver worker need not pay.
+        from importlib.metadata import PackageNotFoundError, version
 
-        globals()[name] = installed_version()
+        try:
+            globals()[name] = version("smartcharge")
+        except PackageNotFoundError:  # a source tree that was never installed
+            globals()[name] = "0+unknown"
         return globals()[name]
     if name == "datasets":
         return importlib.import_module("smartcharge.datasets")

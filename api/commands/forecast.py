@@ -11,11 +11,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smartcharge.api.cli import fail
-from smartcharge.forecasting.providers import PROVIDER_FORMATS
 
 # History a method needs before its first scored forecast, besides the calibration days: the
 # PV methods start from one day; gradient boosting needs four weeks of load.
 PAYERNE = {"latitude": 46.815, "longitude": 6.944, "altitude_m": 491.0}
+
+# `forecasting.providers.PROVIDER_FORMATS`, written out: reading it would load pandas into
+# every command (tests/test_cli.py checks the two agree).
+WEATHER_FORMATS = ("open-meteo", "solcast")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     pv.add_argument(
         "--weather-format",
-        choices=PROVIDER_FORMATS,
+        choices=WEATHER_FORMATS,
         help="read --weather as this provider's JSON (default: recognised from its keys)",
     )
     backtest.add_argument("--horizon", choices=("day-ahead", "intraday", "both"), default="both")
