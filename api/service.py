@@ -14,6 +14,7 @@ import pandas as pd
 from smartcharge.api.ocpp.payloads import build_ocpp_messages, pending_transactions
 from smartcharge.optimizer.optimize import Plan, optimize
 from smartcharge.optimizer.problem import Problem, parse_problem
+from smartcharge.optimizer.session_estimates import SessionHistory
 
 
 def with_forecasts(
@@ -46,20 +47,21 @@ def plan(
     load_history_kw: pd.Series | None = None,
     pv_history_kw: pd.Series | None = None,
     weather: pd.DataFrame | None = None,
+    session_history: SessionHistory | None = None,
 ) -> tuple[Plan, dict[str, Any]]:
-    """Validate, forecast what is missing, optimize, and emit OCPP payloads."""
+    """Validate, forecast what is missing, estimate unknown departures and energies (from
+    `session_history`, the site's finished sessions), optimize, and emit OCPP payloads."""
     problem = parse_problem(data)
     problem, forecast_warnings = with_forecasts(problem, load_history_kw, pv_history_kw, weather)
-    result = optimize(problem)
+    result = optimize(problem, session_history=session_history)
     answer = result.to_answer()
     answer["warnings"] = forecast_warnings + answer["warnings"]
-    answer["ocpp"] = build_ocpp_messages(problem, answer)
-    answer["pending_transactions"] = pending_transactions(problem, answer)
+    # The problem as planned: estimated departures and energies filled in (SPEC §6).
+    answer["ocpp"] = build_ocpp_messages(result.problem, answer)
+    answer["pending_transactions"] = pending_transactions(result.problem, answer)
     return result, answer
 
 
-def optimize_answer(
-    data: dict[str, Any] | Problem, **histories: pd.Series | pd.DataFrame | None
-) -> dict:
+def optimize_answer(data: dict[str, Any] | Problem, **histories: Any) -> dict:
     """The SPEC §2 answer for a problem document."""
     return plan(data, **histories)[1]

@@ -36,6 +36,7 @@ class MatrixModel:
         self.tiers = self.weights.tiers
         self.lp = SparseLP()
         add_sessions(self)
+        add_early_departures(self)
         add_grid(self)
         add_phase_limits(self)
         add_circuits(self)
@@ -215,6 +216,15 @@ class MatrixModel:
             highs.changeColsBounds(columns.size, columns, zeros, zeros)
             highs.changeRowsBounds(1, unmet_row, np.zeros(1), np.full(1, highspy.kHighsInf))
         self.values[columns] = 0.0
+        early = np.flatnonzero(self.early_sessions == session)
+        if early.size:
+            early_row = (self.lp.row_offset("early_unmet_definition") + early).astype(np.int32)
+            for highs in (self.highs, self.relaxation):
+                highs.changeRowsBounds(1, early_row, np.zeros(1), np.full(1, highspy.kHighsInf))
+
+    @property
+    def has_early_departures(self) -> bool:
+        return bool(self.early_sessions.size)
 
     def total_shortfall_kwh(self) -> float:
         return float(self.values[self.lp.blocks["unmet_kwh"]].sum())
@@ -289,6 +299,30 @@ def add_sessions(m: MatrixModel) -> None:
         0.0,
         np.inf,
         ramped.size,
+    )
+
+
+def add_early_departures(m: MatrixModel) -> None:
+    """early_unmet[s] >= early_kwh[s] - sum of p[k] dt over s's slots before its early
+    departure: the energy that should be in the car if the driver leaves early (SPEC §6)."""
+    index, pairs, lp = m.index, m.pairs, m.lp
+    sessions = np.flatnonzero(index.early_kwh > 1e-9)
+    m.early_sessions = sessions
+    row_of_session = np.full(index.n_sessions, -1)
+    row_of_session[sessions] = np.arange(sessions.size)
+    unmet = lp.add_vars("early_unmet_kwh", np.zeros(sessions.size), np.full(sessions.size, np.inf))
+    due = (row_of_session[pairs.session] >= 0) & (pairs.slot < index.early_slot[pairs.session])
+    rows = np.arange(sessions.size)
+    lp.add_rows(
+        "early_unmet_definition",
+        np.concatenate([rows, row_of_session[pairs.session[due]]]),
+        np.concatenate([unmet, lp.blocks["x"][due]]),
+        np.concatenate(
+            [np.ones(sessions.size), index.kw_per_unit[pairs.session[due]] * index.step_h]
+        ),
+        index.early_kwh[sessions],
+        np.inf,
+        sessions.size,
     )
 
 
@@ -460,6 +494,10 @@ def objective_vectors(m: MatrixModel) -> dict[tuple, tuple[np.ndarray, float]]:
         weighted = weighted + weights.per_kwh_by_tier[r] * (
             shortfall + weights.fairness_kwh_per_fraction[r] * fairness
         )
+    early = np.zeros(n)
+    early[blocks["early_unmet_kwh"]] = 1.0
+    objectives[("early",)] = (early, 0.0)
+    weighted = weighted + weights.early_per_kwh * early
     objectives[("weighted",)] = (weighted, cost_constant)
     return objectives
 

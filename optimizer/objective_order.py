@@ -7,7 +7,9 @@
    tier's total shortfall, hold it; minimise the tier's largest unmet fraction, hold it. Then
    minimise cost plus tie-breaks with all of that held. Each stage starts from the previous
    stage's schedule (a MIP start, feasible by construction), so a stage that runs out of time
-   still returns at least what the stage before found.
+   still returns at least what the stage before found. Sessions that may leave early (SPEC §6)
+   add one stage before cost: minimise the energy not delivered by their early departures,
+   hold it.
 
 The model is anything with the small interface of `optimizer.solve.PyomoModel` (the reference)
 and `optimizer.matrix_model.MatrixModel` (the fast path).
@@ -32,6 +34,9 @@ _SHORTFALL_TOLERANCE_KWH = 1e-4
 
 class StagedModel(Protocol):
     tiers: tuple[int, ...]
+
+    @property
+    def has_early_departures(self) -> bool: ...
 
     def solve(
         self, time_limit_s: float, mip_gap: float, warm_start: bool = False
@@ -92,6 +97,11 @@ def solve_in_objective_order(model: StagedModel, mip_gap: float, deadline: float
         if not _run_stage(model, staged, ("fairness", r), f"fairness:p{tier}", deadline, mip_gap):
             return staged
         model.hold(("fairness", r), model.value(("fairness", r)) + _HOLD_RELATIVE)
+    if model.has_early_departures:
+        if not _run_stage(model, staged, ("early",), "early_departure", deadline, mip_gap):
+            return staged
+        held = model.value(("early",))
+        model.hold(("early",), held * (1 + _HOLD_RELATIVE) + _HOLD_ABSOLUTE_KWH)
     if _run_stage(model, staged, ("cost",), "cost", deadline, mip_gap):
         staged.cost_stage = staged.results[-1]
     return staged

@@ -26,6 +26,11 @@ from smartcharge.optimizer.objective_order import (
 )
 from smartcharge.optimizer.problem import Problem, parse_problem
 from smartcharge.optimizer.rounding import round_setpoints
+from smartcharge.optimizer.session_estimates import (
+    SessionEstimate,
+    SessionHistory,
+    estimate_sessions,
+)
 from smartcharge.optimizer.solve import PyomoModel, highs_version
 
 MODELS = {"matrix": MatrixModel, "pyomo": PyomoModel}
@@ -54,6 +59,8 @@ class Plan:
     solver: dict[str, Any] = field(default_factory=dict)
     # The solved model, kept so that the next re-plan can change it in place (`previous=`).
     model: StagedModel | None = field(default=None, repr=False, compare=False)
+    # Per session id, the departure and energy the engine estimated (SPEC §6).
+    estimates: dict[str, SessionEstimate] = field(default_factory=dict)
 
     @property
     def problem(self) -> Problem:
@@ -67,21 +74,24 @@ class Plan:
         """The SPEC §2 answer, without the OCPP payloads (those belong to `api.ocpp`)."""
         index = self.index
         delivered_kwh, unmet_kwh = session_energy(index, self.setpoint)
-        reasons = limited_by(index, self.setpoint, self.flows)
+        reasons = limited_by(index, self.setpoint, self.flows, self.status)
         power_kw = np.round(self.power_kw, 6)
         sessions = []
         for s, session in enumerate(self.problem.sessions):
-            sessions.append(
-                {
-                    "id": session.id,
-                    "charger_id": session.charger_id,
-                    "current_a": self.setpoint[s].tolist() if index.is_ac[s] else None,
-                    "power_kw": power_kw[s].tolist(),
-                    "energy_kwh": round(float(delivered_kwh[s]), 6),
-                    "unmet_kwh": round(float(unmet_kwh[s]), 6),
-                    "limited_by": reasons[s],
-                }
-            )
+            estimate = self.estimates.get(session.id)
+            entry = {
+                "id": session.id,
+                "charger_id": session.charger_id,
+                "current_a": self.setpoint[s].tolist() if index.is_ac[s] else None,
+                "power_kw": power_kw[s].tolist(),
+                "energy_kwh": round(float(delivered_kwh[s]), 6),
+                "unmet_kwh": round(float(unmet_kwh[s]), 6),
+                "limited_by": reasons[s],
+                "estimated": estimate.fields if estimate else [],
+            }
+            if estimate:
+                entry["estimate"] = estimate.to_answer()
+            sessions.append(entry)
         flows = self.flows
         return {
             "status": self.status,
@@ -110,17 +120,24 @@ class Plan:
         }
 
 
-def optimize(problem: Problem | dict[str, Any], previous: Plan | None = None) -> Plan:
+def optimize(
+    problem: Problem | dict[str, Any],
+    previous: Plan | None = None,
+    session_history: SessionHistory | None = None,
+) -> Plan:
     """Plan one site: the schedule that is best in the strict order of SPEC §1.
 
     With `previous` (the plan of the same site a moment ago, differing only by departed
     sessions), its model is changed in place instead of built anew: the LP relaxation then
-    re-solves from its last basis (see `MatrixModel.retire_session`).
+    re-solves from its last basis (see `MatrixModel.retire_session`). Missing departures and
+    energies are estimated from `session_history` (the site's finished sessions) or the
+    distributions of the site's kind (`optimizer.session_estimates`).
     """
     started = time.perf_counter()
     problem = parse_problem(problem)
     warnings: list[str] = []
     problem = _forecasts_as_given(problem, warnings)
+    problem, estimates = estimate_sessions(problem, session_history)
     index = build_index(problem)
     deadline = started + solver_time_s(problem.options.time_limit_s, index)
     warnings.extend(index.warnings)
@@ -156,7 +173,7 @@ def optimize(problem: Problem | dict[str, Any], previous: Plan | None = None) ->
     report["total_s"] = round(time.perf_counter() - started, 4)
     if session_rows is not None:
         report["speedups"] = sorted({*report["speedups"], "model_reused"})
-    return Plan(index, setpoint, flows, status, warnings, report, model)
+    return Plan(index, setpoint, flows, status, warnings, report, model, estimates)
 
 
 def _reuse_model(

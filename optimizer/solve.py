@@ -94,9 +94,15 @@ class PyomoModel:
                 return model.tier_shortfall_kwh[r]
             case ("fairness", r):
                 return model.tier_max_unmet_fraction[r]
+            case ("early",):
+                return model.early_shortfall_kwh
             case ("cost",):
                 return model.cost + model.tie_break
         raise KeyError(objective)
+
+    @property
+    def has_early_departures(self) -> bool:
+        return len(self.model.SE) > 0
 
     def solve(self, time_limit_s: float, mip_gap: float, warm_start: bool = False) -> SolveResult:
         """Solve the active objective; load the incumbent into the model when there is one.

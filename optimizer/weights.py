@@ -31,10 +31,16 @@ class EnergyWeights:
     peak it raises by at most 1/dt kW), so energy dominates cost; each higher tier weighs more
     than the whole lower tier's energy could ever be worth. `fairness_per_fraction` weighs the
     largest unmet fraction in a tier against its total shortfall.
+
+    `early_per_kwh` weighs a kWh not delivered by a session's early departure (SPEC §6): it
+    sits between energy and cost. It exceeds what one kWh can add to the cost (as the lowest
+    tier's weight did), and when there are such parts every tier's weight is raised above the
+    whole early energy at that weight, so that energy still dominates.
     """
 
     tiers: tuple[int, ...]
     per_kwh_by_tier: tuple[float, ...]
+    early_per_kwh: float
     fairness_kwh_per_fraction: tuple[float, ...]
     earlier_delivery_per_kwh_slot: float
     setpoint_change_per_kw: float
@@ -48,8 +54,9 @@ def energy_weights(index: ProblemIndex) -> EnergyWeights:
         + index.problem.tariff.demand_charge_per_kw / index.step_h
     )
     base = 10.0 * (price_scale + 1.0)
+    early_kwh = float(index.early_kwh.sum())
     weights, fairness = [], []
-    weight = base
+    weight = base * 10.0 * (1.0 + early_kwh) if early_kwh > 0 else base
     for tier in tiers:
         in_tier = index.priority == tier
         tier_energy = float(index.energy_counts_kwh[in_tier].sum())
@@ -72,6 +79,7 @@ def energy_weights(index: ProblemIndex) -> EnergyWeights:
     return EnergyWeights(
         tiers=tiers,
         per_kwh_by_tier=tuple(weights),
+        early_per_kwh=base if early_kwh > 0 else 0.0,
         fairness_kwh_per_fraction=tuple(fairness),
         earlier_delivery_per_kwh_slot=0.5 * budget / (max(total_energy, 1.0) * index.slots),
         setpoint_change_per_kw=0.5 * budget / ramp_bound_kw,
