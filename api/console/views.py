@@ -19,9 +19,11 @@ _REASONS = {
     "price": "waits for cheaper energy",
     "pv": "waits for PV surplus",
     "energy_met": "gets its energy in other slots",
-    "site_limits": "site limits shared with the other sessions",
-    "ev_max": "the EV's own maximum current",
-    "ev_full": "the EV's battery is full",
+    "ev_max": "the EV takes no more current (seen in its meter values)",
+    "ev_full": "the EV's battery is full or paused (seen in its meter values)",
+    "solver_gap": "within the solver's accepted gap of the most energy",
+    "solver_time_limit": "the best plan the solver found in time",
+    "fallback": "rule-based plan (the solver found none in time)",
 }
 UNMET_TOLERANCE_KWH = 0.05  # below a meter's resolution: not a problem worth flagging
 
