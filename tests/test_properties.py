@@ -60,3 +60,27 @@ def test_the_fallback_alone_respects_every_limit(doc):
     plan = Plan(index, setpoint, site_flows(index, setpoint), "fallback", list(index.warnings))
     violations = check_answer(problem, plan.to_answer())
     assert not violations, format_violations(violations)
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
+)
+@given(problems(csms=True))
+def test_sessions_as_a_csms_knows_them_pass_the_checker(doc):
+    """Unknown departures and energies, early departures, EVs capped or full (SPEC §6): every
+    answer keeps to the estimates it declares and to every limit, and never delivers less
+    than the rules would on the problem as estimated."""
+    try:
+        problem = parse_problem(doc)
+    except ProblemError:
+        return
+    plan = optimize(problem)
+    answer = plan.to_answer()
+    violations = check_answer(problem, answer)
+    assert not violations, format_violations(violations)
+    assert [s["estimated"] for s in answer["sessions"]] == [s.estimated for s in problem.sessions]
+    index = build_index(plan.problem)
+    _, plan_unmet = session_energy(index, plan.setpoint)
+    _, rules_unmet = session_energy(index, water_fill(index))
+    tolerance_kwh = problem.options.mip_gap * index.energy_counts_kwh.sum() + 1e-6
+    assert plan_unmet.sum() <= rules_unmet.sum() + tolerance_kwh

@@ -214,3 +214,33 @@ def test_meter_values_of_another_sites_session_are_refused(api):
     answer = api.post("/v1/sites/other/sessions/s-1/meter", json=batch)
     assert answer.status_code == 404 and "no session 's-1' at site 'other'" in answer.text
     assert stored_readings(api) == []
+
+
+def test_migration_0006_steps_down_without_losing_sessions(database_url):
+    """Rolled back, a session the CSMS never told a departure or energy keeps its row: the
+    old schema gets a day after arrival and what was delivered; then forward again."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from smartcharge.api.store.database import MIGRATIONS
+    from smartcharge.api.store.keys import create_key
+    from smartcharge.api.store.sites import create_site
+
+    database = open_database(database_url)
+    tenant_id = caller_for_key(database, create_key(database, "acme")).tenant_id
+    site = create_site(database, tenant_id, workplace(), "test")
+    values = {"id": "s-1", "charger_id": "cp-0", "arrival": NOW}
+    add_session(database, site.pk, values, check=lambda _: None)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+    with database.engine.connect() as connection:
+        row = connection.execute(text("SELECT departure, energy_kwh FROM sessions")).one()
+    assert row.energy_kwh == 0.0 and row.departure is not None
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    database.dispose()
