@@ -12,10 +12,10 @@ see each of these, and `learn` folds readings one at a time into an `EvState`:
   charger's `phase_rotation` maps them onto the grid. A one-phase EV seen on another phase than
   the charger's first is noted in the log (the plan assumes its first phase).
 - **ev_max**: drawing at least `SHORT_A` below an offer of at least the minimum current (and not
-  ~0), `CONFIRM_READINGS` times in a row, makes the latest draw the EV's maximum current. It
-  follows the draw down (a tapering battery), and is dropped when the EV takes all of an offer
-  above it (`CONFIRM_READINGS` times): the plan offers `EV_MAX_HEADROOM_A` above the learnt
-  maximum, so an EV that can take more shows it.
+  ~0), `CONFIRM_READINGS` times in a row, makes the larger of those draws the EV's maximum
+  current. It follows the draws down (a tapering battery), and is dropped when the EV takes all
+  of an offer above it (within `SHORT_A` / 2, `CONFIRM_READINGS` times): the plan offers
+  `EV_MAX_HEADROOM_A` above the learnt maximum, so an EV that can take more shows it.
 - **ev_full**: drawing ~0 (below `IDLE_A`) on an offer of at least the minimum current,
   `CONFIRM_READINGS` times in a row: the battery is full or paused; its energy counts as met
   and its capacity is released. Drawing again (`CONFIRM_READINGS` readings) undoes it.

@@ -238,7 +238,9 @@ def _early_energy(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per session with a `departure_early`: the first slot not wholly before it, and the
     energy due by then: as much of what counts as its max power can deliver in the slots it
-    is plugged in before it (so the part is always deliverable on its own)."""
+    is plugged in before it (so the part is always deliverable on its own). All of it, not a
+    share: in replays with unknown needs, what is due early must be the high estimate (a due
+    part of the median need lost an eighth of the energy on the depot week)."""
     n = len(sessions)
     early_slot = np.zeros(n, dtype=int)
     has_early = np.array([s.departure_early is not None for s in sessions], dtype=bool)

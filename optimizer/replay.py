@@ -36,6 +36,7 @@ from smartcharge.optimizer.kpis import compute_kpis
 from smartcharge.optimizer.optimize import Plan
 from smartcharge.optimizer.problem import Problem, parse_problem
 from smartcharge.optimizer.replay_view import (
+    HIDEABLE,
     as_seen_at,
     believed_kw_per_unit,
     map_series,
@@ -45,7 +46,6 @@ from smartcharge.optimizer.replay_view import (
 from smartcharge.optimizer.session_estimates import SessionHistory, estimate_sessions
 
 Strategy = Callable[[Problem], np.ndarray]  # view -> set-points of its first slot, per session
-HIDEABLE = ("departure", "energy", "ev_max", "phases")
 
 
 @dataclass(frozen=True)

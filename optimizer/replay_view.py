@@ -15,6 +15,9 @@ import numpy as np
 from smartcharge.optimizer.ev_learning import EvState
 from smartcharge.optimizer.problem import Problem
 
+# What a replay may keep from the strategies (`smartcharge simulate --hide`).
+HIDEABLE = ("departure", "energy", "ev_max", "phases")
+
 
 def as_seen_at(actual_kw: list[float], t: int, slots: int, per_day: int) -> np.ndarray:
     """A measured series as a controller at slot `t` knows it, over the whole replay: the

@@ -61,6 +61,9 @@ KIND_COLUMNS = {
 # An estimate is at least this far beyond what is known: a departure after the next slot
 # starts (the EV is plugged in now), an energy need a little above what was delivered.
 _MIN_ENERGY_LEFT_KWH = 0.1
+# An EV past this share of its arrival time's (scaled) distribution is estimated from the
+# kind's unscaled one: the scale family's tail ends where a few real EVs still go on.
+_BEYOND_SHARE = 0.98
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,9 @@ def _quantiles(
                 return [float(np.quantile(above, q)) for q in quantiles], label
     table = distribution(kind, name)
     scale = table.scale_at(local_arrival.hour + local_arrival.minute / 60)
+    if table.cdf(known / scale) > _BEYOND_SHARE:
+        # Beyond what nearly all EVs arriving then take or stay: estimated from all the kind's.
+        scale = max(scale, 1.0)
     return [table.conditional_quantile(q, known, scale) for q in quantiles], f"distribution:{kind}"
 
 

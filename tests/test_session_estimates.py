@@ -268,3 +268,18 @@ def test_both_models_agree_on_the_early_stage(model):
     plan, answer = _plan(doc)
     assert "early_departure" in plan.solver["stages"]
     assert answer["kpis"]["energy_delivered_kwh"] == pytest.approx(22.08, abs=0.05)
+
+
+def test_an_ev_beyond_its_arrival_times_distribution_is_estimated_from_all_of_its_kind():
+    """Home charging at 08:30: the mean need of those arrivals is half of the day's, so the
+    scaled table ends near 48 kWh. An EV that has taken 50 kWh and still draws wants more
+    than a token 0.1 kWh: it is estimated from all home charging (up to 99.9 kWh)."""
+    arrival = MONDAY_8 + timedelta(minutes=30)
+    session, estimate = estimated(
+        arrival + timedelta(hours=6),
+        unknown_session(arrival, departure=(arrival + timedelta(hours=12)).isoformat(),
+                        energy_delivered_kwh=50.0),
+        kind="depot",
+    )  # fmt: skip
+    assert session.energy_kwh > 10.0
+    assert estimate.energy_total_kwh <= 99.9

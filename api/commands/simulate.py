@@ -9,7 +9,7 @@ from pathlib import Path
 
 from smartcharge.api.cli import fail
 from smartcharge.optimizer.ev_model import EV_MODELS
-from smartcharge.optimizer.replay import HIDEABLE
+from smartcharge.optimizer.replay_view import HIDEABLE
 from smartcharge.optimizer.session_table import SESSION_COLUMNS, read_sessions
 
 
