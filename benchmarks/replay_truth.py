@@ -98,7 +98,7 @@ def targets(rows: dict[str, dict]) -> list[str]:
     cost = {label: r["cost_per_kwh"] for label, r in rows.items()}
     milp, naive, told = energy["milp"], energy["milp-naive"], energy["milp, told ev_max and phases"]
     loss = told - naive
-    recovered = f"{100 * (milp - naive) / loss:.0f} %" if loss > 0.05 else "n/a (no loss)"
+    recovered = f"{100 * (milp - naive) / loss:.0f} %" if loss >= 1.0 else "n/a (under 1 kWh)"
     lines = [
         f"- milp / offline energy: {100 * milp / energy['offline']:.1f} % (target >= 97 %)",
         f"- milp - milp-naive: {milp - naive:+.1f} kWh; under-draw loss (told - naive) "

@@ -193,7 +193,6 @@ class _Run:
     ) -> None:
         sessions = arriving_within(site, sessions, slots)
         self.slots = replay_slots(site, sessions, slots)
-        self.site = site
         self.options = options
         self.full = whole_replay(site, sessions, self.slots)
         self.index = index = build_index(self.full)
