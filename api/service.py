@@ -7,14 +7,15 @@ and weather forecast come in as keyword arguments (picklable: they travel to the
 
 from __future__ import annotations
 
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from smartcharge.api.ocpp.payloads import build_ocpp_messages, pending_transactions
 from smartcharge.optimizer.optimize import Plan, optimize
 from smartcharge.optimizer.problem import Problem, parse_problem
 from smartcharge.optimizer.session_estimates import SessionHistory
+
+if TYPE_CHECKING:  # pandas loads only when forecasts are made (a cold start without them)
+    import pandas as pd
 
 
 def with_forecasts(
@@ -59,6 +60,59 @@ def plan(
     # The problem as planned: estimated departures and energies filled in (SPEC §6).
     answer["ocpp"] = build_ocpp_messages(result.problem, answer)
     answer["pending_transactions"] = pending_transactions(result.problem, answer)
+    return result, answer
+
+
+def replan(
+    previous: Plan,
+    previous_answer: dict[str, Any],
+    data: dict[str, Any] | Problem,
+    load_history_kw: pd.Series | None = None,
+    pv_history_kw: pd.Series | None = None,
+    weather: pd.DataFrame | None = None,
+    session_history: SessionHistory | None = None,
+) -> tuple[Plan, dict[str, Any]]:
+    """`plan` for the same site a moment later (sessions arrived, left or changed), done
+    incrementally: the previous plan's model is patched rather than built
+    (`optimize(previous=...)`), and only the chargers whose plan changed get `limited_by` and
+    session payloads made anew; the others keep those of `previous_answer` (their
+    `limited_by` too is made anew when it names what the plan's status decides, `solver_gap`
+    or `solver_time_limit`, and the status changed). The fail-safe defaults are made anew:
+    they share the whole site's headroom among idle chargers."""
+    from smartcharge.optimizer.limited_by import names_status
+    from smartcharge.optimizer.optimize import changed_sessions
+
+    problem = parse_problem(data)
+    problem, forecast_warnings = with_forecasts(problem, load_history_kw, pv_history_kw, weather)
+    result = optimize(problem, previous=previous, session_history=session_history)
+    # The problem as planned: estimated departures and energies filled in (SPEC §6).
+    planned = result.problem
+    changed = changed_sessions(result, previous)
+    moved = {s.charger_id for s, c in zip(planned.sessions, changed, strict=True) if c}
+    moved |= {s.charger_id for s in previous.problem.sessions} - {
+        s.charger_id for s in planned.sessions
+    }
+    before = {entry["id"]: entry for entry in previous_answer["sessions"]}
+    transaction_before = {s.id: s.transaction_id for s in previous.problem.sessions}
+    same = [
+        s.id
+        for s in planned.sessions
+        if s.charger_id not in moved
+        and s.id in before
+        and transaction_before.get(s.id) == s.transaction_id
+    ]
+    status_changed = result.status != previous_answer["status"]
+    explained = {
+        sid: before[sid]["limited_by"]
+        for sid in same
+        if not (status_changed and names_status(before[sid]["limited_by"]))
+    }
+    answer = result.to_answer(explained_before=explained)
+    answer["warnings"] = forecast_warnings + answer["warnings"]
+    sent = {m["session_id"]: m for m in previous_answer.get("ocpp", []) if m["session_id"]}
+    kept = {sid: sent[sid] for sid in same if sid in sent}
+    answer["ocpp"] = build_ocpp_messages(planned, answer, kept=kept)
+    answer["pending_transactions"] = pending_transactions(planned, answer)
     return result, answer
 
 

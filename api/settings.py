@@ -8,7 +8,7 @@ import socket
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from smartcharge.api.store.database import DEFAULT_URL
+from smartcharge.api.store import DEFAULT_URL
 
 # A billing month's peak is read from the measurements since the 1st: retention never cuts them.
 MIN_RETENTION_DAYS = 35

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -56,13 +57,14 @@ MIN_CLEAR_GHI_W_M2 = 10.0
 
 def perturbed_forecast(
     measured: pd.DataFrame,
-    location: Location,
+    location: Location | Mapping[str, float],
     timezone: str,
     seed: int = 1,
     other_day_weight: float = OTHER_DAY_WEIGHT,
 ) -> pd.DataFrame:
     """Hourly forecast (ghi, dni, dhi, temp_air) stamped with each hour's start, from
     `measured` (ghi [, temp_air], any resolution, stamped with interval starts)."""
+    location = Location.model_validate(location)
     rng = np.random.default_rng(seed)
     hourly = measured.resample("1h").mean()
     hours = hourly.index
@@ -107,9 +109,12 @@ def _at(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(picked), values, picked)
 
 
-def to_open_meteo(forecast: pd.DataFrame, location: Location, timezone: str) -> dict:
+def to_open_meteo(
+    forecast: pd.DataFrame, location: Location | Mapping[str, float], timezone: str
+) -> dict:
     """`forecast` (hour starts) as Open-Meteo answers: local times shifted by one offset, each
     radiation value the mean of the hour *ending* at its time."""
+    location = Location.model_validate(location)
     ends = forecast.index + pd.Timedelta(hours=1)
     offset_s = int(ends[0].tz_convert(timezone).utcoffset().total_seconds())
     local = (ends.tz_convert("UTC") + pd.Timedelta(seconds=offset_s)).tz_localize(None)

@@ -25,20 +25,21 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.perturbed_weather import OTHER_DAY_WEIGHT, perturbed_forecast, to_open_meteo
+from smartcharge.datasets import PV_STATIONS, irradiance
 from smartcharge.forecasting import backtest, metrics
-from smartcharge.forecasting.pv import clearsky_pv_kw, complete_irradiance, pv_power_kw
+from smartcharge.forecasting.pv import clearsky_pv_kw, metered_pv_kw
 from smartcharge.forecasting.weather import pv_from_weather, read_weather
 from smartcharge.optimizer.problem import Location, PVArray
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "pv"
 KWP = 10.0
 TILTED_DEG = 30.0
 
 
 @dataclass(frozen=True)
 class Climate:
+    """A shipped station (`smartcharge.datasets.PV_STATIONS`) and the steps it is scored at."""
+
     name: str
-    file: str
     location: Location
     timezone: str
     steps: tuple[int, ...]
@@ -49,64 +50,29 @@ class Climate:
         return PVArray(id="roof", kwp=KWP, tilt_deg=tilt_deg, azimuth_deg=equator)
 
 
+STEPS = {"payerne": (15, 30, 60), "greensboro": (60,), "colorado": (30, 60), "sand_point": (60,)}
 CLIMATES = {
-    "payerne": Climate(
-        "payerne",
-        "bsrn_payerne_2016-06_1min.csv.gz",
-        Location(latitude=46.815, longitude=6.944, altitude_m=491),
-        "Europe/Zurich",
-        (15, 30, 60),
-        "Swiss plateau, June 2016, measured (BSRN), changeable",
-    ),
-    "greensboro": Climate(
-        "greensboro",
-        "tmy3_greensboro_60min.csv.gz",
-        Location(latitude=36.1, longitude=-79.95, altitude_m=273),
-        "America/New_York",
-        (60,),
-        "humid subtropical (NC), TMY3 typical year",
-    ),
-    "colorado": Climate(
-        "colorado",
-        "nsrdb_psm3_colorado_2017_30min.csv.gz",
-        Location(latitude=40.53, longitude=-108.54, altitude_m=2168),
-        "America/Denver",
-        (30, 60),
-        "semi-arid plateau, 2168 m, 2017 (NSRDB PSM3, satellite)",
-    ),
-    "sand_point": Climate(
-        "sand_point",
-        "tmy3_sand_point_60min.csv.gz",
-        Location(latitude=55.317, longitude=-160.517, altitude_m=7),
-        "America/Anchorage",
-        (60,),
-        "subarctic maritime (AK), TMY3 typical year — held out",
-    ),
+    name: Climate(
+        name,
+        Location(**station.location),
+        station.timezone,
+        STEPS[name],
+        station.what + (" — held out" if name == "sand_point" else ""),
+    )
+    for name, station in PV_STATIONS.items()
 }
 
 
 def measured_irradiance(climate: Climate, step_minutes: int) -> pd.DataFrame:
     """The climate's irradiance and weather as `step_minutes` means stamped with their start."""
-    table = pd.read_csv(DATA / climate.file)
-    table.index = pd.DatetimeIndex(pd.to_datetime(table.pop("time_utc"), utc=True))
-    table = table.apply(pd.to_numeric, errors="coerce")
-    return table.resample(f"{step_minutes}min").mean()
+    return irradiance(climate.name, step_minutes)
 
 
 def measured_pv_kw(
     measured: pd.DataFrame, climate: Climate, array: PVArray, step_minutes: int
 ) -> pd.Series:
     """The array's AC power under the measured irradiance (the PV a site would meter)."""
-    known = measured.dropna(subset=["ghi"])
-    irradiance = complete_irradiance(known, climate.location, step_minutes)
-    return pv_power_kw(
-        irradiance,
-        climate.location,
-        [array],
-        known.get("temp_air", 20.0),
-        known.get("wind_speed", 1.0),
-        interval_minutes=step_minutes,
-    ).reindex(measured.index)
+    return metered_pv_kw(measured, climate.location, [array], step_minutes)
 
 
 @dataclass

@@ -48,6 +48,8 @@ from smartcharge.forecasting.rolling import (
 CALIBRATION_DAYS = RECENT_DAYS  # errors of this many days before a forecast set its P10/P90
 SELECTION_DAYS = RECENT_DAYS  # the `auto` method: least error over this many days before
 HORIZONS = ("day-ahead", "intraday")
+# Days of history a method needs before its first scored forecast (load: four weeks of lags).
+WARM_UP_DAYS = {"pv": 0, "load": 28}
 INTRADAY_BASELINE = {"pv": PERSISTENCE, "load": "persistence"}
 # Rows of a result, in the order they are shown: the day-ahead first, then nearer leads.
 HORIZON_ORDER = ("day-ahead", *(b.name for b in reversed(BANDS[:-1])), "intraday")
@@ -337,3 +339,20 @@ def select_pv_daily(
     )
     chosen = pd.DataFrame(stacked[choice, np.arange(len(index))], index, ["p10", "p50", "p90"])
     return chosen, pd.Series(np.array(names)[choice], index=index)
+
+
+def default_test_start(actual: pd.Series, timezone: str, kind: str) -> pd.Timestamp:
+    """The first local midnight with enough history before it: the warm-up of `kind`'s
+    methods, then the calibration of their P10/P90. Raises `ValueError` when the series is
+    too short to score a single day."""
+    known = actual.dropna()
+    if known.empty:
+        raise ValueError(f"no {'irradiance' if kind == 'pv' else 'load_kw'} values")
+    first_day = known.index[0].tz_convert(timezone).normalize()
+    test_start = first_day + pd.Timedelta(days=WARM_UP_DAYS[kind] + CALIBRATION_DAYS)
+    if known[known.index >= test_start].empty:
+        raise ValueError(
+            f"too short: the test starts on {test_start.date()}, after {WARM_UP_DAYS[kind]} "
+            f"days of warm-up and {CALIBRATION_DAYS} of calibration"
+        )
+    return test_start

@@ -29,12 +29,25 @@ from smartcharge.optimizer.units import phase_current_of_balanced_kw
 _ENERGY_EPS_KWH = 1e-3
 # The reason of a short session where no limit binds, by the plan's status.
 _SHORT_UNBOUND = {"optimal": "solver_gap", "feasible": "solver_time_limit"}
+_STATUS_REASONS = frozenset(_SHORT_UNBOUND.values()) | {"fallback"}
+
+
+def names_status(entries: list[dict]) -> bool:
+    """Whether an explanation names what the plan's status decides (`solver_gap`,
+    `solver_time_limit`, `fallback`): a re-plan of another status must not keep it."""
+    return any(entry["constraint"] in _STATUS_REASONS for entry in entries)
 
 
 def limited_by(
-    index: ProblemIndex, setpoint: np.ndarray, flows: SiteFlows, status: str = "optimal"
+    index: ProblemIndex,
+    setpoint: np.ndarray,
+    flows: SiteFlows,
+    status: str = "optimal",
+    sessions: np.ndarray | None = None,
 ) -> list[list[dict]]:
-    """Per session, `[{"slots": [...], "constraint": name}, ...]`."""
+    """Per session, `[{"slots": [...], "constraint": name}, ...]` for a plan of `status`; only
+    for the `sessions` marked (a bool mask) if given, the others get None (a re-plan keeps
+    their explanation)."""
     power_kw = session_power_kw(index, setpoint)
     delivered_before = np.cumsum(power_kw, axis=1) * index.step_h - power_kw * index.step_h
     wants_more = delivered_before < index.energy_kwh[:, None] - _ENERGY_EPS_KWH
@@ -70,8 +83,11 @@ def limited_by(
     )
     pv_surplus_kw = np.maximum(flows.pv_used_kw - index.base_load_kw, 0.0)
 
-    result = []
+    result: list = []
     for s in range(index.n_sessions):
+        if sessions is not None and not sessions[s]:
+            result.append(None)
+            continue
         if full[s]:
             slots = np.flatnonzero(index.plugged[s])
             result.append(

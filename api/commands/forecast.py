@@ -11,12 +11,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from smartcharge.api.cli import fail
-from smartcharge.forecasting.providers import PROVIDER_FORMATS
 
 # History a method needs before its first scored forecast, besides the calibration days: the
 # PV methods start from one day; gradient boosting needs four weeks of load.
-WARM_UP_DAYS = {"pv": 0, "load": 28}
 PAYERNE = {"latitude": 46.815, "longitude": 6.944, "altitude_m": 491.0}
+
+# `forecasting.providers.PROVIDER_FORMATS`, written out: reading it would load pandas into
+# every command (tests/test_cli.py checks the two agree).
+WEATHER_FORMATS = ("open-meteo", "solcast")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     pv.add_argument(
         "--weather-format",
-        choices=PROVIDER_FORMATS,
+        choices=WEATHER_FORMATS,
         help="read --weather as this provider's JSON (default: recognised from its keys)",
     )
     backtest.add_argument("--horizon", choices=("day-ahead", "intraday", "both"), default="both")
@@ -107,7 +109,7 @@ def _read_table(path: Path, step_minutes: int):
 
 def _actual_series(args: argparse.Namespace):
     from smartcharge.forecasting.calendar import country_of_timezone
-    from smartcharge.forecasting.pv import clearsky_pv_kw, complete_irradiance, pv_power_kw
+    from smartcharge.forecasting.pv import clearsky_pv_kw, metered_pv_kw
     from smartcharge.optimizer.problem import Location, PVArray
 
     if args.step_minutes < 1 or 1440 % args.step_minutes:
@@ -130,16 +132,7 @@ def _actual_series(args: argparse.Namespace):
         latitude=args.latitude, longitude=args.longitude, altitude_m=args.altitude_m
     )
     array = PVArray(id="array", kwp=args.kwp, tilt_deg=args.tilt_deg, azimuth_deg=args.azimuth_deg)
-    measured = table.dropna(subset=["ghi"])
-    irradiance = complete_irradiance(measured, location, args.step_minutes)
-    actual = pv_power_kw(
-        irradiance,
-        location,
-        [array],
-        measured.get("temp_air", 20.0),
-        measured.get("wind_speed", 1.0),
-        interval_minutes=args.step_minutes,
-    ).reindex(table.index)
+    actual = metered_pv_kw(table, location, [array], args.step_minutes)
     clear = clearsky_pv_kw(table.index, location, [array], args.step_minutes)
     extra = {"clearsky_kw": clear, "kwp": args.kwp, "weather_kw": None}
     if args.weather is not None:
@@ -171,18 +164,12 @@ def _report(args: argparse.Namespace, actual, extra: dict) -> int:
     from smartcharge.forecasting import backtest
 
     horizons = backtest.HORIZONS if args.horizon == "both" else (args.horizon,)
-    if actual.dropna().empty:
-        return fail(f"{args.data}: no {'irradiance' if args.kind == 'pv' else 'load_kw'} values")
-    first_day = actual.dropna().index[0].tz_convert(args.timezone).normalize()
-    test_start = first_day + pd.Timedelta(days=WARM_UP_DAYS[args.kind] + backtest.CALIBRATION_DAYS)
+    try:
+        test_start = backtest.default_test_start(actual, args.timezone, args.kind)
+    except ValueError as exc:
+        return fail(f"{args.data}: {exc}")
     if args.test_days is not None:
         actual = actual[actual.index < test_start + pd.Timedelta(days=args.test_days)]
-    if actual[actual.index >= test_start].dropna().empty:
-        return fail(
-            f"{args.data}: too short: the test starts on {test_start.date()}, after "
-            f"{WARM_UP_DAYS[args.kind]} days of warm-up and {backtest.CALIBRATION_DAYS} "
-            "of calibration"
-        )
     progress = (
         (lambda _: None)
         if args.json

@@ -17,8 +17,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from smartcharge.api.store import DEFAULT_URL
+
 MIGRATIONS = Path(__file__).parent / "migrations"
-DEFAULT_URL = "sqlite:///smartcharge.db"
 
 
 def normalise_url(url: str) -> str:
