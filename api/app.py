@@ -24,6 +24,7 @@ from smartcharge.api.planner import Planner
 from smartcharge.api.routes import (
     grid_limits,
     measurements,
+    meter_values,
     optimize,
     prices,
     schedule,
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         optimize,
         sites,
         sessions,
+        meter_values,
         measurements,
         weather,
         prices,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from smartcharge.api.ocpp.payloads import build_ocpp_messages, pending_transactions
 from smartcharge.optimizer.optimize import Plan, optimize
 from smartcharge.optimizer.problem import Problem, parse_problem
+from smartcharge.optimizer.session_estimates import SessionHistory
 
 if TYPE_CHECKING:  # pandas loads only when forecasts are made (a cold start without them)
     import pandas as pd
@@ -47,15 +48,18 @@ def plan(
     load_history_kw: pd.Series | None = None,
     pv_history_kw: pd.Series | None = None,
     weather: pd.DataFrame | None = None,
+    session_history: SessionHistory | None = None,
 ) -> tuple[Plan, dict[str, Any]]:
-    """Validate, forecast what is missing, optimize, and emit OCPP payloads."""
+    """Validate, forecast what is missing, estimate unknown departures and energies (from
+    `session_history`, the site's finished sessions), optimize, and emit OCPP payloads."""
     problem = parse_problem(data)
     problem, forecast_warnings = with_forecasts(problem, load_history_kw, pv_history_kw, weather)
-    result = optimize(problem)
+    result = optimize(problem, session_history=session_history)
     answer = result.to_answer()
     answer["warnings"] = forecast_warnings + answer["warnings"]
-    answer["ocpp"] = build_ocpp_messages(problem, answer)
-    answer["pending_transactions"] = pending_transactions(problem, answer)
+    # The problem as planned: estimated departures and energies filled in (SPEC §6).
+    answer["ocpp"] = build_ocpp_messages(result.problem, answer)
+    answer["pending_transactions"] = pending_transactions(result.problem, answer)
     return result, answer
 
 
@@ -66,42 +70,52 @@ def replan(
     load_history_kw: pd.Series | None = None,
     pv_history_kw: pd.Series | None = None,
     weather: pd.DataFrame | None = None,
+    session_history: SessionHistory | None = None,
 ) -> tuple[Plan, dict[str, Any]]:
     """`plan` for the same site a moment later (sessions arrived, left or changed), done
     incrementally: the previous plan's model is patched rather than built
     (`optimize(previous=...)`), and only the chargers whose plan changed get `limited_by` and
-    session payloads made anew; the others keep those of `previous_answer`. The fail-safe
-    defaults are made anew: they share the whole site's headroom among idle chargers."""
+    session payloads made anew; the others keep those of `previous_answer` (their
+    `limited_by` too is made anew when it names what the plan's status decides, `solver_gap`
+    or `solver_time_limit`, and the status changed). The fail-safe defaults are made anew:
+    they share the whole site's headroom among idle chargers."""
+    from smartcharge.optimizer.limited_by import names_status
     from smartcharge.optimizer.optimize import changed_sessions
 
     problem = parse_problem(data)
     problem, forecast_warnings = with_forecasts(problem, load_history_kw, pv_history_kw, weather)
-    result = optimize(problem, previous=previous)
+    result = optimize(problem, previous=previous, session_history=session_history)
+    # The problem as planned: estimated departures and energies filled in (SPEC §6).
+    planned = result.problem
     changed = changed_sessions(result, previous)
-    moved = {s.charger_id for s, c in zip(problem.sessions, changed, strict=True) if c}
+    moved = {s.charger_id for s, c in zip(planned.sessions, changed, strict=True) if c}
     moved |= {s.charger_id for s in previous.problem.sessions} - {
-        s.charger_id for s in problem.sessions
+        s.charger_id for s in planned.sessions
     }
     before = {entry["id"]: entry for entry in previous_answer["sessions"]}
     transaction_before = {s.id: s.transaction_id for s in previous.problem.sessions}
     same = [
         s.id
-        for s in problem.sessions
+        for s in planned.sessions
         if s.charger_id not in moved
         and s.id in before
         and transaction_before.get(s.id) == s.transaction_id
     ]
-    answer = result.to_answer(explained_before={sid: before[sid]["limited_by"] for sid in same})
+    status_changed = result.status != previous_answer["status"]
+    explained = {
+        sid: before[sid]["limited_by"]
+        for sid in same
+        if not (status_changed and names_status(before[sid]["limited_by"]))
+    }
+    answer = result.to_answer(explained_before=explained)
     answer["warnings"] = forecast_warnings + answer["warnings"]
     sent = {m["session_id"]: m for m in previous_answer.get("ocpp", []) if m["session_id"]}
     kept = {sid: sent[sid] for sid in same if sid in sent}
-    answer["ocpp"] = build_ocpp_messages(problem, answer, kept=kept)
-    answer["pending_transactions"] = pending_transactions(problem, answer)
+    answer["ocpp"] = build_ocpp_messages(planned, answer, kept=kept)
+    answer["pending_transactions"] = pending_transactions(planned, answer)
     return result, answer
 
 
-def optimize_answer(
-    data: dict[str, Any] | Problem, **histories: pd.Series | pd.DataFrame | None
-) -> dict:
+def optimize_answer(data: dict[str, Any] | Problem, **histories: Any) -> dict:
     """The SPEC §2 answer for a problem document."""
     return plan(data, **histories)[1]

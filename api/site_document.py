@@ -72,7 +72,12 @@ def compose_problem(
         "slots": slots or horizon.get("slots", 96),
     }
     end = start + timedelta(minutes=problem["horizon"]["step_minutes"])
-    problem["sessions"] = [s for s in sessions if datetime.fromisoformat(s["departure"]) >= end]
+    # A session without a departure is plugged in until the CSMS says it left (SPEC §6).
+    problem["sessions"] = [
+        s
+        for s in sessions
+        if s.get("departure") is None or datetime.fromisoformat(s["departure"]) >= end
+    ]
     if measured_peak_kw is not None:
         tariff = problem.setdefault("tariff", {})
         tariff["peak_so_far_kw"] = max(tariff.get("peak_so_far_kw", 0.0), measured_peak_kw)
@@ -80,9 +85,13 @@ def compose_problem(
 
 
 def session_document(session: Session | dict[str, Any], delivered_kwh: float = 0.0) -> dict:
-    """A stored session as SPEC's session: the energy it still wants from now on."""
+    """A stored session as SPEC's session: the energy it still wants from now on; an unknown
+    need is estimated by the plan from what it has been given (SPEC §6)."""
     data = session.model_dump(mode="json") if isinstance(session, Session) else dict(session)
-    data["energy_kwh"] = max(float(data["energy_kwh"]) - delivered_kwh, 0.0)
+    if data.get("energy_kwh") is not None:
+        data["energy_kwh"] = max(float(data["energy_kwh"]) - delivered_kwh, 0.0)
+    else:
+        data["energy_delivered_kwh"] = delivered_kwh
     return {k: v for k, v in data.items() if v is not None}
 
 

@@ -1,6 +1,7 @@
 """The problem a stored site poses right now: its document, live sessions, the metered peak of
 the billing period, the price feed and the grid-operator windows over its horizon, the measured
-history its forecasts learn from and the stored weather forecast its PV follows."""
+history its forecasts learn from, the stored weather forecast its PV follows and the finished
+sessions its estimates of unknown departures and energies learn from."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from smartcharge.api.store.database import Database
 from smartcharge.api.store.grid_limits import windows_in_force
 from smartcharge.api.store.measurements import peak_import_kw, read_measurements
 from smartcharge.api.store.prices import held_prices
-from smartcharge.api.store.sessions import live_sessions, to_document
+from smartcharge.api.store.sessions import finished_sessions, live_sessions, to_document
 from smartcharge.api.store.tables import SiteRow
 from smartcharge.api.store.weather import read_weather_frame
 from smartcharge.api.time_inputs import (
@@ -26,10 +27,13 @@ from smartcharge.api.time_inputs import (
 )
 from smartcharge.forecasting.weather import read_weather
 from smartcharge.optimizer.problem import EARLIEST_TIME
+from smartcharge.optimizer.session_estimates import SessionHistory
 
 # The base-load methods look back up to 7 weeks: 7 days of level, 28 days of training for
 # gradient boosting, 14 days of selection.
 HISTORY_DAYS = 63
+# Finished sessions the estimates of unknown departures and energies learn from (a season).
+SESSION_HISTORY_DAYS = 180
 # Weather read past the horizon's end, so the last slots interpolate between two forecast
 # times (providers give hourly or 3-hourly values).
 WEATHER_MARGIN = timedelta(hours=6)
@@ -38,9 +42,9 @@ WEATHER_MARGIN = timedelta(hours=6)
 @dataclass
 class StoredProblem:
     problem: dict[str, Any]
-    # Keyword arguments of `api.service.plan` (and `resolve_forecasts`): load_history_kw,
-    # pv_history_kw, weather. Pickled to the solver pool.
-    histories: dict[str, pd.Series | pd.DataFrame | None] = field(default_factory=dict)
+    # Keyword arguments of `api.service.plan`: load_history_kw, pv_history_kw, weather (for
+    # `resolve_forecasts`), session_history (for estimates). Pickled to the solver pool.
+    histories: dict[str, Any] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -85,6 +89,9 @@ def stored_problem(
             stored_weather(database, site.pk, since, end + WEATHER_MARGIN) if forecasts_pv else None
         ),
     }
+    history = _session_history(database, site.pk, problem, start)
+    if history is not None:
+        histories["session_history"] = history
     return StoredProblem(problem, histories)
 
 
@@ -96,6 +103,19 @@ def stored_weather(
     frame = read_weather_frame(database, site_pk, since=since, until=until)
     frame = frame.dropna(axis="columns", how="all")
     return read_weather(frame) if not frame.empty else None
+
+
+def _session_history(
+    database: Database, site_pk: int, problem: dict[str, Any], start: datetime
+) -> SessionHistory | None:
+    """The site's finished sessions, read only when a session's departure or energy is unknown."""
+    if all(
+        s.get("departure") is not None and s.get("energy_kwh") is not None
+        for s in problem["sessions"]
+    ):
+        return None
+    finished = finished_sessions(database, site_pk, start - timedelta(days=SESSION_HISTORY_DAYS))
+    return SessionHistory.of(finished, problem["site"].get("timezone", "UTC"))
 
 
 def _series(column: pd.Series) -> pd.Series | None:

@@ -68,6 +68,7 @@ def workplace_week() -> dict[str, Any]:
     doc = json.loads((EXAMPLES / "workplace-20.json").read_text())
     doc = _week_series(doc, "2024-11-11T00:00:00+01:00", pv_kwp=doc["site"]["pv"][0]["kwp"])
     doc["site"]["id"] = "workplace-week"
+    doc["site"]["kind"] = "workplace"  # estimates of unknown departures and energies (SPEC §6)
     return doc
 
 
@@ -78,6 +79,7 @@ def depot_week(n_chargers: int = DEPOT_CHARGERS) -> dict[str, Any]:
     doc = _scale_down(doc, n_chargers)
     doc = _week_series(doc, "2024-11-11T12:00:00+01:00", pv_kwp=0.0)
     doc["site"]["id"] = "depot-week"
+    doc["site"]["kind"] = "depot"
     return doc
 
 

@@ -154,6 +154,11 @@ def _circuits_above(circuit_id: str | None, parent_of: dict[str, str | None]) ->
     return tuple(chain)
 
 
+def wanted_kwh(session: Session) -> float:
+    """What a session still wants: nothing once its battery was seen full (SPEC §6)."""
+    return 0.0 if session.ev_full else float(session.energy_kwh or 0.0)
+
+
 def _read_session(
     problem: Problem, session: Session, charger: Charger, parent_of: dict[str, str | None]
 ) -> _SessionReading:
@@ -174,6 +179,9 @@ def _read_session(
     else:
         phases_used = min(charger.phases, session.phases or charger.phases)
         limits_a = [a for a in (charger.max_current_a, session.max_current_a) if a is not None]
+        # SPEC §6: the EV's observed maximum, but never below the charger's minimum set-point.
+        if session.ev_max_current_a is not None:
+            limits_a.append(max(session.ev_max_current_a, charger.min_current_a))
         # A power limit caps the current at the phases actually used (22 kW at 3 x 230 V: 31.88 A).
         limits_a += [
             kw * 1000.0 / (voltage_v * phases_used)
@@ -188,7 +196,7 @@ def _read_session(
     # not count as unmet.
     after_start_s = max(slot_start_s[-1] + step_s, arrival_s)
     hours_after = max(departure_s - after_start_s, 0.0) / 3600.0
-    counts_kwh = max(session.energy_kwh - max_power_kw * hours_after, 0.0)
+    counts_kwh = max(wanted_kwh(session) - max_power_kw * hours_after, 0.0)
     return _SessionReading(
         session=session,
         charger=charger,
@@ -266,6 +274,30 @@ def _check_structure(problem: Problem, answer: dict, report: _Report) -> None:
         for key in ("energy_kwh", "unmet_kwh"):
             if not isinstance(entry.get(key), int | float) or not math.isfinite(entry[key]):
                 report.add("session_entries", f"{name}.{key}", None, 1, "missing or not a number")
+        estimate = entry.get("estimate") or {}
+        for key in s.estimated:
+            if estimate.get(key) is None:
+                report.add(
+                    "session_entries", f"{name}.estimate.{key}", None, 1, "not given: not estimated"
+                )
+
+
+def _as_planned(problem: Problem, answer: dict) -> Problem:
+    """The problem with each missing departure and energy set to the estimate the answer
+    declares (SPEC §6): a plan must keep to its own estimates as to given values."""
+    if not any(s.estimated for s in problem.sessions):
+        return problem
+    entries = {e["id"]: e for e in answer["sessions"]}
+    sessions = []
+    for s in problem.sessions:
+        estimate = entries[s.id].get("estimate") or {}
+        update: dict[str, Any] = {}
+        if s.departure is None:
+            update["departure"] = datetime.fromisoformat(estimate["departure"])
+        if s.energy_kwh is None:
+            update["energy_kwh"] = float(estimate["energy_kwh"])
+        sessions.append(s.model_copy(update=update))
+    return problem.model_copy(update={"sessions": sessions})
 
 
 def check_answer(problem: Problem, answer: dict, tol: float = 1e-6) -> list[Violation]:
@@ -278,6 +310,7 @@ def check_answer(problem: Problem, answer: dict, tol: float = 1e-6) -> list[Viol
     _check_structure(problem, answer, report)
     if any(v.rule in STRUCTURAL_RULES for v in report.found):
         return report.found
+    problem = _as_planned(problem, answer)
 
     slots, step_h = problem.horizon.slots, problem.horizon.step_minutes / 60.0
     site = {name: np.asarray(answer["site"][name], dtype=float) for name in SITE_ARRAYS}
@@ -465,7 +498,7 @@ def _check_energy(
     slack = report.tol * (1 + horizon.slots * horizon.step_minutes / 60.0)
     for i, r in enumerate(readings):
         name, entry, delivered = f"session:{r.session.id}", entries[r.session.id], delivered_kwh[i]
-        wanted = r.session.energy_kwh
+        wanted = wanted_kwh(r.session)
         if delivered > wanted + slack + RELATIVE_TOL * wanted:
             report.add(
                 "energy_cap",
@@ -680,7 +713,7 @@ def _check_kpis(
     import_kw, export_kw, pv_used_kw = site["import_kw"], site["export_kw"], site["pv_kw"]
     import_price, export_price = prices
     counts = np.array([r.counts_kwh for r in readings])
-    wanted = np.array([r.session.energy_kwh for r in readings])
+    wanted = np.array([wanted_kwh(r.session) for r in readings])
     peak_kw = float(import_kw.max(initial=0.0))
     periods = read_billing_periods(problem)
     period_peaks = [max(import_kw[p.slots].max(), p.peak_so_far_kw) for p in periods]

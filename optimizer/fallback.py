@@ -242,10 +242,13 @@ def _least_by_candidate(at: np.ndarray, values: np.ndarray, n: int) -> np.ndarra
 
 def serving_rank(index: ProblemIndex) -> np.ndarray:
     """Rank of each session in the serving order: priority (highest first), then earliest
-    departure."""
+    departure: the earliest the driver may leave (`departure_early` where an estimated
+    departure has one, SPEC §6), so that what is due by then comes first."""
     if index.n_sessions == 0:
         return np.zeros(0, dtype=int)
-    departure = np.array([s.departure.timestamp() for s in index.problem.sessions])
+    departure = np.array(
+        [(s.departure_early or s.departure).timestamp() for s in index.problem.sessions]
+    )
     order = np.lexsort((departure, -index.priority))
     rank = np.empty(index.n_sessions, dtype=int)
     rank[order] = np.arange(index.n_sessions)

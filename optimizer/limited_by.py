@@ -1,12 +1,19 @@
-"""Why a session got less than its maximum: the binding limit, price, PV or its energy met.
+"""Why a session got less than its maximum: the binding limit, price, PV, its energy met, or
+what its EV was seen to do.
 
 For each slot in which a session is plugged in, still wants energy and gets less than its
 maximum, the first of these that holds is its reason (SPEC §2, `limited_by`):
 `circuit:<id>:L<n>`, `circuit:<id>` (kW), `grid:L<n>`, `grid:import`, `demand_charge` (the slot
-sets its billing period's new peak), then, when the session still gets all its energy, `price`
-(it charges in a cheaper slot), `pv` (it charges on PV surplus elsewhere) or `energy_met`; else
-`site_limits`.
+sets its billing period's new peak), then, when the session gets all its energy (within what
+flooring set-points to 0.1 A can cost), `price` (it charges in a cheaper slot), `pv` (it
+charges on PV surplus elsewhere) or `energy_met`. A session still short where no limit binds
+is short by what the solver may leave: `solver_gap` (an optimal plan, within `mip_gap`),
+`solver_time_limit` (the best plan found in time) or `fallback` (the rule-based schedule).
 A limit counts as binding when less than one minimum set-point of room is left on it.
+
+What meter values taught about the EV (SPEC §6) comes first: `ev_full` for every plugged slot
+of a battery seen full or paused, `ev_max` where the session gets the EV's observed maximum
+current and the charger would allow more.
 """
 
 from __future__ import annotations
@@ -15,28 +22,45 @@ import numpy as np
 
 from smartcharge.optimizer.flows import SiteFlows, session_power_kw
 from smartcharge.optimizer.index import ProblemIndex
-from smartcharge.optimizer.problem import GRID_PHASES
-from smartcharge.optimizer.rounding import CURRENT_STEP_A
+from smartcharge.optimizer.problem import GRID_PHASES, session_max_current_a
+from smartcharge.optimizer.rounding import CURRENT_STEP_A, DC_POWER_STEP_KW
 from smartcharge.optimizer.units import phase_current_of_balanced_kw
 
 _ENERGY_EPS_KWH = 1e-3
+# The reason of a short session where no limit binds, by the plan's status.
+_SHORT_UNBOUND = {"optimal": "solver_gap", "feasible": "solver_time_limit"}
+_STATUS_REASONS = frozenset(_SHORT_UNBOUND.values()) | {"fallback"}
+
+
+def names_status(entries: list[dict]) -> bool:
+    """Whether an explanation names what the plan's status decides (`solver_gap`,
+    `solver_time_limit`, `fallback`): a re-plan of another status must not keep it."""
+    return any(entry["constraint"] in _STATUS_REASONS for entry in entries)
 
 
 def limited_by(
     index: ProblemIndex,
     setpoint: np.ndarray,
     flows: SiteFlows,
+    status: str = "optimal",
     sessions: np.ndarray | None = None,
 ) -> list[list[dict]]:
-    """Per session, `[{"slots": [...], "constraint": name}, ...]`; only for the `sessions`
-    marked (a bool mask) if given, the others get None (a re-plan keeps their explanation)."""
+    """Per session, `[{"slots": [...], "constraint": name}, ...]` for a plan of `status`; only
+    for the `sessions` marked (a bool mask) if given, the others get None (a re-plan keeps
+    their explanation)."""
     power_kw = session_power_kw(index, setpoint)
     delivered_before = np.cumsum(power_kw, axis=1) * index.step_h - power_kw * index.step_h
     wants_more = delivered_before < index.energy_kwh[:, None] - _ENERGY_EPS_KWH
     below_max = setpoint < index.unit_max[:, None] - CURRENT_STEP_A - 1e-9
     candidate = index.plugged & wants_more & below_max
+    ev_capped = index.plugged & wants_more & ~below_max & _capped_by_ev(index)[:, None]
     delivered = power_kw.sum(axis=1) * index.step_h
-    met = delivered >= np.minimum(index.energy_kwh, index.energy_counts_kwh) - _ENERGY_EPS_KWH
+    # Flooring each set-point to the step costs at most one step per charging slot.
+    step = np.where(index.is_ac, CURRENT_STEP_A, DC_POWER_STEP_KW)
+    rounding_kwh = step * index.kw_per_unit * index.step_h * (setpoint > 0).sum(axis=1)
+    wanted = np.minimum(index.energy_kwh, index.energy_counts_kwh)
+    met = delivered >= wanted - rounding_kwh - _ENERGY_EPS_KWH
+    full = np.array([s.ev_full for s in index.problem.sessions], dtype=bool)
 
     grid_phase_a = flows.charging_phase_a + phase_current_of_balanced_kw(
         index.base_load_kw - flows.pv_used_kw, index.voltage_v
@@ -64,9 +88,17 @@ def limited_by(
         if sessions is not None and not sessions[s]:
             result.append(None)
             continue
+        if full[s]:
+            slots = np.flatnonzero(index.plugged[s])
+            result.append(
+                [{"slots": slots.tolist(), "constraint": "ev_full"}] if slots.size else []
+            )
+            continue
+        capped = np.flatnonzero(ev_capped[s])
+        ev_entry = [{"slots": capped.tolist(), "constraint": "ev_max"}] if capped.size else []
         slots = np.flatnonzero(candidate[s])
         if slots.size == 0:
-            result.append([])
+            result.append(ev_entry)
             continue
         threshold = max(index.unit_min[s], CURRENT_STEP_A)  # in set-point units
         phases = np.flatnonzero(index.phase_a_per_unit[s] > 0)
@@ -95,11 +127,27 @@ def limited_by(
             assign(pv_surplus_kw[slots] < most_surplus - 1e-9, "pv")
             assign(np.ones(slots.size, dtype=bool), "energy_met")
         else:
-            assign(np.ones(slots.size, dtype=bool), "site_limits")
+            assign(np.ones(slots.size, dtype=bool), _SHORT_UNBOUND.get(status, status))
         result.append(
-            [
+            ev_entry
+            + [
                 {"slots": slots[reasons == name].tolist(), "constraint": name}
                 for name in dict.fromkeys(reasons.tolist())
             ]
         )
     return result
+
+
+def _capped_by_ev(index: ProblemIndex) -> np.ndarray:
+    """(S,) whether the EV's observed maximum current is below what charger and session allow."""
+    capped = np.zeros(index.n_sessions, dtype=bool)
+    chargers = index.problem.site.chargers
+    for s, session in enumerate(index.problem.sessions):
+        if session.ev_max_current_a is None or not index.is_ac[s]:
+            continue
+        charger = chargers[index.charger_of_session[s]]
+        uncapped = session_max_current_a(
+            session.model_copy(update={"ev_max_current_a": None}), charger, index.voltage_v
+        )
+        capped[s] = index.unit_max[s] < uncapped - CURRENT_STEP_A
+    return capped

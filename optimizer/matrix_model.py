@@ -44,6 +44,7 @@ class MatrixModel:
         self.tiers = self.weights.tiers
         self.lp = SparseLP()
         add_sessions(self)
+        add_early_departures(self)
         add_grid(self)
         add_phase_limits(self)
         add_circuits(self)
@@ -169,6 +170,11 @@ class MatrixModel:
         self._mip = None
         self.minimize(("weighted",))
 
+    @property
+    def has_early_departures(self) -> bool:
+        """Whether some session has energy due by an early departure (SPEC §6)."""
+        return bool((self.index.early_kwh > 1e-9).any())
+
     def total_shortfall_kwh(self) -> float:
         return float(self.values[self.lp.blocks["unmet_kwh"]].sum())
 
@@ -242,6 +248,32 @@ def add_sessions(m: MatrixModel) -> None:
         0.0,
         np.inf,
         ramped.size,
+    )
+
+
+def add_early_departures(m: MatrixModel) -> None:
+    """early_unmet[s] >= early_kwh[s] - sum of p[k] dt over s's slots before its early
+    departure: the energy that should be in the car if the driver leaves early (SPEC §6).
+
+    One column and one row per session, like `unmet_kwh`, so that a re-plan's model keeps
+    them where they were (`optimizer.live_relaxation` matches columns by position and rows by
+    session): a session without an early part (or retired, its energy 0) has its column fixed
+    at 0 and its row left out as redundant.
+    """
+    index, pairs, lp = m.index, m.pairs, m.lp
+    n_sessions = index.n_sessions
+    due_kwh = np.where(index.early_kwh > 1e-9, index.early_kwh, 0.0)
+    unmet = lp.add_vars("early_unmet_kwh", np.zeros(n_sessions), due_kwh)
+    due = pairs.slot < index.early_slot[pairs.session]
+    sessions = np.arange(n_sessions)
+    lp.add_rows(
+        "early_unmet_definition",
+        np.concatenate([sessions, pairs.session[due]]),
+        np.concatenate([unmet, lp.blocks["x"][due]]),
+        np.concatenate([np.ones(n_sessions), index.kw_per_unit[pairs.session[due]] * index.step_h]),
+        due_kwh,
+        np.inf,
+        n_sessions,
     )
 
 
@@ -413,6 +445,10 @@ def objective_vectors(m: MatrixModel) -> dict[tuple, tuple[np.ndarray, float]]:
         weighted = weighted + weights.per_kwh_by_tier[r] * (
             shortfall + weights.fairness_kwh_per_fraction[r] * fairness
         )
+    early = np.zeros(n)
+    early[blocks["early_unmet_kwh"]] = 1.0
+    objectives[("early",)] = (early, 0.0)
+    weighted = weighted + weights.early_per_kwh * early
     objectives[("weighted",)] = (weighted, cost_constant)
     return objectives
 
@@ -424,8 +460,9 @@ def tightened(m: MatrixModel, values: np.ndarray) -> np.ndarray:
     lower tier's unmet energy while the higher tier's shortfall is minimised, say), and a
     dive cut short leaves set-points whose flows no longer balance. From the set-points and the
     solver's PV use (as a hint), the grid flows follow as the answer reports them
-    (`optimizer.flows.site_flows`); unmet energy, the largest unmet fractions, ramps, the peak
-    and the binaries follow as the least their rows allow. A stage then reads the schedule's
+    (`optimizer.flows.site_flows`); unmet energy, the energy not in by an early departure, the
+    largest unmet fractions, ramps, the peak and the binaries follow as the least their rows
+    allow. A stage then reads the schedule's
     true value of any objective, and the schedule keeps every row.
     """
     index, pairs, blocks = m.index, m.pairs, m.lp.blocks
@@ -453,6 +490,11 @@ def tightened(m: MatrixModel, values: np.ndarray) -> np.ndarray:
     delivered = np.bincount(pairs.session, weights=kwh, minlength=index.n_sessions)
     unmet = np.maximum(index.energy_counts_kwh - delivered, 0.0)
     values[blocks["unmet_kwh"]] = unmet
+    due = pairs.slot < index.early_slot[pairs.session]
+    early_kwh = np.bincount(pairs.session[due], weights=kwh[due], minlength=index.n_sessions)
+    values[blocks["early_unmet_kwh"]] = np.maximum(
+        np.where(index.early_kwh > 1e-9, index.early_kwh, 0.0) - early_kwh, 0.0
+    )
     counts = index.energy_counts_kwh
     fraction = np.where(counts > 1e-9, unmet / np.maximum(counts, 1e-9), 0.0)
     for r, tier in enumerate(m.tiers):

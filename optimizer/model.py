@@ -37,6 +37,7 @@ def build_model(index: ProblemIndex) -> pyo.ConcreteModel:
     model.pairs = PairIndex.of(index)
     model.weights = energy_weights(index)
     add_sessions(model, index)
+    add_early_departures(model, index)
     add_grid(model, index)
     add_phase_limits(model, index)
     add_circuits(model, index)
@@ -109,6 +110,34 @@ def add_sessions(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
             * (m.x[k] - (m.x[int(pairs.previous[k])] if pairs.previous[k] >= 0 else 0.0))
         ),
         doc="ramp[k] >= p[k] - p[k-1]",
+    )
+
+
+def add_early_departures(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
+    """early_unmet[s] >= early_kwh[s] - sum of p[k] dt over the pairs before s's early departure.
+
+    A session whose departure is estimated may leave at its early quantile (SPEC §6): the
+    energy that fits by then is wanted by then. The shortfall is minimised after energy and
+    before cost (`optimizer.objective_order`), so no session's energy is given up for it.
+    """
+    pairs = model.pairs
+    early = np.flatnonzero(index.early_kwh > 1e-9)
+    model.SE = pyo.Set(initialize=early.tolist(), doc="sessions with an early departure")
+    model.early_unmet_kwh = pyo.Var(model.SE, bounds=(0.0, None), doc="early energy not met")
+    pairs_of_session = pairs.of_session(index.n_sessions)
+    kwh_per_unit = index.kw_per_unit * index.step_h
+    model.early_unmet_definition = pyo.Constraint(
+        model.SE,
+        rule=lambda m, s: (
+            m.early_unmet_kwh[s]
+            >= float(index.early_kwh[s])
+            - sum(
+                float(kwh_per_unit[s]) * m.x[k]
+                for k in pairs_of_session[s]
+                if pairs.slot[k] < index.early_slot[s]
+            )
+        ),
+        doc="early_unmet[s] >= early_kwh[s] - E[s, before early departure]",
     )
 
 
@@ -250,6 +279,7 @@ def add_objective(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
     - `tier_max_unmet_fraction[r]` >= unmet[s] / counts[s] for s in tier r (fair sharing);
     - `cost`: import cost - export revenue + demand charge on each billing period's peak above
       what it has paid already (peak_so_far_kw in the first period, nothing in later ones);
+    - `early_shortfall`: the energy not delivered by early departures (SPEC §6);
     - `tie_break`: earlier delivery (a kWh in slot t weighs t) and fewer set-point changes;
     - `weighted`: all of the above with `EnergyWeights`.
     """
@@ -297,8 +327,12 @@ def add_objective(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
         )
         + weights.setpoint_change_per_kw * sum(model.ramp_up_kw[k] for k in model.KR)
     )
+    model.early_shortfall_kwh = pyo.Expression(
+        expr=sum(model.early_unmet_kwh[s] for s in model.SE), doc="early energy not met"
+    )
     model.weighted = pyo.Objective(
-        expr=sum(
+        expr=weights.early_per_kwh * model.early_shortfall_kwh
+        + sum(
             weights.per_kwh_by_tier[r]
             * (
                 model.tier_shortfall_kwh[r]

@@ -9,6 +9,11 @@
    stage's schedule (a MIP start, feasible by construction), so a stage that runs out of time
    still returns at least what the stage before found. Each stage holds the value the
    schedule in hand achieves (plus the model's own slack for round-off, `hold`'s return).
+   Sessions that may leave early (SPEC §6) add one stage after the tiers' and before cost:
+   minimise the energy not in by their early departures (`early_departure`), hold it. It runs
+   also when the weighted solve met all energy (each tier's shortfall then held at its 0
+   without a stage), unless the schedule in hand has nothing missing by early departures:
+   the weights put it above cost, but only a stage of its own proves it within its gap.
 3. The cost stage is skipped when the weighted solve's bound already proves it
    (`_cost_proven_by_weights`).
 
@@ -35,6 +40,9 @@ _ABSOLUTE_GAP = 0.01
 class StagedModel(Protocol):
     tiers: tuple[int, ...]
     weights: EnergyWeights
+
+    @property
+    def has_early_departures(self) -> bool: ...
 
     def solve(
         self, time_limit_s: float, mip_gap: float, warm_start: bool = False
@@ -86,11 +94,18 @@ def solve_in_objective_order(model: StagedModel, mip_gap: float, deadline: float
     if not weighted.has_solution:
         return staged
     staged.cost_stage = weighted
-    if model.total_shortfall_kwh() <= _SHORTFALL_TOLERANCE_KWH:
-        staged.complete = True
-        return staged
-
     held: list[tuple[float, float]] = []  # (weight in the weighted objective, held value)
+    if model.total_shortfall_kwh() <= _SHORTFALL_TOLERANCE_KWH:
+        if not _early_missing(model):
+            staged.complete = True
+            return staged
+        # All energy met: each tier's shortfall is at its least (0) as it stands, held so that
+        # the early stage cannot trade energy away.
+        for r in range(len(model.tiers)):
+            shortfall = model.hold(("shortfall", r), model.value(("shortfall", r)))
+            held.append((model.weights.per_kwh_by_tier[r], shortfall))
+        return _early_and_cost(model, staged, weighted, held, deadline, mip_gap)
+
     for r in reversed(range(len(model.tiers))):
         tier = model.tiers[r]
         if not _run_stage(model, staged, ("shortfall", r), f"shortfall:p{tier}", deadline, mip_gap):
@@ -104,6 +119,31 @@ def solve_in_objective_order(model: StagedModel, mip_gap: float, deadline: float
         fairness = model.hold(("fairness", r), model.value(("fairness", r)))
         weight = model.weights.per_kwh_by_tier[r] * model.weights.fairness_kwh_per_fraction[r]
         held.append((weight, fairness))
+    return _early_and_cost(model, staged, weighted, held, deadline, mip_gap)
+
+
+def _early_missing(model: StagedModel) -> bool:
+    """Whether the schedule in hand misses energy due by early departures (SPEC §6)."""
+    return model.has_early_departures and model.value(("early",)) > _SHORTFALL_TOLERANCE_KWH
+
+
+def _early_and_cost(
+    model: StagedModel,
+    staged: StagedResult,
+    weighted: SolveResult,
+    held: list[tuple[float, float]],
+    deadline: float,
+    mip_gap: float,
+) -> StagedResult:
+    """The early-departure stage (SPEC §6) when there is one, then cost: a stage of its own,
+    or proven by the weighted solve's bound."""
+    if model.has_early_departures:
+        if _early_missing(model) and not _run_stage(
+            model, staged, ("early",), "early_departure", deadline, mip_gap
+        ):
+            return staged
+        early = model.hold(("early",), model.value(("early",)))
+        held.append((model.weights.early_per_kwh, early))
     proof = _cost_proven_by_weights(model, weighted, held, mip_gap)
     if proof is not None:
         staged.record("cost", proof)

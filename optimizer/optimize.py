@@ -26,6 +26,11 @@ from smartcharge.optimizer.objective_order import (
 )
 from smartcharge.optimizer.problem import Problem, parse_problem
 from smartcharge.optimizer.rounding import round_setpoints
+from smartcharge.optimizer.session_estimates import (
+    SessionEstimate,
+    SessionHistory,
+    estimate_sessions,
+)
 from smartcharge.optimizer.solve import PyomoModel, highs_version
 from smartcharge.optimizer.top_up import top_up
 
@@ -63,6 +68,8 @@ class Plan:
     solver: dict[str, Any] = field(default_factory=dict)
     # The solved model, kept so that the next re-plan can change it in place (`previous=`).
     model: StagedModel | None = field(default=None, repr=False, compare=False)
+    # Per session id, the departure and energy the engine estimated (SPEC §6).
+    estimates: dict[str, SessionEstimate] = field(default_factory=dict)
 
     @property
     def problem(self) -> Problem:
@@ -83,24 +90,29 @@ class Plan:
         delivered_kwh, unmet_kwh = session_energy(index, self.setpoint)
         kept = explained_before or {}
         explain = np.array([s not in kept for s in index.session_ids], dtype=bool)
-        reasons = limited_by(index, self.setpoint, self.flows, explain if kept else None)
+        reasons = limited_by(
+            index, self.setpoint, self.flows, self.status, explain if kept else None
+        )
         reasons = [
             kept[s] if r is None else r for s, r in zip(index.session_ids, reasons, strict=True)
         ]
         power_kw = np.round(self.power_kw, 6)
         sessions = []
         for s, session in enumerate(self.problem.sessions):
-            sessions.append(
-                {
-                    "id": session.id,
-                    "charger_id": session.charger_id,
-                    "current_a": self.setpoint[s].tolist() if index.is_ac[s] else None,
-                    "power_kw": power_kw[s].tolist(),
-                    "energy_kwh": round(float(delivered_kwh[s]), 6),
-                    "unmet_kwh": round(float(unmet_kwh[s]), 6),
-                    "limited_by": reasons[s],
-                }
-            )
+            estimate = self.estimates.get(session.id)
+            entry = {
+                "id": session.id,
+                "charger_id": session.charger_id,
+                "current_a": self.setpoint[s].tolist() if index.is_ac[s] else None,
+                "power_kw": power_kw[s].tolist(),
+                "energy_kwh": round(float(delivered_kwh[s]), 6),
+                "unmet_kwh": round(float(unmet_kwh[s]), 6),
+                "limited_by": reasons[s],
+                "estimated": estimate.fields if estimate else [],
+            }
+            if estimate:
+                entry["estimate"] = estimate.to_answer()
+            sessions.append(entry)
         flows = self.flows
         return {
             "status": self.status,
@@ -129,17 +141,24 @@ class Plan:
         }
 
 
-def optimize(problem: Problem | dict[str, Any], previous: Plan | None = None) -> Plan:
+def optimize(
+    problem: Problem | dict[str, Any],
+    previous: Plan | None = None,
+    session_history: SessionHistory | None = None,
+) -> Plan:
     """Plan one site: the schedule that is best in the strict order of SPEC §1.
 
     With `previous` (the plan of the same site a moment ago, differing only by departed
     sessions), its model is changed in place instead of built anew: the LP relaxation then
-    re-solves from its last basis (see `MatrixModel.retire_session`).
+    re-solves from its last basis (see `MatrixModel.retire_sessions`). Missing departures and
+    energies are estimated from `session_history` (the site's finished sessions) or the
+    distributions of the site's kind (`optimizer.session_estimates`).
     """
     started = time.perf_counter()
     problem = parse_problem(problem)
     warnings: list[str] = []
     problem = _forecasts_as_given(problem, warnings)
+    problem, estimates = estimate_sessions(problem, session_history)
     index = build_index(problem)
     warnings.extend(index.warnings)
 
@@ -181,7 +200,7 @@ def optimize(problem: Problem | dict[str, Any], previous: Plan | None = None) ->
             pv_hint = None
     flows = site_flows(index, setpoint, pv_hint)
     report["total_s"] = round(time.perf_counter() - started, 4)
-    return Plan(index, setpoint, flows, status, warnings, report, model)
+    return Plan(index, setpoint, flows, status, warnings, report, model, estimates)
 
 
 def changed_sessions(plan: Plan, previous: Plan) -> np.ndarray:

@@ -170,6 +170,12 @@ class Site(_Model):
         description="ISO 3166-1 alpha-2 code for public holidays in base-load forecasts; "
         "default: the country of `timezone`",
     )
+    kind: Literal["workplace", "public", "depot", "residential"] | None = Field(
+        default=None,
+        description="who charges here: chooses the distributions missing departures and "
+        "energies are estimated from until the site has its own history (SPEC §6); "
+        "none: public",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -314,21 +320,59 @@ class Session(_Model):
     charger_id: str
     transaction_id: str | int | None = None
     arrival: SupportedTime
-    departure: SupportedTime
-    energy_kwh: NonNegativeFloat
+    departure: SupportedTime | None = Field(
+        default=None, description="null or absent: estimated (SPEC §6), listed in `estimated`"
+    )
+    energy_kwh: NonNegativeFloat | None = Field(
+        default=None, description="null or absent: estimated (SPEC §6), listed in `estimated`"
+    )
     max_current_a: PositiveFloat | None = None
     max_power_kw: PositiveFloat | None = None
     phases: Literal[1, 2, 3] | None = None
     priority: int = Field(default=0, ge=0, le=9)
+    departure_early: SupportedTime | None = Field(
+        default=None,
+        description="a time the driver may already leave at (before `departure`): the energy "
+        "that fits by then is planned before it wherever no other session gives up energy for "
+        "it. Set to the `departure_quantile` of an estimated departure.",
+    )
+    energy_delivered_kwh: NonNegativeFloat = Field(
+        default=0.0,
+        description="energy delivered before the horizon's start; an estimated energy need is "
+        "conditioned on it and reduced by it (a given energy_kwh is already what is left)",
+    )
+    ev_max_current_a: PositiveFloat | None = Field(
+        default=None,
+        description="the EV's effective maximum current per phase as observed in its meter "
+        "values (AC): a limit like max_current_a, named `ev_max` in limited_by",
+    )
+    ev_full: bool = Field(
+        default=False,
+        description="the battery was observed full or paused: nothing is planned for it and "
+        "its capacity goes to the others (`ev_full` in limited_by)",
+    )
 
     @model_validator(mode="after")
     def _departs_after_arrival(self) -> Session:
-        if self.departure <= self.arrival:
+        if self.departure is not None and self.departure <= self.arrival:
             raise ValueError(
                 f"departure {self.departure.isoformat()} is not after arrival "
                 f"{self.arrival.isoformat()}"
             )
+        if self.departure_early is not None and (
+            self.departure_early <= self.arrival
+            or (self.departure is not None and self.departure_early > self.departure)
+        ):
+            raise ValueError(
+                f"departure_early {self.departure_early.isoformat()} must lie after arrival "
+                "and not after departure"
+            )
         return self
+
+    @property
+    def estimated(self) -> list[str]:
+        """The fields the engine estimates for this session (SPEC §6)."""
+        return [name for name in ("departure", "energy_kwh") if getattr(self, name) is None]
 
 
 class Options(_Model):
@@ -345,6 +389,21 @@ class Options(_Model):
         default="matrix",
         description="'matrix' builds the MILP as sparse arrays for highspy (fast); 'pyomo' "
         "builds the same MILP in Pyomo (the readable reference; slower to build).",
+    )
+    departure_quantile: float = Field(
+        default=0.25,
+        gt=0,
+        le=0.5,
+        description="an estimated departure is planned against this quantile of it for the "
+        "energy that fits by then, and against its median for the rest (SPEC §6)",
+    )
+    energy_quantile: float = Field(
+        default=0.9,
+        ge=0.5,
+        lt=1,
+        description="an estimated energy need is planned as this quantile of the needs of "
+        "EVs that took more than it was given so far: high, since a battery seen full "
+        "releases the rest at once, while a need found too late is lost (SPEC §6)",
     )
 
 
@@ -494,6 +553,10 @@ def session_max_current_a(session: Session, charger: Charger, voltage_v: float) 
     for current_a in (charger.max_current_a, session.max_current_a):
         if current_a is not None:
             limits.append(current_a)
+    if session.ev_max_current_a is not None:
+        # An EV seen drawing less than the charger's minimum is still offered the minimum
+        # (IEC 61851 has no lower set-point): it takes what it can.
+        limits.append(max(session.ev_max_current_a, charger.min_current_a))
     for power_kw in (charger.max_power_kw, session.max_power_kw):
         if power_kw is not None:
             limits.append(max_current_for_power_a(power_kw, voltage_v, phases))
@@ -655,7 +718,9 @@ def _overlapping_session_errors(sessions: list[Session]) -> list[FieldError]:
     for charger_id, items in by_charger.items():
         items.sort(key=lambda item: item[1].arrival)
         for (_, earlier), (j, later) in itertools.pairwise(items):
-            if later.arrival < earlier.departure:
+            # An unknown departure ends, at the latest, when the next EV plugs in.
+            end = earlier.departure if earlier.departure is not None else earlier.arrival
+            if later.arrival < end or later.arrival == earlier.arrival:
                 errors.append(
                     FieldError(
                         loc=("sessions", j, "arrival"),

@@ -18,8 +18,9 @@ SESSION_COLUMNS = (
     "max_current_a",
     "phases",
 )
-# Written only when some session carries them, read when present.
-OPTIONAL_COLUMNS = ("priority", "max_power_kw")
+# Written only when some session carries them, read when present. `battery_kwh` is the EV's
+# battery for `simulate --ev-model taper` (not a SPEC session field: the replay's truth).
+OPTIONAL_COLUMNS = ("priority", "max_power_kw", "battery_kwh")
 
 
 def read_sessions(source: str | Path | Any) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
 """Charging strategies with one interface: a view (a SPEC problem starting now, with the
-sessions present and what they still want) -> set-points of its first slot, per session.
+sessions present and what they still want, estimates filled in) -> set-points of its first
+slot, per session.
 
 Set-points are what chargers execute: A per phase on AC, kW on DC, 0 or at least the minimum.
 """
@@ -18,9 +19,11 @@ from smartcharge.optimizer.rounding import round_setpoints
 
 
 def _wanted(index: ProblemIndex) -> np.ndarray:
-    """What each session could take in the first slot: its max, or what it still needs."""
+    """What each session could take in the first slot: its max, or what it still needs, but
+    at least the minimum set-point (an EV that needs less stops when it has it)."""
     needed = index.energy_kwh / (index.kw_per_unit * index.step_h)
-    return np.where(index.plugged[:, 0], np.minimum(index.unit_max, needed), 0.0)
+    wanted = np.where(needed > 1e-9, np.maximum(needed, index.unit_min), 0.0)
+    return np.where(index.plugged[:, 0], np.minimum(index.unit_max, wanted), 0.0)
 
 
 def uncontrolled(view: Problem) -> np.ndarray:
@@ -69,4 +72,9 @@ STRATEGIES: dict[str, Callable[[Problem], np.ndarray]] = {
     "edf": edf,
     "llf": llf,
     "milp": milp,
+    "milp-naive": milp,
 }
+# The strategies not told what meter values teach about the EVs (SPEC §6): they plan every EV
+# as drawing what it is offered, as the baselines are defined (ACN-Sim's EDF and LLF know the
+# EV's rate limit or nothing). Only `milp` learns; `milp-naive` is the same MILP without it.
+NAIVE = frozenset({"uncontrolled", "equal-share", "edf", "llf", "milp-naive"})

@@ -6,7 +6,10 @@ higher tier's shortfall does not care for the lower tier yet. The top-up water-f
 (`optimizer.fallback.fill`) for the sessions still short of the energy that counts, higher
 priority first, then earliest departure, within every limit, so that no PV is curtailed and no
 room is left in a slot while a session plugged in there is short and could take it. It only
-raises set-points, so nothing the schedule achieved on a higher tier is given up.
+raises set-points, so nothing the schedule achieved on a higher tier is given up, and nothing
+it put in a car before an early departure (SPEC §6: the energy missing by then only shrinks);
+an estimated session is served by that early departure (`fallback.serving_rank`), so a stage
+cut short before the early stage still sees what is due first served first.
 """
 
 from __future__ import annotations

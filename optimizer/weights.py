@@ -42,10 +42,18 @@ class EnergyWeights:
     peak it raises by at most 1/dt kW), so energy dominates cost; each higher tier weighs
     `TIER_RATIO` times more. `fairness_per_fraction` weighs the largest unmet fraction in a
     tier against its total shortfall.
+
+    `early_per_kwh` weighs a kWh missing by a session's early departure (SPEC §6), one level
+    below the lowest tier and above cost: when there are such parts it is the weight the
+    lowest tier had (more than one kWh moved to an earlier slot can change the cost, so the
+    weighted solve settles them before cost), and every tier weighs `TIER_RATIO` times more
+    again, the same physics as between tiers, and as little relied on (the early stage proves
+    itself, `optimizer.objective_order`).
     """
 
     tiers: tuple[int, ...]
     per_kwh_by_tier: tuple[float, ...]
+    early_per_kwh: float
     fairness_kwh_per_fraction: tuple[float, ...]
     earlier_delivery_per_kwh_slot: float
     setpoint_change_per_kw: float
@@ -60,8 +68,10 @@ def energy_weights(index: ProblemIndex) -> EnergyWeights:
     )
     base = 10.0 * (price_scale + 1.0)
     weights, fairness = [], []
-    weight = base
-    ratio = min(TIER_RATIO, MAX_TIER_SPAN ** (1.0 / max(len(tiers) - 1, 1)))
+    has_early = bool((index.early_kwh > 1e-9).any())
+    levels = len(tiers) + has_early
+    ratio = min(TIER_RATIO, MAX_TIER_SPAN ** (1.0 / max(levels - 1, 1)))
+    weight = base * ratio if has_early else base
     for tier in tiers:
         in_tier = index.priority == tier
         tier_energy = float(index.energy_counts_kwh[in_tier].sum())
@@ -84,6 +94,7 @@ def energy_weights(index: ProblemIndex) -> EnergyWeights:
     return EnergyWeights(
         tiers=tiers,
         per_kwh_by_tier=tuple(weights),
+        early_per_kwh=base if has_early else 0.0,
         fairness_kwh_per_fraction=tuple(fairness),
         earlier_delivery_per_kwh_slot=0.5 * budget / (max(total_energy, 1.0) * index.slots),
         setpoint_change_per_kw=0.5 * budget / ramp_bound_kw,

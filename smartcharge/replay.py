@@ -70,6 +70,8 @@ def simulate(
     strategies: Sequence[str] | str = DEFAULT_STRATEGIES,
     *,
     days: float | None = None,
+    ev_model: str = "ideal",
+    hide: Sequence[str] | str = (),
     progress: bool = True,
 ) -> Replay:
     """Replay `sessions` at `site` under each strategy and compare.
@@ -85,9 +87,19 @@ def simulate(
         ``phases``; optional ``priority``, ``max_power_kw``) as ``smartcharge sessions
         generate`` writes it.
     strategies : sequence of str or comma-separated str
-        Any of ``milp``, ``edf``, ``llf``, ``equal-share``, ``uncontrolled``, ``offline``.
+        Any of ``milp``, ``milp-naive`` (the MILP without learning from meter values),
+        ``edf``, ``llf``, ``equal-share``, ``uncontrolled``, ``offline``.
     days : float, optional
-        How long to replay (default: the site's horizon), extended to the last departure.
+        Replay the sessions arriving within this many days (default: the site's horizon),
+        until the last of them departs.
+    ev_model : {"ideal", "taper"}
+        What the EVs draw of an offer: ``ideal`` takes it up to the EV's maximum; ``taper``
+        also takes linearly less above 80 % of its battery (a ``battery_kwh`` column, else the
+        need / 0.8).
+    hide : sequence of str or comma-separated str
+        What the strategies are not told, of ``departure``, ``energy``, ``ev_max``,
+        ``phases``: they see the engine's estimates and, for ``milp``, what the simulated
+        meter values teach. ``offline`` always knows everything.
     progress : bool
         A progress bar per strategy (on stderr).
 
@@ -115,9 +127,14 @@ def simulate(
         session_list = [dict(s) for s in sessions]
     names = strategies.split(",") if isinstance(strategies, str) else list(strategies)
     names = [name.strip() for name in names if name.strip()]
+    hidden = hide.split(",") if isinstance(hide, str) else list(hide)
+    hidden = [name.strip() for name in hidden if name.strip()]
     step_minutes = site.get("horizon", {}).get("step_minutes", 15)
     slots = round(days * 24 * 60 / step_minutes) if days else site["horizon"]["slots"]
     try:
-        return Replay(run_strategies(site, session_list, names, slots, progress=progress))
+        results = run_strategies(
+            site, session_list, names, slots, progress=progress, ev_model=ev_model, hide=hidden
+        )
     except UnknownStrategyError as exc:
         raise UnknownStrategyError(f"strategies: {exc}") from None
+    return Replay(results)

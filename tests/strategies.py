@@ -116,7 +116,25 @@ def price_feed(draw, start: datetime):
 
 
 @st.composite
-def problems(draw):
+def as_a_csms_knows_them(draw, session: dict, charger: dict, early: str) -> dict:
+    """A session with what a CSMS may not know left out, and what meter values taught put in
+    (SPEC §6)."""
+    if draw(st.integers(0, 2)) == 0:
+        del session["departure"]
+    elif draw(st.booleans()):
+        session["departure_early"] = early
+    if draw(st.integers(0, 2)) == 0:
+        del session["energy_kwh"]
+        session["energy_delivered_kwh"] = draw(st.sampled_from([0.0, 3.0, 25.0]))
+    if charger.get("kind") != "dc" and draw(st.booleans()):
+        session["ev_max_current_a"] = draw(st.sampled_from([3.0, 7.5, 11.0]))
+    session["ev_full"] = draw(st.integers(0, 5)) == 0
+    return session
+
+
+@st.composite
+def problems(draw, csms: bool = False):
+    """Random problems; with `csms`, sessions as a CSMS knows them (`as_a_csms_knows_them`)."""
     slots = draw(st.integers(2, 8))
     step_minutes = draw(st.sampled_from([15, 30, 60]))
     chargers, circuits = draw(chargers_and_circuits())
@@ -145,6 +163,9 @@ def problems(draw):
             session["max_current_a"] = draw(st.sampled_from([10.0, 16.0, 32.0]))
         elif draw(st.booleans()):
             session["max_power_kw"] = draw(st.sampled_from([10.0, 40.0]))
+        if csms:
+            early = at(arrival + (departure - arrival) * draw(st.sampled_from([0.3, 0.6, 1.0])))
+            session = draw(as_a_csms_knows_them(session, charger, early))
         sessions.append(session)
 
     grid = {
@@ -157,8 +178,12 @@ def problems(draw):
         grid["phase_limit_a"] = draw(phase_limit)
     elif draw(st.booleans()):  # a grid operator's cap that changes (null: none in that slot)
         grid["phase_limit_a"] = [draw(st.one_of(st.none(), phase_limit)) for _ in range(slots)]
+    site_kind = {}
+    if csms:
+        site_kind["kind"] = draw(st.sampled_from(["workplace", "public", "depot", "residential"]))
     return {
         "site": {
+            **site_kind,
             "id": "random",
             "timezone": "Europe/Amsterdam",
             "grid": grid,

@@ -33,7 +33,8 @@ CLOCK = Clock.of(
         ("grid:L2", "grid phase L2 full"),
         ("grid:import", "grid import limit reached"),
         ("price", "waits for cheaper energy"),
-        ("ev_full", "the EV's battery is full"),
+        ("ev_full", "the EV's battery is full or paused (seen in its meter values)"),
+        ("solver_gap", "within the solver's accepted gap of the most energy"),
         ("something_new", "something_new"),  # a reason the console does not know yet
     ],
 )

@@ -34,11 +34,16 @@ def test_every_answer_passes_the_checker_and_beats_the_fallback(doc):
     violations = check_answer(problem, answer)
     assert not violations, format_violations(violations)
     assert answer["status"] in ("optimal", "fallback")
+    assert_never_below_the_rules(plan)
 
-    index = build_index(problem)
+
+def assert_never_below_the_rules(plan: Plan) -> None:
+    """Tier by tier, the plan leaves no more unmet than water-filling on the problem it
+    planned (estimates filled in)."""
+    index = build_index(plan.problem)
     _, plan_unmet = session_energy(index, plan.setpoint)
     _, rules_unmet = session_energy(index, water_fill(index))
-    tolerance_kwh = problem.options.mip_gap * index.energy_counts_kwh.sum() + 1e-6
+    tolerance_kwh = plan.problem.options.mip_gap * index.energy_counts_kwh.sum() + 1e-6
     for tier in sorted(set(index.priority.tolist()), reverse=True):
         in_tier = index.priority == tier
         plan_short, rules_short = plan_unmet[in_tier].sum(), rules_unmet[in_tier].sum()
@@ -60,3 +65,23 @@ def test_the_fallback_alone_respects_every_limit(doc):
     plan = Plan(index, setpoint, site_flows(index, setpoint), "fallback", list(index.warnings))
     violations = check_answer(problem, plan.to_answer())
     assert not violations, format_violations(violations)
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
+)
+@given(problems(csms=True))
+def test_sessions_as_a_csms_knows_them_pass_the_checker(doc):
+    """Unknown departures and energies, early departures, EVs capped or full (SPEC §6): every
+    answer keeps to the estimates it declares and to every limit, and never delivers less
+    than the rules would on the problem as estimated."""
+    try:
+        problem = parse_problem(doc)
+    except ProblemError:
+        return
+    plan = optimize(problem)
+    answer = plan.to_answer()
+    violations = check_answer(problem, answer)
+    assert not violations, format_violations(violations)
+    assert [s["estimated"] for s in answer["sessions"]] == [s.estimated for s in problem.sessions]
+    assert_never_below_the_rules(plan)

@@ -100,7 +100,9 @@ def test_simulate_cli_json(tight_site, tmp_path, capsys):
         "energy_delivered_kwh",
         "sessions_fully_served_pct",
         "total_cost",
+        "cost_per_kwh",
         "peak_import_kw",
+        "offered_not_drawn_kwh",
         "violations",
         "replan_median_s",
     }

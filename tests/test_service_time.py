@@ -143,7 +143,12 @@ def test_retention_prunes_in_batches_while_writes_go_on(database_url):
         done.set()
         writer.join()
     assert failures == []
-    assert pruned == {"measurements": 200, "weather_forecasts": 200, "price_points": 200}
+    assert pruned == {
+        "measurements": 200,
+        "weather_forecasts": 200,
+        "price_points": 200,
+        "meter_values": 0,
+    }
     for site_pk in sites:
         assert read_measurements(database, site_pk, until=CUTOFF).empty
         assert read_weather_frame(database, site_pk, until=CUTOFF).empty

@@ -19,9 +19,11 @@ _REASONS = {
     "price": "waits for cheaper energy",
     "pv": "waits for PV surplus",
     "energy_met": "gets its energy in other slots",
-    "site_limits": "site limits shared with the other sessions",
-    "ev_max": "the EV's own maximum current",
-    "ev_full": "the EV's battery is full",
+    "ev_max": "the EV takes no more current (seen in its meter values)",
+    "ev_full": "the EV's battery is full or paused (seen in its meter values)",
+    "solver_gap": "within the solver's accepted gap of the most energy",
+    "solver_time_limit": "the best plan the solver found in time",
+    "fallback": "rule-based plan (the solver found none in time)",
 }
 UNMET_TOLERANCE_KWH = 0.05  # below a meter's resolution: not a problem worth flagging
 
@@ -113,13 +115,22 @@ def session_rows(
     rows = []
     for session in problem.get("sessions", []):
         result = planned.get(session["id"], {})
+        # An unknown departure or energy is shown as the plan estimated it, marked "~".
+        estimate = result.get("estimate", {})
+        departure = session.get("departure") or estimate.get("departure")
+        requested_kwh = session.get("energy_kwh", estimate.get("energy_kwh", 0.0))
         rows.append(
             SessionRow(
                 id=session["id"],
                 charger_id=session["charger_id"],
                 arrival=clock.label(datetime.fromisoformat(session["arrival"])),
-                departure=clock.label(datetime.fromisoformat(session["departure"])),
-                requested_kwh=float(session["energy_kwh"]),
+                departure=(
+                    ("~" if "departure" not in session else "")
+                    + clock.label(datetime.fromisoformat(departure))
+                    if departure
+                    else "?"
+                ),
+                requested_kwh=float(requested_kwh),
                 planned_kwh=float(result.get("energy_kwh", 0.0)),
                 unmet_kwh=float(result.get("unmet_kwh", 0.0)),
                 priority=int(session.get("priority", 0)),

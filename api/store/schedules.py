@@ -76,6 +76,28 @@ def latest_schedule(database: Database, site_pk: int) -> Schedule | None:
         )
 
 
+def schedule_in_force(
+    database: Database, site_pk: int, moment: datetime, cache: dict[int, Schedule], back: int = 8
+) -> Schedule | None:
+    """The newest plan whose horizon had started at `moment` (the one its chargers were
+    running then), looking back at most `back` versions; `cache` keeps those already read."""
+    version = None
+    for _ in range(back):
+        with database.transaction() as session:
+            query = select(Schedule.version).where(Schedule.site_pk == site_pk)
+            if version is not None:
+                query = query.where(Schedule.version < version)
+            version = session.scalar(query.order_by(Schedule.version.desc()).limit(1))
+            if version is None:
+                return None
+            if version not in cache:
+                cache[version] = session.get_one(Schedule, (site_pk, version))
+        start = datetime.fromisoformat(cache[version].problem["horizon"]["start"])
+        if start <= moment:
+            return cache[version]
+    return None
+
+
 def schedule_times(database: Database, site_pk: int) -> list[tuple[int, datetime, datetime, str]]:
     """(version, started, finished, planned_by) of every plan, oldest first."""
     with database.transaction() as session:

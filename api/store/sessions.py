@@ -17,6 +17,10 @@ from smartcharge.api.site_document import session_document
 from smartcharge.api.store.database import Database
 from smartcharge.api.store.sites import lock_site
 from smartcharge.api.store.tables import SessionRow, utc_now
+from smartcharge.optimizer.ev_learning import EV_MAX_HEADROOM_A
+
+# The most recent finished sessions the estimates learn from: a year of a busy charger park.
+HISTORY_SESSIONS = 5000
 
 SESSION_FIELDS = (
     "charger_id",
@@ -35,13 +39,40 @@ SessionsCheck = Callable[[list[dict[str, Any]]], None]
 
 
 def to_document(row: SessionRow) -> dict[str, Any]:
-    """The SPEC session a plan sees: what the EV still wants after what it has been given."""
+    """The SPEC session a plan sees: what the EV still wants after what it has been given,
+    and what its meter values taught about it (SPEC §6)."""
     data = {"id": row.session_id} | {name: getattr(row, name) for name in SESSION_FIELDS}
     data["arrival"] = row.arrival.isoformat()
-    data["departure"] = row.departure.isoformat()
+    data["departure"] = row.departure.isoformat() if row.departure else None
     if data["transaction_id"] is not None:
         data["transaction_id"] = str(data["transaction_id"])
+    if row.ev_phases is not None:
+        data["phases"] = row.ev_phases
+    if row.ev_max_current_a is not None:
+        # The plan offers a little more than learnt, so that an EV that can take more shows it.
+        data["ev_max_current_a"] = row.ev_max_current_a + EV_MAX_HEADROOM_A
+    if row.ev_full:
+        data["ev_full"] = True
     return session_document(data, delivered_kwh=row.energy_delivered_kwh)
+
+
+def finished_sessions(
+    database: Database, site_pk: int, since: datetime, limit: int = HISTORY_SESSIONS
+) -> list[tuple[datetime, datetime, float]]:
+    """(arrival, end, energy taken) of the site's most recent finished sessions since `since`:
+    what missing departures and energies are estimated from (`optimizer.session_estimates`)."""
+    query = (
+        select(SessionRow.arrival, SessionRow.ended_at, SessionRow.energy_delivered_kwh)
+        .where(
+            SessionRow.site_pk == site_pk,
+            SessionRow.ended_at.is_not(None),
+            SessionRow.arrival >= since,
+        )
+        .order_by(SessionRow.ended_at.desc())
+        .limit(limit)
+    )
+    with database.transaction() as session:
+        return [(a, e, float(kwh)) for a, e, kwh in session.execute(query)]
 
 
 def _live(session: Session, site_pk: int) -> list[SessionRow]:
@@ -51,6 +82,11 @@ def _live(session: Session, site_pk: int) -> list[SessionRow]:
         .order_by(SessionRow.arrival, SessionRow.session_id)
     )
     return list(session.scalars(query))
+
+
+def get_session(database: Database, site_pk: int, session_id: str) -> SessionRow | None:
+    with database.transaction() as session:
+        return session.get(SessionRow, (site_pk, session_id))
 
 
 def live_sessions(database: Database, site_pk: int) -> list[SessionRow]:

@@ -1,5 +1,5 @@
 """The tables: tenants and their API keys, sites, limit history, measurements, weather forecasts,
-price points, grid-operator windows, sessions, schedules.
+price points, grid-operator windows, sessions and their meter values, schedules.
 
 Timestamps are stored as naive UTC (`UtcDateTime`) so SQLite and PostgreSQL compare them the same
 way; every value read back is timezone-aware UTC.
@@ -12,9 +12,11 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -177,8 +179,9 @@ class SessionRow(Base):
     charger_id: Mapped[str] = mapped_column(String(200))
     transaction_id: Mapped[str | None] = mapped_column(String(200))
     arrival: Mapped[datetime] = mapped_column(UtcDateTime)
-    departure: Mapped[datetime] = mapped_column(UtcDateTime)
-    energy_kwh: Mapped[float] = mapped_column(Float)
+    # Null: not told (OCPP 1.6); every plan estimates it (SPEC §6).
+    departure: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    energy_kwh: Mapped[float | None] = mapped_column(Float)
     energy_delivered_kwh: Mapped[float] = mapped_column(Float, default=0.0)
     max_current_a: Mapped[float | None] = mapped_column(Float)
     max_power_kw: Mapped[float | None] = mapped_column(Float)
@@ -186,6 +189,39 @@ class SessionRow(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    # What the meter values taught (`optimizer.ev_learning`), recomputed from them on each batch.
+    ev_phases: Mapped[int | None] = mapped_column(Integer)
+    ev_max_current_a: Mapped[float | None] = mapped_column(Float)
+    ev_full: Mapped[bool] = mapped_column(Boolean, default=False)
+    ev_log: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+
+
+class MeterValue(Base):
+    """One OCPP `MeterValues` sample of a session's connector (SPEC §6), one row per time: a
+    batch sent again stores nothing new. `offered_a` / `offered_kw` is what the charger offered
+    then: as the sample said (`Current.Offered`), else the limit of the plan's profile."""
+
+    __tablename__ = "meter_values"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["site_pk", "session_id"],
+            ["sessions.site_pk", "sessions.session_id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    site_pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    time_utc: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    current_l1_a: Mapped[float | None] = mapped_column(Float)
+    current_l2_a: Mapped[float | None] = mapped_column(Float)
+    current_l3_a: Mapped[float | None] = mapped_column(Float)
+    power_kw: Mapped[float | None] = mapped_column(Float)
+    energy_register_kwh: Mapped[float | None] = mapped_column(Float)
+    soc_pct: Mapped[float | None] = mapped_column(Float)
+    offered_a: Mapped[float | None] = mapped_column(Float)
+    offered_kw: Mapped[float | None] = mapped_column(Float)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
 
 
 class Schedule(Base):
