@@ -13,7 +13,7 @@ from smartcharge.optimizer.optimize import optimize
 from smartcharge.optimizer.problem import parse_problem
 from tests.builders import charger, problem, session
 
-MODELS = ["matrix"]
+MODELS = ["matrix", "pyomo"]
 
 
 def battery(**fields) -> dict:
@@ -163,3 +163,24 @@ def test_a_2kw_pv_surplus_only_one_phase_charging_can_use(model):
     _, fixed = planned(switching_doc(False), model)
     np.testing.assert_allclose(fixed["sessions"][0]["current_a"], 0)
     assert "phases_used" not in fixed["sessions"][0]
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        peak_doc(),
+        arbitrage_doc(0.15),
+        arbitrage_doc(0.19),
+        v2g_doc({"max_power_kw": 11.04, "max_energy_kwh": 10}),
+        switching_doc(True),
+    ],
+    ids=["peak", "arbitrage", "idle", "v2g", "switching"],
+)
+def test_both_models_agree_on_energy_and_cost(doc):
+    """The Pyomo reference and the matrix model: the same energy, the same cost (bill plus
+    cycle cost), whichever of several optimal schedules each picks."""
+    answers = [planned(doc, model)[1]["kpis"] for model in ("matrix", "pyomo")]
+    for key in ("energy_delivered_kwh", "v2g_discharged_kwh"):
+        assert answers[0][key] == pytest.approx(answers[1][key], abs=1e-4)
+    costs = [a["total_cost"] + a["battery_cycle_cost"] for a in answers]
+    assert costs[0] == pytest.approx(costs[1], abs=1e-3)
