@@ -503,15 +503,17 @@ def _reachable_charge_kwh(
         limits.phase_upper_a * kw_per_balanced_a - net_kw,
     )
     share = charge_upper_kw.max(axis=1) / max(float(charge_upper_kw.max(axis=1).sum()), 1e-9)
-    cap_kw = np.minimum(charge_upper_kw, share[:, None] * np.maximum(room_kw, 0.0)[None, :])
+    with np.errstate(invalid="ignore"):  # a battery with no share of an unlimited room: 0
+        shared_kw = np.nan_to_num(share[:, None] * np.maximum(room_kw, 0.0)[None, :], nan=0.0)
+    cap_kw = np.minimum(charge_upper_kw, shared_kw)
     for c, circuit in enumerate(problem.site.circuits):
         below = in_circuit[c]
-        if not below.any():
-            continue
         circuit_kw = min(
             np.inf if circuit.limit_kw is None else circuit.limit_kw,
             np.inf if circuit.phase_limit_a is None else circuit.phase_limit_a * kw_per_balanced_a,
         )
+        if not below.any() or not np.isfinite(circuit_kw):
+            continue
         within = share[below] / max(float(share[below].sum()), 1e-9)
         cap_kw[below] = np.minimum(cap_kw[below], within[:, None] * circuit_kw)
     return sqrt_eta * cap_kw.sum(axis=1) * problem.horizon.step_h

@@ -232,7 +232,7 @@ def optimize(problem: Problem | dict[str, Any], previous: Plan | None = None) ->
         elif battery_kw is not None:
             redispatched = redispatch_batteries(index, setpoint, battery_kw, phases)
             if redispatched is not None:
-                battery_kw, pv_hint = redispatched
+                battery_kw = redispatched
     if status == "fallback":
         _warn_idle_batteries(index, warnings)
     flows = site_flows(index, setpoint, pv_hint, battery_kw, phases)

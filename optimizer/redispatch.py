@@ -21,10 +21,6 @@ from smartcharge.optimizer.matrix_storage import add_batteries
 from smartcharge.optimizer.sparse_lp import SparseLP
 from smartcharge.optimizer.units import phase_current_of_balanced_kw
 
-# What import and export cost in the LP, against 1 per kW of deviation: enough that the site
-# never imports and exports at once, too little to move a battery.
-_FLOW_COST = 1e-6
-
 
 def session_phase_a(
     index: ProblemIndex, setpoint: np.ndarray, phases: np.ndarray | None
@@ -42,9 +38,10 @@ def redispatch_batteries(
     setpoint: np.ndarray,
     battery_kw: np.ndarray,
     phases: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """(batteries' power (B, T), PV used (T,)) closest to `battery_kw` that keeps every limit
-    with the sessions at `setpoint`; None if there is none (the caller keeps the plan)."""
+) -> np.ndarray | None:
+    """The batteries' power (B, T) closest to `battery_kw` that keeps every limit with the
+    sessions at `setpoint`, for some use of PV (`optimizer.flows` then chooses it); None if
+    there is none (the caller keeps the plan)."""
     lp = SparseLP()
     add_batteries(SimpleNamespace(index=index, lp=lp))
     blocks, slots = lp.blocks, index.slots
@@ -140,11 +137,9 @@ def redispatch_batteries(
             )
     cost = np.zeros(lp.n_cols)
     cost[deviation] = 1.0
-    cost[grid_import] = cost[grid_export] = _FLOW_COST
     highs = lp.to_highs(cost, threads=1, relaxed=True)
     highs.run()
     if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None
     values = np.asarray(highs.getSolution().col_value)
-    power = values[charge] - values[discharge]
-    return power.reshape(n_b, slots), values[pv_used]
+    return (values[charge] - values[discharge]).reshape(n_b, slots)

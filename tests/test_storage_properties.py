@@ -18,7 +18,7 @@ from smartcharge.optimizer.problem import ProblemError, parse_problem
 from tests.strategies import storage_problems
 
 FEW = settings(
-    max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
+    max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
 )
 
 
