@@ -5,10 +5,12 @@ semi-continuous (session, slot) pairs: a session given less than its minimum cur
 limit leaves a sliver. A dive rounds those (`_attempts`: up to the minimum where the LP can
 make room, else off), fixes them, re-solves the LP from its basis (dual simplex, a few hundred
 iterations where a MIP solver would first presolve and cut the whole model) and repeats until
-no pair is fractional. Rounding down is always feasible (charging less keeps every upper
-limit; curtailing PV keeps export and the phases' lower limits), so a round always ends. The
-binaries that choose a slot's direction (import or export, where exporting pays more than
-importing costs) are rounded to the nearer side, the other side if that is infeasible.
+no pair is fractional. Without anything that feeds the site, rounding down is always feasible
+(charging less keeps every upper limit; curtailing PV keeps export and the phases' lower
+limits), so a round always ends; with a battery or an EV discharging it may not be, which the
+caller checks (`MatrixModel.is_feasible`). The binaries that choose a side (import or export
+where exporting pays more than importing costs, a battery or an EV charging or discharging,
+three phases or one) are rounded to the nearer side, the other side if that is infeasible.
 
 The result is a schedule of the MILP (every pair 0 or at least its minimum) whose objective the
 caller compares with the relaxation's bound: a dive proves nothing by itself.
@@ -40,6 +42,7 @@ class DiveColumns:
     direction: np.ndarray  # (D,) int32: the import/export binaries (continuous in the LP)
     slot: np.ndarray  # (B,) the slot of each set-point
     session: np.ndarray  # (B,) the session of each set-point
+    on: np.ndarray  # (B,) int32: the binary that says each set-point is on (for a MIP)
 
 
 @dataclass(frozen=True)
