@@ -110,6 +110,21 @@ class Measurement(Base):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
 
 
+class BatterySoc(Base):
+    """A stationary battery's measured state of charge at a time (SPEC §4 `batteries`, §5
+    measurements): the next plan of its site starts from the latest one."""
+
+    __tablename__ = "battery_soc"
+
+    site_pk: Mapped[int] = mapped_column(
+        ForeignKey("sites.pk", ondelete="CASCADE"), primary_key=True
+    )
+    battery_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    time_utc: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    soc_kwh: Mapped[float] = mapped_column(Float)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
 class WeatherForecast(Base):
     """A site's weather forecast for one time (SPEC §1 `weather`, one row per time): a newer
     forecast for the same time replaces the whole row."""

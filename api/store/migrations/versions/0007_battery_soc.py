@@ -1,0 +1,31 @@
+"""battery_soc: measured state of charge per stationary battery (SPEC §4, issue 17)
+
+Revision ID: 0007
+Revises: 0004
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from smartcharge.api.store.tables import UtcDateTime
+
+revision = "0007"
+# Written on a branch whose head was 0004; the merge re-chains it after the latest revision.
+down_revision = "0004"
+
+
+def upgrade() -> None:
+    op.create_table(
+        "battery_soc",
+        sa.Column("site_pk", sa.Integer(), nullable=False),
+        sa.Column("battery_id", sa.String(length=200), nullable=False),
+        sa.Column("time_utc", UtcDateTime(), nullable=False),
+        sa.Column("soc_kwh", sa.Float(), nullable=False),
+        sa.Column("received_at", UtcDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["site_pk"], ["sites.pk"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("site_pk", "battery_id", "time_utc"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("battery_soc")
