@@ -28,7 +28,7 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 Message = dict[str, Any]
 Key = tuple[str, str, int]  # (charger id, purpose, profile id)
@@ -41,9 +41,9 @@ class Profile:
     start: datetime
     end: datetime | None
     starts: tuple[datetime, ...]
-    limits: tuple[tuple[Any, ...], ...]
+    limits: tuple[Effect, ...]
 
-    def limit_at(self, moment: datetime) -> tuple[Any, ...] | None:
+    def limit_at(self, moment: datetime) -> Effect | None:
         if moment < self.start or (self.end is not None and moment >= self.end):
             return None
         period = bisect.bisect_right(self.starts, moment) - 1
@@ -92,14 +92,27 @@ def profile_of(message: Message) -> Profile:
     )
 
 
-def period_effect(period: dict[str, Any]) -> tuple[Any, ...]:
+class Effect(NamedTuple):
     """What a period makes the charger do: its limit and phases, and in OCPP 2.1 its mode,
     set-point and discharge limit (2.1 makes `limit` optional)."""
-    numbers = (period.get(k) for k in ("limit", "setpoint", "dischargeLimit"))
-    return (
-        *(None if n is None else float(n) for n in numbers),
+
+    limit: float | None
+    phases: int | None
+    mode: str | None = None
+    setpoint: float | None = None
+    discharge_limit: float | None = None
+
+
+def period_effect(period: dict[str, Any]) -> Effect:
+    def number(key: str) -> float | None:
+        return None if period.get(key) is None else float(period[key])
+
+    return Effect(
+        number("limit"),
         period.get("numberPhases"),
         period.get("operationMode"),
+        number("setpoint"),
+        number("dischargeLimit"),
     )
 
 
