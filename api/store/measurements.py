@@ -20,23 +20,29 @@ VALUE_COLUMNS = ("base_load_kw", "pv_kw", "import_kw", "export_kw")
 def upsert_measurements(database: Database, site_pk: int, rows: list[dict[str, Any]]) -> int:
     """Insert or overwrite by (site, time): posting the same batch twice changes nothing, and a
     corrected value for a timestamp replaces the old one. Fields left out keep what is stored."""
+    given = [
+        {"site_pk": site_pk, "time_utc": row["time_utc"]}
+        | {k: row[k] for k in VALUE_COLUMNS if row.get(k) is not None}
+        for row in rows
+    ]
+    # A row with only battery states has no site meter values.
+    upsert(database, Measurement, [g for g in given if len(g) > 2], ["site_pk", "time_utc"])
+    return len(rows)
+
+
+def upsert(database: Database, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> int:
+    """Insert each row, or on a row with the same `keys` overwrite the values it gives."""
     if not rows:
         return 0
-    dialect = database.engine.dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[
+        database.engine.dialect.name
+    ]
     now = utc_now()
     with database.transaction() as session:
         for row in rows:
-            given = {k: row[k] for k in VALUE_COLUMNS if row.get(k) is not None}
-            if not given:  # a row with only battery states has no site meter values
-                continue
-            statement = insert(Measurement).values(
-                site_pk=site_pk, time_utc=row["time_utc"], received_at=now, **given
-            )
-            statement = statement.on_conflict_do_update(
-                index_elements=["site_pk", "time_utc"], set_={**given, "received_at": now}
-            )
-            session.execute(statement)
+            values = {k: v for k, v in row.items() if k not in keys} | {"received_at": now}
+            statement = insert(table).values(**row, received_at=now)
+            session.execute(statement.on_conflict_do_update(index_elements=keys, set_=values))
     return len(rows)
 
 
@@ -64,27 +70,11 @@ def upsert_battery_soc(
     database: Database, site_pk: int, rows: list[tuple[str, datetime, float]]
 ) -> int:
     """Store (battery id, time, state of charge [kWh]) rows; the same time again overwrites."""
-    if not rows:
-        return 0
-    dialect = database.engine.dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
-    now = utc_now()
-    with database.transaction() as session:
-        for battery_id, time_utc, soc_kwh in rows:
-            statement = insert(BatterySoc).values(
-                site_pk=site_pk,
-                battery_id=battery_id,
-                time_utc=time_utc,
-                soc_kwh=soc_kwh,
-                received_at=now,
-            )
-            session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["site_pk", "battery_id", "time_utc"],
-                    set_={"soc_kwh": soc_kwh, "received_at": now},
-                )
-            )
-    return len(rows)
+    values = [
+        {"site_pk": site_pk, "battery_id": battery_id, "time_utc": time_utc, "soc_kwh": soc_kwh}
+        for battery_id, time_utc, soc_kwh in rows
+    ]
+    return upsert(database, BatterySoc, values, ["site_pk", "battery_id", "time_utc"])
 
 
 def latest_battery_soc(
