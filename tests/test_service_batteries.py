@@ -121,7 +121,7 @@ def test_a_state_for_no_battery_of_the_site_or_above_its_capacity_is_422_and_sto
     assert api.post("/v1/sites/depot/measurements", json=negative).status_code == 422
 
 
-def test_migration_0007_adds_and_drops_the_battery_states(tmp_path) -> None:
+def test_migration_0007_adds_and_drops_battery_states_and_session_discharge(tmp_path) -> None:
     from alembic import command
     from alembic.config import Config
     from sqlalchemy import inspect
@@ -139,4 +139,7 @@ def test_migration_0007_adds_and_drops_the_battery_states(tmp_path) -> None:
         with database.engine.begin() as connection:
             config.attributes["connection"] = connection
             move(config, target)
-        assert ("battery_soc" in inspect(database.engine).get_table_names()) == present
+        inspector = inspect(database.engine)
+        assert ("battery_soc" in inspector.get_table_names()) == present
+        sessions = {c["name"] for c in inspector.get_columns("sessions")}
+        assert ("discharge" in sessions) == present

@@ -199,6 +199,8 @@ class SessionRow(Base):
     max_power_kw: Mapped[float | None] = mapped_column(Float)
     phases: Mapped[int | None] = mapped_column(Integer)
     priority: Mapped[int] = mapped_column(Integer, default=0)
+    # SPEC §4 V2G: what the EV may feed back ({max_power_kw, max_energy_kwh}), or null
+    discharge: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
 

@@ -1,4 +1,5 @@
-"""battery_soc: measured state of charge per stationary battery (SPEC §4, issue 17)
+"""battery_soc: measured state of charge per stationary battery; sessions.discharge: what a
+V2G session may feed back (SPEC §4, issue 17)
 
 Revision ID: 0007
 Revises: 0004
@@ -25,7 +26,11 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["site_pk"], ["sites.pk"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("site_pk", "battery_id", "time_utc"),
     )
+    with op.batch_alter_table("sessions") as batch:
+        batch.add_column(sa.Column("discharge", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("sessions") as batch:
+        batch.drop_column("discharge")
     op.drop_table("battery_soc")
