@@ -350,3 +350,14 @@ def test_a_changed_discharge_is_a_changed_profile():
     sent = record_sent(None, None, first, 1)
     assert record_sent(first, sent, same, 2) == sent
     assert record_sent(first, sent, deeper, 2) != sent
+
+
+def test_a_re_plan_resends_a_session_whose_phases_or_signed_power_changed():
+    """`replan` keeps the previous payload of a session whose set-points are unchanged, unless
+    its phases per slot or its signed power changed (the payload would differ)."""
+    from smartcharge.api.service import same_session_plan
+
+    entry = {"current_a": [16.0, 16.0], "power_kw": [11.04, 11.04], "phases_used": [3, 3]}
+    assert same_session_plan(entry, copy.deepcopy(entry))
+    assert not same_session_plan(entry, entry | {"phases_used": [3, 1], "power_kw": [11.04, 3.68]})
+    assert not same_session_plan(entry, entry | {"power_kw": [11.04, -11.04]})
