@@ -74,7 +74,7 @@ def upsert_battery_soc(
         {"site_pk": site_pk, "battery_id": battery_id, "time_utc": time_utc, "soc_kwh": soc_kwh}
         for battery_id, time_utc, soc_kwh in rows
     ]
-    return upsert(database, BatterySoc, values, ["site_pk", "battery_id", "time_utc"])
+    return upsert(database, BatterySoc, values, ["site_pk", "time_utc", "battery_id"])
 
 
 def latest_battery_soc(

@@ -119,8 +119,9 @@ class BatterySoc(Base):
     site_pk: Mapped[int] = mapped_column(
         ForeignKey("sites.pk", ondelete="CASCADE"), primary_key=True
     )
-    battery_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # (site, time, battery): retention and "the latest before" walk the key by time.
     time_utc: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    battery_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     soc_kwh: Mapped[float] = mapped_column(Float)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
 

@@ -19,12 +19,12 @@ def upgrade() -> None:
     op.create_table(
         "battery_soc",
         sa.Column("site_pk", sa.Integer(), nullable=False),
-        sa.Column("battery_id", sa.String(length=200), nullable=False),
         sa.Column("time_utc", UtcDateTime(), nullable=False),
+        sa.Column("battery_id", sa.String(length=200), nullable=False),
         sa.Column("soc_kwh", sa.Float(), nullable=False),
         sa.Column("received_at", UtcDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["site_pk"], ["sites.pk"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("site_pk", "battery_id", "time_utc"),
+        sa.PrimaryKeyConstraint("site_pk", "time_utc", "battery_id"),
     )
     with op.batch_alter_table("sessions") as batch:
         batch.add_column(sa.Column("discharge", sa.JSON(), nullable=True))
