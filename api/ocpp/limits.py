@@ -165,8 +165,8 @@ def session_limit_tenths(
 
 def _minimum_per_slot(charger: Charger, phases: np.ndarray, voltage_v: float) -> np.ndarray:
     """`minimum_tenths` at each slot's phases (a W minimum depends on them)."""
-    by_phases = {int(n): minimum_tenths(charger, int(n), voltage_v) for n in np.unique(phases)}
-    return np.vectorize(by_phases.__getitem__, otypes=[np.int64])(phases)
+    by_phases = np.array([minimum_tenths(charger, n, voltage_v) for n in range(4)])
+    return by_phases[phases]
 
 
 def snap_below_minimum(limit_tenths: np.ndarray, minimum: ArrayLike) -> np.ndarray:
