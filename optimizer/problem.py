@@ -120,6 +120,13 @@ class Charger(_Model):
         description="a three-phase AC charger (OCPP 2.0.1 or 2.1) that can switch an EV between "
         "one and three phases during a session: the phases are then decided per slot (SPEC §4)",
     )
+    discharge_control: Literal["setpoint", "limits"] = Field(
+        default="setpoint",
+        description="how a bidirectional charger gets a V2G plan (OCPP 2.1): 'setpoint' sends "
+        "each period's planned power as `setpoint` with operationMode CentralSetpoint, "
+        "bounded by `limit`/`dischargeLimit`; 'limits' sends only that envelope with "
+        "operationMode ExternalLimits, for a site controller that picks the power inside it",
+    )
 
     @field_validator("phase_rotation")
     @classmethod

@@ -27,7 +27,13 @@ from smartcharge.api.store.sessions import (
     update_session,
 )
 from smartcharge.api.store.tables import SessionRow, SiteRow
-from smartcharge.optimizer.problem import FieldError, ProblemError, Session, SupportedTime
+from smartcharge.optimizer.problem import (
+    Discharge,
+    FieldError,
+    ProblemError,
+    Session,
+    SupportedTime,
+)
 
 router = APIRouter(prefix="/v1/sites/{site_id}/sessions", tags=["sessions"])
 
@@ -64,6 +70,11 @@ class SessionUpdate(BaseModel):
     max_current_a: PositiveFloat | None = None
     max_power_kw: PositiveFloat | None = None
     priority: int | None = Field(default=None, ge=0, le=9)
+    discharge: Discharge | None = Field(
+        default=None,
+        description="V2G on a bidirectional charger (SPEC §4): what the EV may feed back from "
+        "now on, e.g. once the driver agreed",
+    )
 
 
 class InferenceOut(BaseModel):
@@ -94,6 +105,7 @@ class SessionOut(BaseModel):
     max_power_kw: float | None
     phases: int | None
     priority: int
+    discharge: Discharge | None = None
     ended_at: datetime | None
     estimated: list[str] = Field(description="the fields each plan estimates for it")
     learnt: LearntOut
