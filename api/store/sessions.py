@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from smartcharge.api.site_document import session_document
 from smartcharge.api.store.database import Database
+from smartcharge.api.store.ids import check_session_ids
 from smartcharge.api.store.sites import lock_site
 from smartcharge.api.store.tables import SessionRow, utc_now
 
@@ -65,6 +66,7 @@ class SessionExists(Exception):
 def add_session(
     database: Database, site_pk: int, values: dict[str, Any], check: SessionsCheck
 ) -> SessionRow:
+    check_session_ids(values)
     with database.transaction() as session:
         lock_site(session, site_pk)
         if session.get(SessionRow, (site_pk, values["id"])) is not None:
