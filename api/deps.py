@@ -7,8 +7,11 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from smartcharge.api.access import TELEMETRY, allows, forbidden_message
 from smartcharge.api.planner import Planner
+from smartcharge.api.rate_limit import retry_after_header
 from smartcharge.api.settings import Settings
+from smartcharge.api.store.audit import current_scope
 from smartcharge.api.store.database import Database
 from smartcharge.api.store.keys import Caller, caller_for_key
 from smartcharge.api.store.sites import get_site
@@ -35,9 +38,32 @@ PlannerDep = Annotated[Planner, Depends(get_planner)]
 
 
 def get_caller(
+    request: Request,
     database: DatabaseDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
+    """The key's tenant and role, if the key may make this call now (401, 403 or 429 if not)."""
+    caller = _authenticated(database, credentials)
+    wait_s = request.app.state.rate_limiter.take(caller.key_prefix, caller.rate_limit_per_s)
+    if wait_s > 0:
+        request.app.state.metrics.rate_limited.inc()
+        rate = caller.rate_limit_per_s or request.app.state.rate_limiter.rate_per_s
+        raise HTTPException(
+            429,
+            f"key {caller.key_prefix}… is over its rate of {rate:g} requests/s: slow down",
+            headers=retry_after_header(wait_s),
+        )
+    method, route = request.method, request.scope["route"].path
+    if not allows(caller.role, method, route):
+        raise HTTPException(403, forbidden_message(caller.role, method, route))
+    scope = current_scope()
+    if scope is not None and (method, route) not in TELEMETRY:
+        site_id = request.path_params.get("site_id")
+        scope.identify(caller.tenant_id, caller.name, caller.key_prefix, caller.role, site_id)
+    return caller
+
+
+def _authenticated(database: Database, credentials: HTTPAuthorizationCredentials | None) -> Caller:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             401,

@@ -7,12 +7,13 @@ and weather forecast come in as keyword arguments (picklable: they travel to the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
 from smartcharge.api.ocpp.payloads import build_ocpp_messages, pending_transactions
-from smartcharge.optimizer.optimize import Plan, optimize
+from smartcharge.optimizer.optimize import Plan, fallback_plan, optimize
 from smartcharge.optimizer.problem import Problem, parse_problem
 
 
@@ -48,9 +49,23 @@ def plan(
     weather: pd.DataFrame | None = None,
 ) -> tuple[Plan, dict[str, Any]]:
     """Validate, forecast what is missing, optimize, and emit OCPP payloads."""
+    return _answered(
+        data,
+        optimize,
+        load_history_kw=load_history_kw,
+        pv_history_kw=pv_history_kw,
+        weather=weather,
+    )
+
+
+def _answered(
+    data: dict[str, Any] | Problem,
+    solve: Callable[[Problem], Plan],
+    **histories: pd.Series | pd.DataFrame | None,
+) -> tuple[Plan, dict[str, Any]]:
     problem = parse_problem(data)
-    problem, forecast_warnings = with_forecasts(problem, load_history_kw, pv_history_kw, weather)
-    result = optimize(problem)
+    problem, forecast_warnings = with_forecasts(problem, **histories)
+    result = solve(problem)
     answer = result.to_answer()
     answer["warnings"] = forecast_warnings + answer["warnings"]
     answer["ocpp"] = build_ocpp_messages(problem, answer)
@@ -63,3 +78,11 @@ def optimize_answer(
 ) -> dict:
     """The SPEC §2 answer for a problem document."""
     return plan(data, **histories)[1]
+
+
+def fallback_answer(
+    data: dict[str, Any] | Problem, reason: str, **histories: pd.Series | pd.DataFrame | None
+) -> dict:
+    """The SPEC §2 answer of the rule-based schedule alone (`status: fallback`, `reason` among
+    its warnings): for a solve the service gave up on."""
+    return _answered(data, lambda problem: fallback_plan(problem, reason), **histories)[1]

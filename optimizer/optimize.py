@@ -159,6 +159,32 @@ def optimize(problem: Problem | dict[str, Any], previous: Plan | None = None) ->
     return Plan(index, setpoint, flows, status, warnings, report, model)
 
 
+def fallback_plan(problem: Problem | dict[str, Any], reason: str) -> Plan:
+    """The rule-based schedule alone (`status: fallback`), without the solver: what a service
+    answers when it had to give up on a solve. `reason` becomes the answer's warning."""
+    started = time.perf_counter()
+    problem = parse_problem(problem)
+    warnings: list[str] = []
+    problem = _forecasts_as_given(problem, warnings)
+    index = build_index(problem)
+    warnings.extend(index.warnings)
+    warnings.append(reason)
+    setpoint = round_setpoints(index, water_fill(index))
+    report: dict[str, Any] = {
+        "name": "highs",
+        "version": highs_version(),
+        "model": problem.options.model,
+        "termination": "abandoned",
+        "mip_gap": None,
+        "build_s": 0.0,
+        "solve_s": 0.0,
+        "stages": [],
+        "speedups": [],
+        "total_s": round(time.perf_counter() - started, 4),
+    }
+    return Plan(index, setpoint, site_flows(index, setpoint), "fallback", warnings, report)
+
+
 def _reuse_model(
     previous: Plan | None, problem: Problem
 ) -> tuple[StagedModel | None, np.ndarray | None]:

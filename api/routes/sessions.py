@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from smartcharge.api.deps import DatabaseDep, PlannerDep, SiteDep
 from smartcharge.api.errors import field_error
@@ -23,7 +23,14 @@ from smartcharge.api.store.sessions import (
     update_session,
 )
 from smartcharge.api.store.tables import SessionRow, SiteRow, utc_now
-from smartcharge.optimizer.problem import FieldError, ProblemError, Session
+from smartcharge.optimizer.problem import (
+    EnergyKwh,
+    FieldError,
+    PositiveChargerA,
+    PositiveChargerKw,
+    ProblemError,
+    Session,
+)
 
 router = APIRouter(prefix="/v1/sites/{site_id}/sessions", tags=["sessions"])
 
@@ -36,14 +43,14 @@ class SessionUpdate(BaseModel):
         "on its profile is a TxProfile for it (before, the plan rides on a TxDefaultProfile)",
     )
     departure: AwareDatetime | None = None
-    energy_kwh: NonNegativeFloat | None = Field(
+    energy_kwh: EnergyKwh | None = Field(
         default=None, description="the session's total request, if the driver changed it"
     )
-    energy_delivered_kwh: NonNegativeFloat | None = Field(
+    energy_delivered_kwh: EnergyKwh | None = Field(
         default=None, description="metered energy delivered since arrival"
     )
-    max_current_a: PositiveFloat | None = None
-    max_power_kw: PositiveFloat | None = None
+    max_current_a: PositiveChargerA | None = None
+    max_power_kw: PositiveChargerKw | None = None
     priority: int | None = Field(default=None, ge=0, le=9)
 
 
@@ -64,7 +71,11 @@ class SessionOut(BaseModel):
 
 class Accepted(BaseModel):
     session: SessionOut
-    replan: str = Field(description="'scheduled': the site re-plans once the burst settles")
+    replan: str = Field(
+        description="'scheduled': the site re-plans once the burst settles; 'with_next_plan': "
+        "a meter value alone (only energy_delivered_kwh, short of the session's energy), which "
+        "the site's next re-plan (its next event, or the tick) plans with"
+    )
 
 
 def session_out(row: SessionRow) -> SessionOut:
@@ -130,8 +141,18 @@ def change(
     row = update_session(database, site.pk, session_id, changes, sessions_check(site))
     if row is None:
         raise HTTPException(404, f"no session {session_id!r}")
+    if is_meter_value(changes, row):
+        return Accepted(session=session_out(row), replan="with_next_plan")
     planner.request(site.pk)
     return Accepted(session=session_out(row), replan="scheduled")
+
+
+def is_meter_value(changes: dict[str, Any], row: SessionRow) -> bool:
+    """A CSMS sends a session's metered energy every minute or so: re-planning on each would
+    keep every busy site re-planning without pause (a 60-charger site: every `max_wait_s`) for
+    changes the plan already expects. The value is stored and used by the next plan; only
+    energy that meets the session's request re-plans at once (its capacity goes to others)."""
+    return changes.keys() == {"energy_delivered_kwh"} and row.energy_delivered_kwh < row.energy_kwh
 
 
 @router.delete("/{session_id}", status_code=204, summary="The EV left")
