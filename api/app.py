@@ -74,11 +74,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     for module in (optimize, sites, sessions, measurements, weather, schedule, what_if):
         app.include_router(module.router)
-    mount_console(app)  # the browser console at `/`, and security headers on every response
     app.include_router(keys.router)
     app.include_router(health.router)
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     install_guards(app, settings.max_body_bytes, settings.request_timeout_s)
+    mount_console(app)  # the browser console at `/`, and security headers on every response
 
     @app.exception_handler(ProblemError)
     def problem_error(_: Request, exc: ProblemError) -> JSONResponse:

@@ -20,15 +20,17 @@ from smartcharge.api.store.tables import SiteRow
 bearer = HTTPBearer(auto_error=False, description="An API key from `smartcharge keys create`")
 
 
-def get_settings(request: Request) -> Settings:
+# Async, though they wait for nothing: FastAPI runs a sync dependency in a worker thread, and
+# three thread hops a request cost more than the lookups themselves.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     return request.app.state.database
 
 
-def get_planner(request: Request) -> Planner:
+async def get_planner(request: Request) -> Planner:
     return request.app.state.planner
 
 

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from smartcharge.api.metrics import Metrics
 from smartcharge.api.pooled_solve import solve_in_pool
 from smartcharge.api.settings import Settings
-from smartcharge.api.solver_pool import SolverPool
+from smartcharge.api.solver_pool import BACKGROUND, INTERACTIVE, SolverPool
 from smartcharge.api.store.database import Database, unavailable_reason
 from smartcharge.api.store.schedules import latest_schedule, store_schedule
 from smartcharge.api.store.sites import acquire_lease, all_site_keys, release_lease, site_by_pk
@@ -176,7 +176,12 @@ class Planner:
         )
         started = time.perf_counter()
         answer = await solve_in_pool(
-            self.pool, stored.problem, stored.histories, options["time_limit_s"]
+            self.pool,
+            stored.problem,
+            stored.histories,
+            options["time_limit_s"],
+            self.settings.solve_grace_s,
+            BACKGROUND if kind == "replan" else INTERACTIVE,
         )
         self.metrics.solve_seconds.labels(kind).observe(time.perf_counter() - started)
         self.metrics.solves.labels(kind, answer["status"]).inc()

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     solve_retries: int = Field(
         default=2, ge=0, description="Times a solve is retried when its worker process dies."
     )
+    solve_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="A solve still running twice its time limit after it started, and at least "
+        "this long past the limit, is abandoned: its worker is killed, the fallback answered.",
+    )
     instance: str = Field(
         default_factory=_default_instance, description="This process's name in leases and plans"
     )

@@ -11,9 +11,12 @@ to answer instead. A problem that kills its worker every time ends in `SolverCra
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
+import itertools
 import logging
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
@@ -30,6 +33,10 @@ class SolveAbandoned(RuntimeError):
     """A solve still running at its deadline: given up, its worker killed."""
 
 
+# Calls a person waits for (what-if, optimize) go before background re-plans.
+INTERACTIVE, BACKGROUND = 0, 1
+
+
 class SolverPool:
     """Runs `fn(*args, **kwargs)` somewhere else and awaits the result."""
 
@@ -39,17 +46,23 @@ class SolverPool:
         self.on_retry: Callable[[str], None] = lambda reason: None
 
     async def run(
-        self, fn: Callable[..., Any], *args: Any, deadline_s: float | None = None, **kwargs: Any
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        deadline_s: float | None = None,
+        priority: int = BACKGROUND,
+        **kwargs: Any,
     ) -> Any:
         """`fn(*args, **kwargs)`; SolveAbandoned if it is not done `deadline_s` after it
-        started, SolverCrashed if its process died more than `retries` times."""
+        started, SolverCrashed if its process died more than `retries` times. Waiting calls
+        start by `priority` (INTERACTIVE first), then in the order they came."""
         self.in_flight += 1
         try:
-            return await self._run(partial(fn, *args, **kwargs), deadline_s)
+            return await self._run(partial(fn, *args, **kwargs), deadline_s, priority)
         finally:
             self.in_flight -= 1
 
-    async def _run(self, call: Callable[[], Any], deadline_s: float | None) -> Any:
+    async def _run(self, call: Callable[[], Any], deadline_s: float | None, priority: int) -> Any:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -62,9 +75,47 @@ def _warm_up() -> None:
     import smartcharge.api.service  # noqa: F401
 
 
+class PriorityGate:
+    """At most `slots` holders at once; waiters enter by (priority, arrival)."""
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._waiting: list[tuple[int, int, asyncio.Future]] = []
+        self._arrivals = itertools.count()
+
+    @contextlib.asynccontextmanager
+    async def slot(self, priority: int) -> AsyncIterator[None]:
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+        else:
+            turn = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiting, (priority, next(self._arrivals), turn))
+            try:
+                await turn  # the slot is handed over by the holder that leaves
+            except asyncio.CancelledError:
+                if turn.done() and not turn.cancelled():
+                    self._leave()  # handed over as it was cancelled: pass it on
+                else:
+                    self._waiting = [w for w in self._waiting if w[2] is not turn]
+                    heapq.heapify(self._waiting)
+                raise
+        try:
+            yield
+        finally:
+            self._leave()
+
+    def _leave(self) -> None:
+        while self._waiting:
+            *_, turn = heapq.heappop(self._waiting)
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._free += 1
+
+
 class ExecutorPool(SolverPool):
-    """At most `workers` calls are handed to the executor at once (the others wait here), so a
-    call starts when it is handed over and its deadline counts from there."""
+    """At most `workers` calls are handed to the executor at once (the others wait here, by
+    priority), so a call starts when it is handed over and its deadline counts from there."""
 
     def __init__(
         self, make_executor: Callable[[], Executor], workers: int, retries: int = 2
@@ -72,7 +123,7 @@ class ExecutorPool(SolverPool):
         super().__init__(retries)
         self._make_executor = make_executor
         self._workers = workers
-        self._slots: asyncio.Semaphore | None = None
+        self._slots = PriorityGate(workers)
         self._executor = self._start()
 
     def _start(self) -> Executor:
@@ -82,11 +133,9 @@ class ExecutorPool(SolverPool):
                 executor.submit(_warm_up)
         return executor
 
-    async def _run(self, call: Callable[[], Any], deadline_s: float | None) -> Any:
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self._workers)
+    async def _run(self, call: Callable[[], Any], deadline_s: float | None, priority: int) -> Any:
         loop = asyncio.get_running_loop()
-        async with self._slots:
+        async with self._slots.slot(priority):
             for attempt in range(self.retries + 1):
                 executor = self._executor
                 try:
@@ -142,10 +191,11 @@ class DaskPool(SolverPool):
         super().__init__(retries)
         self.client = Client(address, set_as_default=False)
 
-    async def _run(self, call: Callable[[], Any], deadline_s: float | None) -> Any:
+    async def _run(self, call: Callable[[], Any], deadline_s: float | None, priority: int) -> Any:
         from distributed import KilledWorker
 
-        future = self.client.submit(call, pure=False)
+        # Dask runs higher priorities first.
+        future = self.client.submit(call, pure=False, priority=-priority)
         try:
             return await asyncio.to_thread(future.result, deadline_s)
         except KilledWorker as exc:

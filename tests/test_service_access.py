@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
 from smartcharge.api.cli import main

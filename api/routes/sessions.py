@@ -1,7 +1,8 @@
 """Sessions as events from the CSMS: arrival, update (transaction started, departure, metered
 energy), departure.
 
-Every event re-plans the site, debounced (see `api.planner`)."""
+Every event re-plans the site, debounced (see `api.planner`); a meter value alone waits for
+the next plan."""
 
 from __future__ import annotations
 
@@ -13,13 +14,16 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from smartcharge.api.deps import DatabaseDep, PlannerDep, SiteDep
 from smartcharge.api.errors import field_error
+from smartcharge.api.planner import Planner
 from smartcharge.api.site_document import compose_problem, plan_start, validate_problem
+from smartcharge.api.store.database import Database
 from smartcharge.api.store.sessions import (
     SESSION_FIELDS,
     SessionExists,
     add_session,
     end_session,
     live_sessions,
+    record_metered_energy,
     update_session,
 )
 from smartcharge.api.store.tables import SessionRow, SiteRow, utc_now
@@ -138,21 +142,30 @@ def change(
         raise field_error([], "nothing to change: give at least one field")
     if "transaction_id" in changes:
         changes["transaction_id"] = str(changes["transaction_id"])
+    if changes.keys() == {"energy_delivered_kwh"}:
+        return metered(site, session_id, changes["energy_delivered_kwh"], database, planner)
     row = update_session(database, site.pk, session_id, changes, sessions_check(site))
     if row is None:
         raise HTTPException(404, f"no session {session_id!r}")
-    if is_meter_value(changes, row):
-        return Accepted(session=session_out(row), replan="with_next_plan")
     planner.request(site.pk)
     return Accepted(session=session_out(row), replan="scheduled")
 
 
-def is_meter_value(changes: dict[str, Any], row: SessionRow) -> bool:
-    """A CSMS sends a session's metered energy every minute or so: re-planning on each would
-    keep every busy site re-planning without pause (a 60-charger site: every `max_wait_s`) for
-    changes the plan already expects. The value is stored and used by the next plan; only
-    energy that meets the session's request re-plans at once (its capacity goes to others)."""
-    return changes.keys() == {"energy_delivered_kwh"} and row.energy_delivered_kwh < row.energy_kwh
+def metered(
+    site: SiteRow, session_id: str, delivered_kwh: float, database: Database, planner: Planner
+) -> Accepted:
+    """A meter value alone. A CSMS sends each session's metered energy every minute or so:
+    re-planning on each would keep every busy site re-planning without pause (a 60-charger
+    site: every `max_wait_s`) for changes the plan already expects. The value is stored for
+    the site's next plan; only the value that meets the session's request re-plans at once
+    (the EV is done, its capacity goes to others)."""
+    row, met = record_metered_energy(database, site.pk, session_id, delivered_kwh)
+    if row is None:
+        raise HTTPException(404, f"no session {session_id!r}")
+    if not met:
+        return Accepted(session=session_out(row), replan="with_next_plan")
+    planner.request(site.pk)
+    return Accepted(session=session_out(row), replan="scheduled")
 
 
 @router.delete("/{session_id}", status_code=204, summary="The EV left")

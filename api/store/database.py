@@ -27,6 +27,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from smartcharge.api.store.sqlite_writers import serialize_writers
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_URL = "sqlite:///smartcharge.db"
 DEFAULT_LOCK_TIMEOUT_S = 5.0
@@ -67,6 +69,7 @@ def make_engine(
         connect_args={"check_same_thread": False, "timeout": lock_timeout_s},
         **({"pool_timeout": lock_timeout_s} if pooled else pooling),
     )
+    serialize_writers(engine, lock_timeout_s)
     busy_timeout_ms = round(lock_timeout_s * 1000)
 
     @event.listens_for(engine, "connect")
@@ -148,6 +151,7 @@ def _take_migration_lock(connection: Connection) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         return
     connection.exec_driver_sql(f"PRAGMA busy_timeout={MIGRATION_WAIT_S * 1000}")
+    connection.info["write_lock_wait_s"] = MIGRATION_WAIT_S
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 

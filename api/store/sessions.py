@@ -106,6 +106,22 @@ def update_session(
         return row
 
 
+def record_metered_energy(
+    database: Database, site_pk: int, session_id: str, delivered_kwh: float
+) -> tuple[SessionRow | None, bool]:
+    """Store a session's metered energy: (the row, or None if there is no such session; whether
+    this value is the one that met the session's request). A meter value cannot make a valid
+    site invalid, so it skips the check of the site's sessions that other updates pass."""
+    with database.transaction() as session:
+        row = session.get(SessionRow, (site_pk, session_id))
+        if row is None:
+            return None, False
+        was_short = row.energy_delivered_kwh < row.energy_kwh
+        row.energy_delivered_kwh = delivered_kwh
+        row.updated_at = utc_now()
+        return row, was_short and delivered_kwh >= row.energy_kwh
+
+
 def end_session(
     database: Database, site_pk: int, session_id: str, at: datetime | None = None
 ) -> SessionRow | None:
