@@ -511,6 +511,8 @@ def test_a_site_id_with_markup_renders_as_text(
     document["site"]["id"] = site_id
     assert server.client.post("/v1/sites", json=document).status_code == 422
     store_site_unchecked(server.database_url, "demo", document)
+    # Stored behind the planner's back: no plan until its next event ("Being planned…").
+    signed_in.allowed_failures.append(r"404.*/schedule$")
     page = signed_in.page
     link = page.locator("#sites a.site-link").get_by_text(site_id, exact=True)
     expect(link).to_be_visible(timeout=20_000)  # the list refreshes itself every 5 s
