@@ -63,6 +63,7 @@ class LoadResult:
     acknowledged: dict[str, int]
     health: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
     harness_cpu_s: float = 0.0  # the harness's own CPU time, set-up and run
+    server_cpu_s: float = 0.0  # the API process's, from the run's start to its last re-plan
 
     def run_records(self) -> list[Record]:
         return [r for r in self.records if r.phase == "run"]
@@ -113,6 +114,8 @@ def _run_on(
             if on_tick is not None:
                 await on_tick(elapsed_s, server)
 
+        server_cpu_at_start = [0.0]
+
         async def drive() -> tuple[float, float]:
             set_up = time.time()
             await traffic.set_up()
@@ -121,6 +124,7 @@ def _run_on(
             await _settled(server.base, health, set_up)
             progress(f"[load] first plans after {time.time() - set_up:.0f} s; running")
             started = time.time()
+            server_cpu_at_start[0] = server.cpu_s()
             await traffic.run(tick)
             ended = time.time()
             progress("[load] the run is over; waiting for its last re-plans")
@@ -132,6 +136,7 @@ def _run_on(
         cpu_started = time.process_time()
         started, ended = asyncio.run(drive())
         harness_cpu_s = time.process_time() - cpu_started
+        server_cpu_s = server.cpu_s() - server_cpu_at_start[0]
         rss.append((ended - started, server.rss_mb()))
         workers_mb = server.worker_rss_mb()
         database_mb = (database_mb_start, database_size_mb(url))
@@ -155,6 +160,7 @@ def _run_on(
         acknowledged=acknowledged,
         health=health,
         harness_cpu_s=harness_cpu_s,
+        server_cpu_s=server_cpu_s,
     )
 
 
@@ -321,7 +327,7 @@ def report(result: LoadResult) -> str:
     lines = [
         f"## {config.sites} sites ({result.chargers} chargers), {result.database}, "
         f"{seconds / 60:.1f} min, session events x{config.speed:g}, meter values every "
-        f"{config.meter_period_s:g} s",
+        f"{config.meter_period_s:g} s" + ("" if config.mix else " (meter values only)"),
         "",
         f"{len(records)} requests in {seconds:.0f} s: {len(records) / seconds:.1f}/s "
         f"(writes {len(writes) / seconds:.1f}/s); writes p50 {_ms(writes, 50)} ms, "
@@ -377,6 +383,10 @@ def report(result: LoadResult) -> str:
         f"server RSS: {rss[0][1]:.0f} MB at the start, {half[1]:.0f} MB half-way, "
         f"{rss[-1][1]:.0f} MB at the end ({growth:+.1f} % over the second half); "
         f"solver workers {result.worker_rss_mb[1]:.0f} MB at the end"
+    )
+    lines.append(
+        f"API process CPU: {result.server_cpu_s:.0f} s for the run and its last re-plans, "
+        f"{1000 * result.server_cpu_s / max(len(records), 1):.1f} ms a request"
     )
     lines.append(
         f"database: {result.database_mb[0]:.1f} MB before the run, "
@@ -457,6 +467,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--outage-s", type=float, help="stop an own PostgreSQL this long")
+    parser.add_argument(
+        "--meter-only",
+        action="store_true",
+        help="meter values alone (no session events, polls, what-ifs): the write capacity",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     low, high = (int(v) for v in args.chargers.split("-"))
@@ -468,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         what_ifs_per_minute=args.what_ifs_per_minute,
         meter_period_s=args.meter_period_s,
         seed=args.seed,
+        mix=not args.meter_only,
     )
     started_load = os.getloadavg()
     if args.outage_s:

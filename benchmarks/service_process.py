@@ -94,6 +94,11 @@ class ServerProcess:
     def worker_rss_mb(self) -> float:
         return sum(psutil.Process(pid).memory_info().rss for pid in self.worker_pids()) / 2**20
 
+    def cpu_s(self) -> float:
+        """CPU seconds the API process has used so far."""
+        times = psutil.Process(self.pid).cpu_times()
+        return times.user + times.system
+
     def stop(self, timeout_s: float = 60) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)

@@ -64,10 +64,10 @@ def make_engine(
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if pooled:  # a connection for each request thread (40) and the planner's: none reopened
+        pooling = {"pool_size": 20, "max_overflow": 40, "pool_timeout": lock_timeout_s}
     engine = create_engine(
-        url,
-        connect_args={"check_same_thread": False, "timeout": lock_timeout_s},
-        **({"pool_timeout": lock_timeout_s} if pooled else pooling),
+        url, connect_args={"check_same_thread": False, "timeout": lock_timeout_s}, **pooling
     )
     serialize_writers(engine, lock_timeout_s)
     busy_timeout_ms = round(lock_timeout_s * 1000)
