@@ -2,9 +2,10 @@
 
 - `read`: every GET, and the calls that compute without storing (`what-if`, `optimize`): a
   dashboard, an analyst, the console of someone who may look but not change.
-- `ingest`: `read`, and the data a CSMS sends (meter values, weather forecasts, sessions as they
-  arrive, change and end): what a charge point operator's backend needs, and no more.
-- `manage`: everything of its tenant: sites, limits, keys, the audit log.
+- `ingest`: `read`, and the data a CSMS sends (meter values, sessions as they arrive, change
+  and end): what a charge point operator's backend needs, and no more.
+- `manage`: everything of its tenant: sites, limits, grid-operator windows, price feeds, weather
+  forecasts, keys, the audit log.
 
 A call not in `REQUIRED` needs `read` if it is a GET and `manage` otherwise: a write route
 added later is closed to `read` and `ingest` keys until someone decides it belongs to them.
@@ -23,7 +24,6 @@ REQUIRED: Final[dict[tuple[str, str], str]] = {
     ("POST", "/v1/optimize"): READ,
     ("POST", f"{SITE}/what-if"): READ,
     ("POST", f"{SITE}/measurements"): INGEST,
-    ("POST", f"{SITE}/weather"): INGEST,
     ("POST", f"{SITE}/sessions"): INGEST,
     ("PATCH", f"{SITE}/sessions/{{session_id}}"): INGEST,
     ("DELETE", f"{SITE}/sessions/{{session_id}}"): INGEST,
@@ -31,9 +31,9 @@ REQUIRED: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/audit"): MANAGE,
 }
 
-# Calls that change stored state without being a change anyone audits: meter values and
-# weather forecasts arrive by the thousand and are kept with their own receipt time.
-TELEMETRY: Final = frozenset({("POST", f"{SITE}/measurements"), ("POST", f"{SITE}/weather")})
+# Calls that change stored state without being a change anyone audits: meter values arrive by
+# the thousand (every charger, every minute) and are kept with their own receipt time.
+TELEMETRY: Final = frozenset({("POST", f"{SITE}/measurements")})
 
 
 def required_role(method: str, route_path: str) -> str:

@@ -55,10 +55,14 @@ def local_client(n_workers: int = 2):
     """A `LocalCluster` of single-threaded worker processes and its client."""
     from dask.distributed import Client, LocalCluster
 
+    from smartcharge.api.solver_pool import preload_on_workers
+
     cluster = LocalCluster(
         n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
     )
-    return Client(cluster)
+    client = Client(cluster)
+    preload_on_workers(client)
+    return client
 
 
 def plan_many(

@@ -1,4 +1,5 @@
-"""`smartcharge` — the command line: optimize, serve, forecast, simulate, keys, batch.
+"""`smartcharge` — the command line: optimize, serve, forecast, simulate, sessions, batch, keys,
+prices.
 
 Each command lives in `api/commands/<name>.py` and exposes `register(subparsers)`, which adds its
 parser and sets `handler(args) -> int`. Bad input prints one line naming the field and exits 2.
@@ -10,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("optimize", "serve", "forecast", "simulate", "sessions", "batch", "keys")
+COMMANDS = ("optimize", "serve", "forecast", "simulate", "sessions", "batch", "keys", "prices")
 
 EXIT_BAD_INPUT = 2
 

@@ -8,6 +8,7 @@ from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from smartcharge.api.access import TELEMETRY, allows, forbidden_message
+from smartcharge.api.clock import Clock
 from smartcharge.api.planner import Planner
 from smartcharge.api.rate_limit import retry_after_header
 from smartcharge.api.settings import Settings
@@ -34,9 +35,14 @@ async def get_planner(request: Request) -> Planner:
     return request.app.state.planner
 
 
+def get_clock(request: Request) -> Clock:
+    return request.app.state.clock
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 PlannerDep = Annotated[Planner, Depends(get_planner)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
 def get_caller(

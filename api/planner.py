@@ -2,23 +2,28 @@
 
 An event (a session arriving, a limit changed, a meter value) marks its site dirty. The planner
 waits until the site has been quiet for `debounce_s` (but never longer than `max_wait_s` after
-the first event), so a burst of 50 arrivals gives one solve, not 50. Before solving it takes the
-site's lease in the database, so API processes sharing one database never plan a site twice at
-once; a plan that started after the newest event already answers it, and is not repeated.
+the first event), so a burst of 50 arrivals gives one solve, not 50; an urgent event (a grid
+operator's window starting now) skips the wait. Before solving it takes the site's lease in the
+database, so API processes sharing one database never plan a site twice at once; a plan that
+started after the newest event already answers it, and is not repeated. Each tick re-plans every
+site and prunes what retention no longer keeps.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from datetime import datetime, timedelta
 
+from smartcharge.api.clock import Clock, SystemClock
 from smartcharge.api.metrics import Metrics
 from smartcharge.api.pooled_solve import solve_in_pool
 from smartcharge.api.settings import Settings
 from smartcharge.api.solver_pool import BACKGROUND, INTERACTIVE, SolverPool
 from smartcharge.api.store.database import Database, unavailable_reason
+from smartcharge.api.store.retention import prune_before
 from smartcharge.api.store.schedules import latest_schedule, store_schedule
 from smartcharge.api.store.sites import acquire_lease, all_site_keys, release_lease, site_by_pk
 from smartcharge.api.store.tables import utc_now
@@ -37,16 +42,20 @@ class Planner:
         metrics: Metrics,
         settings: Settings,
         owner: str,
+        clock: Clock | None = None,
     ) -> None:
         self.database = database
         self.pool = pool
         self.metrics = metrics
         self.settings = settings
         self.owner = owner
+        self.clock = clock or SystemClock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._first_event: dict[int, float] = {}
         self._last_event: dict[int, float] = {}
         self._requested_at: dict[int, datetime] = {}
+        self._urgent: set[int] = set()
+        self._wake: dict[int, asyncio.Event] = {}
         self._tasks: dict[int, asyncio.Task] = {}
         self._tick_task: asyncio.Task | None = None
         self._failures: dict[int, int] = {}  # consecutive re-plans the database failed
@@ -65,39 +74,66 @@ class Planner:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def request(self, site_pk: int) -> None:
-        """Mark a site dirty; safe to call from any thread (routes run in a thread pool)."""
+    def request(self, site_pk: int, urgent: bool = False) -> None:
+        """Mark a site dirty; `urgent` plans it without waiting for the burst to settle. Safe
+        to call from any thread (routes run in a thread pool)."""
         if self._loop is None:
             raise RuntimeError("planner not started")
         requested_at = utc_now()
-        self._loop.call_soon_threadsafe(self._mark, site_pk, requested_at)
+        self._loop.call_soon_threadsafe(self._mark, site_pk, requested_at, urgent)
 
     @property
     def pending(self) -> int:
         return len(self._tasks)
 
-    def _mark(self, site_pk: int, requested_at: datetime) -> None:
+    def tick_from_thread(self, timeout_s: float = 600) -> None:
+        """Run one tick from another thread and wait for it: a simulation's clock moved."""
+        if self._loop is None:
+            raise RuntimeError("planner not started")
+        asyncio.run_coroutine_threadsafe(self.tick_once(), self._loop).result(timeout_s)
+
+    def settle_from_thread(self, timeout_s: float = 600) -> None:
+        """Wait, from another thread, until every re-plan requested so far is done (requests
+        reach the loop in order, so the check runs after the last of them is marked)."""
+        if self._loop is None:
+            raise RuntimeError("planner not started")
+
+        async def settled() -> None:
+            while self._tasks:
+                await asyncio.sleep(0.005)
+
+        asyncio.run_coroutine_threadsafe(settled(), self._loop).result(timeout_s)
+
+    def _mark(self, site_pk: int, requested_at: datetime, urgent: bool = False) -> None:
         now = time.monotonic()
         self._first_event.setdefault(site_pk, now)
         self._last_event[site_pk] = now
         self._requested_at[site_pk] = max(
             requested_at, self._requested_at.get(site_pk, requested_at)
         )
+        if urgent:
+            self._urgent.add(site_pk)
+            if site_pk in self._wake:
+                self._wake[site_pk].set()
         if site_pk not in self._tasks:
             self._tasks[site_pk] = asyncio.create_task(self._debounced(site_pk))
 
     async def _debounced(self, site_pk: int) -> None:
+        wake = self._wake.setdefault(site_pk, asyncio.Event())
         try:
             while site_pk in self._first_event:
                 due = min(
                     self._last_event[site_pk] + self.settings.debounce_s,
                     self._first_event[site_pk] + self.settings.max_wait_s,
                 )
-                delay = due - time.monotonic()
+                delay = 0.0 if site_pk in self._urgent else due - time.monotonic()
                 if delay > 0:
-                    await asyncio.sleep(delay)
+                    wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), delay)
                     continue
                 del self._first_event[site_pk]
+                self._urgent.discard(site_pk)
                 try:
                     await self.replan(site_pk, self._requested_at[site_pk])
                 except Exception as exc:
@@ -106,6 +142,7 @@ class Planner:
                     self._failures.pop(site_pk, None)
         finally:
             self._tasks.pop(site_pk, None)
+            self._wake.pop(site_pk, None)
 
     def _failed(self, site_pk: int, exc: Exception) -> None:
         """A re-plan that failed because the database is away is tried again, backing off
@@ -139,7 +176,7 @@ class Planner:
             site = await asyncio.to_thread(site_by_pk, self.database, site_pk)
             if site is None:
                 return
-            stored = await asyncio.to_thread(stored_problem, self.database, site, started_at)
+            stored = await asyncio.to_thread(stored_problem, self.database, site, self.clock.now())
             answer = await self.solve(stored, "replan")
             if answer is None:
                 return
@@ -198,9 +235,24 @@ class Planner:
             await asyncio.sleep(self.settings.lease_retry_s)
 
     async def _tick(self) -> None:
-        """Re-plan every site at each tick, aligned to the wall clock (slot boundaries)."""
+        """Tick aligned to the wall clock (slot boundaries)."""
         while True:
             period_s = self.settings.tick_s
             await asyncio.sleep(period_s - time.time() % period_s)
-            for site_pk in await asyncio.to_thread(all_site_keys, self.database):
-                self.request(site_pk)
+            try:
+                await self.tick_once()
+            except Exception:
+                log.exception("tick failed")
+
+    async def tick_once(self) -> None:
+        """What each tick does: re-plan every site (its horizon moved on), then prune what
+        retention no longer keeps, in short batches that let writes through between them."""
+        for site_pk in await asyncio.to_thread(all_site_keys, self.database):
+            self.request(site_pk)
+        if self.settings.retention_days:
+            cutoff = self.clock.now() - timedelta(days=self.settings.retention_days)
+            pruned = await asyncio.to_thread(
+                prune_before, self.database, cutoff, self.settings.retention_batch_rows
+            )
+            if any(pruned.values()):
+                log.info("pruned rows older than %s: %s", cutoff.isoformat(), pruned)

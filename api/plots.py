@@ -137,8 +137,11 @@ def plot_backtest(
     result, test_start: pd.Timestamp, path: str | Path | None = None, days: int = 7
 ) -> plt.Figure:
     """Forecast vs actual over the last `days` test days, one row per horizon: the actual,
-    the baseline and the best method with its P10–P90 band; beside it, every method's nMAE."""
-    horizons = sorted({h for _, h in result.bands}, key=("day-ahead", "intraday").index)
+    the baseline and `auto` (what a plan uses; else the best method) with its P10–P90 band;
+    beside it, every method's nMAE."""
+    from smartcharge.forecasting.backtest import HORIZON_ORDER
+
+    horizons = sorted({h for _, h in result.bands}, key=HORIZON_ORDER.index)
     fig, axes = plt.subplots(
         len(horizons),
         2,
@@ -150,7 +153,8 @@ def plot_backtest(
     unit = "PV [kW]" if result.kind == "pv" else "base load [kW]"
     for (series_ax, score_ax), horizon in zip(axes, horizons, strict=True):
         scores = [s for s in result.scores if s.horizon == horizon]
-        best, baseline = result.best(horizon), result.baselines[horizon]
+        baseline = result.baselines[horizon]
+        best = "auto" if ("auto", horizon) in result.bands else result.best(horizon)
         band = result.bands[(best, horizon)]
         shown = band.index[band.index >= max(test_start, band.index[-1] - pd.Timedelta(days=days))]
         band = band.loc[shown]

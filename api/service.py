@@ -8,13 +8,14 @@ and weather forecast come in as keyword arguments (picklable: they travel to the
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from smartcharge.api.ocpp.payloads import build_ocpp_messages, pending_transactions
 from smartcharge.optimizer.optimize import Plan, fallback_plan, optimize
 from smartcharge.optimizer.problem import Problem, parse_problem
+
+if TYPE_CHECKING:  # pandas loads only when forecasts are made (a cold start without them)
+    import pandas as pd
 
 
 def with_forecasts(
@@ -69,6 +70,47 @@ def _answered(
     answer = result.to_answer()
     answer["warnings"] = forecast_warnings + answer["warnings"]
     answer["ocpp"] = build_ocpp_messages(problem, answer)
+    answer["pending_transactions"] = pending_transactions(problem, answer)
+    return result, answer
+
+
+def replan(
+    previous: Plan,
+    previous_answer: dict[str, Any],
+    data: dict[str, Any] | Problem,
+    load_history_kw: pd.Series | None = None,
+    pv_history_kw: pd.Series | None = None,
+    weather: pd.DataFrame | None = None,
+) -> tuple[Plan, dict[str, Any]]:
+    """`plan` for the same site a moment later (sessions arrived, left or changed), done
+    incrementally: the previous plan's model is patched rather than built
+    (`optimize(previous=...)`), and only the chargers whose plan changed get `limited_by` and
+    session payloads made anew; the others keep those of `previous_answer`. The fail-safe
+    defaults are made anew: they share the whole site's headroom among idle chargers."""
+    from smartcharge.optimizer.optimize import changed_sessions
+
+    problem = parse_problem(data)
+    problem, forecast_warnings = with_forecasts(problem, load_history_kw, pv_history_kw, weather)
+    result = optimize(problem, previous=previous)
+    changed = changed_sessions(result, previous)
+    moved = {s.charger_id for s, c in zip(problem.sessions, changed, strict=True) if c}
+    moved |= {s.charger_id for s in previous.problem.sessions} - {
+        s.charger_id for s in problem.sessions
+    }
+    before = {entry["id"]: entry for entry in previous_answer["sessions"]}
+    transaction_before = {s.id: s.transaction_id for s in previous.problem.sessions}
+    same = [
+        s.id
+        for s in problem.sessions
+        if s.charger_id not in moved
+        and s.id in before
+        and transaction_before.get(s.id) == s.transaction_id
+    ]
+    answer = result.to_answer(explained_before={sid: before[sid]["limited_by"] for sid in same})
+    answer["warnings"] = forecast_warnings + answer["warnings"]
+    sent = {m["session_id"]: m for m in previous_answer.get("ocpp", []) if m["session_id"]}
+    kept = {sid: sent[sid] for sid in same if sid in sent}
+    answer["ocpp"] = build_ocpp_messages(problem, answer, kept=kept)
     answer["pending_transactions"] = pending_transactions(problem, answer)
     return result, answer
 

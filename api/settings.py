@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import socket
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from smartcharge.api.store.database import DEFAULT_URL
+from smartcharge.api.store import DEFAULT_URL
+
+# A billing month's peak is read from the measurements since the 1st: retention never cuts them.
+MIN_RETENTION_DAYS = 35
 
 
 def _default_instance() -> str:
@@ -88,3 +91,29 @@ class Settings(BaseSettings):
     instance: str = Field(
         default_factory=_default_instance, description="This process's name in leases and plans"
     )
+    retention_days: int = Field(
+        default=400,
+        ge=0,
+        description="Measurements, weather forecasts and prices older than this are pruned at "
+        f"each tick (0: keep everything; else at least {MIN_RETENTION_DAYS}, a billing month).",
+    )
+    retention_batch_rows: int = Field(
+        default=5000, ge=1, description="Rows one pruning transaction deletes at most."
+    )
+    max_price_per_kwh: float = Field(
+        default=50.0,
+        gt=0,
+        description="Prices (per kWh, in the site's currency) beyond ± this are refused as "
+        "typos: 12 x the day-ahead coupling's cap of 4 EUR/kWh, room for fees and for "
+        "currencies such as SEK or NOK; raise it for a currency of smaller units.",
+    )
+
+    @field_validator("retention_days")
+    @classmethod
+    def _keeps_a_billing_month(cls, days: int) -> int:
+        if 0 < days < MIN_RETENTION_DAYS:
+            raise ValueError(
+                f"must be 0 (keep everything) or at least {MIN_RETENTION_DAYS}: the billing "
+                "month's peak is read from the stored measurements"
+            )
+        return days

@@ -190,6 +190,7 @@ class DaskPool(SolverPool):
 
         super().__init__(retries)
         self.client = Client(address, set_as_default=False)
+        preload_on_workers(self.client)
 
     async def _run(self, call: Callable[[], Any], deadline_s: float | None, priority: int) -> Any:
         from distributed import KilledWorker
@@ -217,7 +218,11 @@ def make_pool(spec: str, workers: int, retries: int = 2) -> SolverPool:
         # spawn, not fork: the server has threads (uvicorn, SQLAlchemy pools) a fork would copy.
         context = multiprocessing.get_context("spawn")
         return ExecutorPool(
-            lambda: ProcessPoolExecutor(workers, mp_context=context), workers, retries
+            lambda: ProcessPoolExecutor(
+                workers, mp_context=context, initializer=preload_solver_stack
+            ),
+            workers,
+            retries,
         )
     if spec == "thread":
         return ExecutorPool(
@@ -228,3 +233,52 @@ def make_pool(spec: str, workers: int, retries: int = 2) -> SolverPool:
     if spec.startswith("tcp://"):
         return DaskPool(spec, retries)
     raise ValueError(f"solver pool: expected process, thread or dask://HOST:PORT, got {spec!r}")
+
+
+# A site small enough to plan in milliseconds, with every part of the path in it: validation,
+# the model, HiGHS, rounding, explanations and the OCPP payloads (and their schemas).
+_WARM_UP_PROBLEM: dict[str, Any] = {
+    "site": {
+        "id": "warm-up",
+        "grid": {"import_limit_kw": 11.0, "phase_limit_a": 20.0},
+        "circuits": [{"id": "panel", "limit_kw": 11.0}],
+        "chargers": [
+            {"id": "ac", "circuit": "panel", "max_current_a": 16.0},
+            {"id": "ac-2", "circuit": "panel", "max_current_a": 16.0, "ocpp_version": "2.0.1"},
+        ],
+    },
+    "horizon": {"start": "2026-01-01T00:00:00+00:00", "step_minutes": 15, "slots": 4},
+    "tariff": {"import_price_per_kwh": [0.3, 0.2, 0.1, 0.2]},
+    "sessions": [
+        {
+            "id": f"s-{c}",
+            "charger_id": c,
+            "arrival": "2026-01-01T00:00:00+00:00",
+            "departure": "2026-01-01T01:00:00+00:00",
+            "energy_kwh": 8.0,
+            "transaction_id": 1,
+        }
+        for c in ("ac", "ac-2")
+    ],
+}
+
+
+def preload_solver_stack() -> None:
+    """Import the solver stack and plan a tiny site once, in a fresh solver process or Dask
+    worker, so that its first real site pays no imports and no first-use costs (0.3-0.5 s)."""
+    from smartcharge.api.service import plan
+
+    plan(_WARM_UP_PROBLEM)
+
+
+def preload_on_workers(client: Any) -> None:
+    """Every worker of `client`'s cluster, present and future, preloads the solver stack."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class SolverStackPreload(WorkerPlugin):
+        name = "smartcharge-solver-stack"
+
+        def setup(self, worker: Any) -> None:
+            preload_solver_stack()
+
+    client.register_plugin(SolverStackPreload())

@@ -1,22 +1,31 @@
-"""The problem a stored site poses right now: its document, live sessions, metered peak, the
-measured history its forecasts learn from and the stored weather forecast its PV follows."""
+"""The problem a stored site poses right now: its document, live sessions, the metered peak of
+the billing period, the price feed and the grid-operator windows over its horizon, the measured
+history its forecasts learn from and the stored weather forecast its PV follows."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from smartcharge.api.site_document import compose_problem, plan_start
 from smartcharge.api.store.database import Database
+from smartcharge.api.store.grid_limits import windows_in_force
 from smartcharge.api.store.measurements import peak_import_kw, read_measurements
+from smartcharge.api.store.prices import held_prices
 from smartcharge.api.store.sessions import live_sessions, to_document
 from smartcharge.api.store.tables import SiteRow
 from smartcharge.api.store.weather import read_weather_frame
+from smartcharge.api.time_inputs import (
+    DEFAULT_BILLING_PERIOD,
+    apply_grid_windows,
+    billing_period_start,
+    price_points,
+)
 from smartcharge.forecasting.weather import read_weather
+from smartcharge.optimizer.problem import EARLIEST_TIME
 
 # The base-load methods look back up to 7 weeks: 7 days of level, 28 days of training for
 # gradient boosting, 14 days of selection.
@@ -38,11 +47,6 @@ class StoredProblem:
         return len(self.problem["sessions"]) * self.problem["horizon"]["slots"]
 
 
-def month_start(now: datetime, timezone: str) -> datetime:
-    local = now.astimezone(ZoneInfo(timezone))
-    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
 def stored_problem(
     database: Database,
     site: SiteRow,
@@ -57,12 +61,22 @@ def stored_problem(
     if sessions is None:
         sessions = [to_document(row) for row in live_sessions(database, site.pk)]
     timezone = document["site"].get("timezone", "UTC")
-    peak = peak_import_kw(database, site.pk, month_start(now, timezone))
+    period = document.get("tariff", {}).get("demand_charge_period", DEFAULT_BILLING_PERIOD)
+    period_start = billing_period_start(start, timezone, period)
+    # `none`: the peak never resets, so every metered value retention still keeps counts.
+    peak = peak_import_kw(database, site.pk, period_start or EARLIEST_TIME, now)
     problem = compose_problem(document, sessions, start, slots=slots, measured_peak_kw=peak)
-    since = start - timedelta(days=HISTORY_DAYS)
-    measured = read_measurements(database, site.pk, since=since)
     horizon = problem["horizon"]
     end = start + timedelta(minutes=horizon["step_minutes"] * horizon["slots"])
+    step = timedelta(minutes=horizon["step_minutes"])
+    tariff = problem.setdefault("tariff", {})
+    if not tariff.get("prices"):  # points of the document's own (or what-if's) come first
+        tariff["prices"] = price_points(
+            held_prices(database, site.pk, start, end), start, end, step
+        )
+    apply_grid_windows(problem, windows_in_force(database, site.pk, start, end))
+    since = start - timedelta(days=HISTORY_DAYS)
+    measured = read_measurements(database, site.pk, since=since)
     forecasts_pv = problem.get("pv_kw") is None and bool(problem["site"].get("pv"))
     histories = {
         "load_history_kw": _series(measured["base_load_kw"]),

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import numpy as np
@@ -28,48 +30,50 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextmanager
+def serve(url: str, pool: str) -> Iterator[str]:
+    """`smartcharge serve` on `url` (a database) and a free port, solving in `pool`, without
+    ticks; the base URL once it answers."""
+    port = free_port()
+    env = {**os.environ, "SMARTCHARGE_SOLVER_POOL": pool, "SMARTCHARGE_TICK_S": "0"}
+    command = ["serve", "--port", str(port), "--db", url]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "smartcharge.api.cli", *command],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def measure(pool: str, problem: dict, requests: int) -> np.ndarray:
     """Milliseconds per request against a server solving in `pool`."""
     with tempfile.TemporaryDirectory() as directory:
         url = f"sqlite:///{directory}/latency.db"
         headers = {"Authorization": f"Bearer {create_key(open_database(url), 'bench')}"}
-        port = free_port()
-        env = {**os.environ, "SMARTCHARGE_SOLVER_POOL": pool, "SMARTCHARGE_TICK_S": "0"}
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "smartcharge.api.cli",
-                "serve",
-                "--port",
-                str(port),
-                "--db",
-                url,
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            seconds = []
-            with httpx.Client(base_url=base, timeout=60, headers=headers) as client:
-                client.post("/v1/optimize", json=problem).raise_for_status()  # warm-up
-                for _ in range(requests):
-                    started = time.perf_counter()
-                    response = client.post("/v1/optimize", json=problem)
-                    seconds.append(time.perf_counter() - started)
-                    response.raise_for_status()
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+        seconds = []
+        with (
+            serve(url, pool) as base,
+            httpx.Client(base_url=base, timeout=60, headers=headers) as client,
+        ):
+            client.post("/v1/optimize", json=problem).raise_for_status()  # warm-up
+            for _ in range(requests):
+                started = time.perf_counter()
+                response = client.post("/v1/optimize", json=problem)
+                seconds.append(time.perf_counter() - started)
+                response.raise_for_status()
     return 1000 * np.array(seconds)
 
 

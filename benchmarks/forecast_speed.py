@@ -5,7 +5,9 @@ Side by side in one run, on the 25-household year shipped in `data/load/`:
 - `load_quantiles` cold (the site's daily choice: every candidate scored on the last two weeks,
   the winner refitted on everything, the intraday update, the band) and warm (the same day's
   choice remembered, as every later re-plan of that day finds it);
-- the PV forecast of a month of measured history (ensemble, band from a two-week backtest).
+- the PV forecast a plan gets from the 63 days of measured PV a stored site keeps (Colorado,
+  30 minutes), without and with a stored weather forecast: cold (the day's choice: every
+  candidate at every band backtested on the site's last six weeks) and warm (later plans).
 
     python -m benchmarks.forecast_speed [--repeat 3]
 """
@@ -20,9 +22,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from smartcharge.forecasting import resolve
+from benchmarks.perturbed_weather import perturbed_forecast
+from benchmarks.pv_climates import CLIMATES, measured_irradiance, measured_pv_kw
+from smartcharge.forecasting import pv_choice, resolve
 from smartcharge.forecasting.methods import LOAD_CANDIDATES, load_forecasters
-from smartcharge.forecasting.pv import complete_irradiance, pv_power_kw
 from smartcharge.optimizer.problem import parse_problem
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -45,30 +48,28 @@ def household_year() -> pd.Series:
     )
 
 
-def payerne_pv() -> tuple[pd.Series, dict]:
-    weather = pd.read_csv(DATA / "pv/bsrn_payerne_2016-06_1min.csv.gz", index_col="time_utc")
-    weather.index = pd.DatetimeIndex(pd.to_datetime(weather.index, utc=True))
-    weather = weather.resample("15min").mean().dropna(subset=["ghi"])
+def colorado_pv() -> tuple[pd.Series, pd.DataFrame, object]:
+    """63 days of measured PV before 20 June 2017 10:00 (Denver), a weather forecast of the
+    whole year (perturbed truth) and the problem of a plan issued then."""
+    climate = CLIMATES["colorado"]
+    measured = measured_irradiance(climate, 30)
+    array = climate.array(30.0)
+    actual = measured_pv_kw(measured, climate, array, 30)
+    issued = pd.Timestamp("2017-06-20 10:00", tz=climate.timezone)
+    history = actual[(actual.index < issued) & (actual.index >= issued - pd.Timedelta(days=63))]
+    weather = perturbed_forecast(measured, climate.location, climate.timezone)
+    location = climate.location.model_dump()
     site = {
-        "id": "payerne",
-        "timezone": "Europe/Zurich",
-        "location": {"latitude": 46.815, "longitude": 6.944, "altitude_m": 491},
+        "id": "colorado",
+        "timezone": climate.timezone,
+        "location": location,
         "grid": {"import_limit_kw": 50},
         "chargers": [{"id": "c1", "max_current_a": 32}],
-        "pv": [{"id": "roof", "kwp": 10, "tilt_deg": 0}],
+        "pv": [array.model_dump()],
     }
-    problem = parse_problem(
-        {
-            "site": site,
-            "horizon": {"start": "2016-06-30T00:00:00+02:00", "slots": 96},
-            "base_load_kw": 0,
-            "pv_kw": None,
-        }
-    )
-    location, arrays = problem.site.location, problem.site.pv
-    irradiance = complete_irradiance(weather, location, 15)
-    measured = pv_power_kw(irradiance, location, arrays, weather["temp_air"], interval_minutes=15)
-    return measured[measured.index < pd.Timestamp("2016-06-30", tz="Europe/Zurich")], problem
+    horizon = {"start": issued.isoformat(), "step_minutes": 30, "slots": 48}
+    problem = parse_problem({"site": site, "horizon": horizon, "base_load_kw": 0, "pv_kw": None})
+    return history, weather, problem
 
 
 def main() -> None:
@@ -101,9 +102,19 @@ def main() -> None:
     print(f"| load_quantiles, first plan of the day (chose {chosen}) | {cold_s:.2f} |")
     print(f"| load_quantiles, later plans that day | {warm_s:.3f} |")
 
-    measured, problem = payerne_pv()
-    pv_s = seconds(lambda: resolve.resolve_forecasts(problem, pv_history_kw=measured), args.repeat)
-    print(f"| PV forecast from {len(measured) // 96} days of measured PV | {pv_s:.2f} |")
+    history, weather, problem = colorado_pv()
+    for label, given in (("", None), (" and a weather forecast", weather)):
+
+        def plan(given=given) -> object:
+            return resolve.resolve_forecasts(problem, pv_history_kw=history, weather=given)
+
+        def first_of_day(plan=plan) -> object:
+            pv_choice._daily_choices.clear()
+            return plan()
+
+        cold_s, warm_s = seconds(first_of_day, args.repeat), seconds(plan, args.repeat)
+        print(f"| PV, 63 days of 30-min history{label}: first plan of the day | {cold_s:.2f} |")
+        print(f"| PV, 63 days of 30-min history{label}: later plans that day | {warm_s:.2f} |")
 
 
 if __name__ == "__main__":

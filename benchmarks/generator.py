@@ -7,6 +7,10 @@ prices of November 2024 (`data/prices/`) plus a fixed grid fee, and the grid con
 sized well below the sum of the chargers, as at real sites.
 
     python -m benchmarks.generator --chargers 200 --slots 96 --seed 1 > problem.json
+    python -m benchmarks.generator --chargers 1000 --hard > depot-1000-hard.json
+
+`--hard` is the recipe of `HARD`: scarcity (the connection 35 % of the chargers' sum), two
+priority tiers, a fleet's energy demand, PV with a small export limit and a 0.001 gap.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 GRID_FEE_PER_KWH = 0.12
 ROTATIONS = ("L1L2L3", "L2L3L1", "L3L1L2")
 KIND_OF_SITE = {"depot": "private", "workplace": "workplace", "public": "public"}
+# A delivery van's usable battery: a fleet vehicle asks at most for a full one.
+FLEET_BATTERY_KWH = 90.0
 START_HOUR = {"depot": 18, "workplace": 6, "public": 8}
 
 
@@ -58,8 +64,20 @@ def generate_problem(
     dc_share: float = 0.0,
     connection_share: float = 0.45,
     day: int = 12,
+    priority_levels: tuple[int, ...] = (0, 0, 0, 1, 2),
+    fleet_demand: bool = False,
+    export_share: float = 0.5,
+    mip_gap: float = 0.005,
+    time_limit_s: float = 30.0,
 ) -> dict:
-    """A SPEC problem document for a site of `n_chargers`; deterministic for a seed."""
+    """A SPEC problem document for a site of `n_chargers`; deterministic for a seed.
+
+    `priority_levels`: each session's priority is drawn uniformly from it (so (0, 0, 0, 1) is
+    two tiers, a quarter of the vehicles in the higher one). `fleet_demand`: vehicles ask for
+    half to all of what they could take at full power while plugged in (a delivery fleet back
+    from its shift), instead of the ElaadNL energy demand of private drivers. `export_share`:
+    the export limit as a share of the PV's kWp.
+    """
     rng = np.random.default_rng(seed)
     tz = timezone(timedelta(hours=1))
     start = datetime(2024, 11, day, START_HOUR[kind], 0, tzinfo=tz)
@@ -142,6 +160,8 @@ def generate_problem(
         # A driver asks for no more than the car could take at full power while plugged in;
         # shortages then come from the site's limits, as in the field.
         deliverable_kwh = 0.8 * dwell_h[c] * charger.get("max_power_kw", 11.0)
+        if fleet_demand:
+            energy_kwh[c] = min(rng.uniform(0.5, 1.0) * deliverable_kwh, FLEET_BATTERY_KWH)
         session = {
             "id": f"s-{c}",
             "charger_id": charger["id"],
@@ -149,7 +169,7 @@ def generate_problem(
             "arrival": arrival.isoformat(),
             "departure": departure.isoformat(),
             "energy_kwh": round(float(min(energy_kwh[c], deliverable_kwh)), 1),
-            "priority": int(rng.choice([0, 0, 0, 1, 2])),
+            "priority": int(rng.choice(list(priority_levels))),
         }
         if charger.get("kind") != "dc":
             session["phases"], session["max_current_a"] = sample_ev(rng, one_phase_share)
@@ -159,7 +179,7 @@ def generate_problem(
     import_limit_kw = round(connection_share * total_kw, 1)
     grid = {
         "import_limit_kw": import_limit_kw,
-        "export_limit_kw": round(0.5 * pv_kwp, 1),
+        "export_limit_kw": round(export_share * pv_kwp, 1),
         "voltage_v": 230.0,
     }
     if phase_limits:
@@ -188,7 +208,7 @@ def generate_problem(
         "base_load_kw": np.round(base_kw, 2).tolist(),
         "pv_kw": 0.0,
         "sessions": sessions,
-        "options": {"time_limit_s": 30, "mip_gap": 0.005},
+        "options": {"time_limit_s": time_limit_s, "mip_gap": mip_gap},
     }
     if pv_kwp:
         problem["site"]["pv"] = [
@@ -202,6 +222,42 @@ def generate_problem(
         ]
         problem["pv_kw"] = np.round(clear_day_pv_kw(times, pv_kwp), 2).tolist()
     return problem
+
+
+# The hard recipe: an overnight depot of delivery vans where the connection decides. A quarter
+# of the vehicles are priority 1, the connection is 35 % of the chargers' sum, the vans ask
+# for half to all of what they could take at full power (up to a 90 kWh battery), a roof of
+# PV the size of 30 % of the chargers' sum may export only 10 % of its kWp, and the gap is
+# 0.001: tiers and fairness decide, and the cost stage must close a tight gap.
+HARD = {
+    "priority_levels": (0, 0, 0, 1),
+    "fleet_demand": True,
+    "connection_share": 0.35,
+    "export_share": 0.1,
+    "mip_gap": 0.001,
+}
+HARD_PV_SHARE = 0.3
+
+
+def hard_problem(
+    n_chargers: int,
+    slots: int = 96,
+    step_minutes: int = 15,
+    seed: int = 1,
+    time_limit_s: float = 30.0,
+    connection_share: float = HARD["connection_share"],
+) -> dict:
+    """A seeded problem of the hard recipe (`HARD`): scarcity, two tiers, PV, a tight gap."""
+    recipe = {**HARD, "connection_share": connection_share}
+    return generate_problem(
+        n_chargers,
+        slots,
+        step_minutes,
+        seed,
+        pv_kwp=round(HARD_PV_SHARE * 11.0 * n_chargers),
+        time_limit_s=time_limit_s,
+        **recipe,
+    )
 
 
 def day_ahead_price_per_kwh(times: pd.DatetimeIndex) -> np.ndarray:
@@ -230,8 +286,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step-minutes", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kind", choices=sorted(START_HOUR), default="depot")
+    parser.add_argument(
+        "--hard", action="store_true", help="the hard recipe: scarcity, two tiers, PV, gap 0.001"
+    )
+    parser.add_argument("--time-limit", type=float, default=30.0, help="options.time_limit_s")
     args = parser.parse_args(argv)
-    doc = generate_problem(args.chargers, args.slots, args.step_minutes, args.seed, kind=args.kind)
+    if args.hard:
+        doc = hard_problem(args.chargers, args.slots, args.step_minutes, args.seed, args.time_limit)
+    else:
+        doc = generate_problem(
+            args.chargers, args.slots, args.step_minutes, args.seed, kind=args.kind
+        )
+        doc["options"]["time_limit_s"] = args.time_limit
     json.dump(doc, sys.stdout)
     print()
     return 0

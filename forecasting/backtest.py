@@ -1,15 +1,16 @@
 """Rolling-origin backtests: day-ahead (issued at local midnight for the next local day) and
-1 h ahead (each slot from the measurements up to the slot one hour before it), with P10/P90
-bands calibrated on each method's own errors of the days before.
+intraday (each slot from the measurements up to the slot a lead before it), with P10/P90 bands
+calibrated on each method's own errors of the days before.
 
-PV errors are measured over daylight and normalised by kWp; load errors by the mean load of
-the slots scored. Day-ahead load is also scored as `auto`: on each day the candidate with the
-least error over the previous two weeks, which is what a plan of the site uses.
+PV errors are measured over daylight and normalised by kWp, at each lead-time band (0–2 h
+scored 1 h ahead, 2–6 h scored 4 h ahead, day-ahead); load errors by the mean load of the slots
+scored, day-ahead and 1 h ahead. Both are also scored as `auto`: on each day the candidate with
+the least error over the previous two weeks (per band, for PV), which is what a plan of the
+site uses.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,23 +19,40 @@ import numpy as np
 import pandas as pd
 
 from smartcharge.forecasting import intraday, metrics
-from smartcharge.forecasting.clearsky_index import CLIMATOLOGICAL_INDEX, clearsky_index, usable
-from smartcharge.forecasting.methods import (
-    LOAD_BASELINE,
-    LOAD_CANDIDATES,
-    PV_BASELINE,
-    Forecaster,
-    ensemble_pv_quantiles,
-    load_forecasters,
-    pv_forecasters,
-    stateless,
+from smartcharge.forecasting.clearsky_index import usable
+from smartcharge.forecasting.methods import LOAD_BASELINE, LOAD_CANDIDATES, load_forecasters
+from smartcharge.forecasting.pv_candidates import (
+    BANDS,
+    ENSEMBLE,
+    PERSISTENCE,
+    SMART_PERSISTENCE,
+    PVSeries,
+    band_forecasts,
+    candidate_names,
+    day_ahead_levels,
+    local_day_codes,
 )
-from smartcharge.forecasting.quantiles import RECENT_DAYS, error_quantiles
+from smartcharge.forecasting.pv_choice import RECORD_DAYS, ranked
+from smartcharge.forecasting.quantiles import (
+    RECENT_DAYS,
+    adaptive_spread,
+    error_quantiles,
+    relative_bounds,
+)
+from smartcharge.forecasting.rolling import (
+    day_spans,
+    local_days,
+    rolling_day_ahead,
+)
 
 CALIBRATION_DAYS = RECENT_DAYS  # errors of this many days before a forecast set its P10/P90
 SELECTION_DAYS = RECENT_DAYS  # the `auto` method: least error over this many days before
 HORIZONS = ("day-ahead", "intraday")
-INTRADAY_BASELINE = {"pv": "csi_persistence", "load": "persistence"}
+# Days of history a method needs before its first scored forecast (load: four weeks of lags).
+WARM_UP_DAYS = {"pv": 0, "load": 28}
+INTRADAY_BASELINE = {"pv": PERSISTENCE, "load": "persistence"}
+# Rows of a result, in the order they are shown: the day-ahead first, then nearer leads.
+HORIZON_ORDER = ("day-ahead", *(b.name for b in reversed(BANDS[:-1])), "intraday")
 
 Progress = Callable[[str], None]
 
@@ -58,43 +76,12 @@ class BacktestResult:
     baselines: dict[str, str]  # horizon -> the method skill is measured against
     bands: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
     scores: list[Score] = field(default_factory=list)
+    # (auto method, horizon) -> the candidate chosen for each slot
+    choices: dict[tuple[str, str], pd.Series] = field(default_factory=dict)
 
     def best(self, horizon: str) -> str:
         scored = [s for s in self.scores if s.horizon == horizon]
         return min(scored, key=lambda s: s.mae_kw).method
-
-
-def local_days(
-    index: pd.DatetimeIndex, timezone: str, start: pd.Timestamp
-) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-    """(start, end) of each local calendar day from `start` to the end of `index`: a DST day
-    is 23 or 25 hours long, not 24."""
-    bounds = pd.date_range(
-        start.tz_convert(timezone).normalize(),
-        index[-1].tz_convert(timezone).normalize() + pd.DateOffset(days=1),
-        freq="D",
-    )
-    return list(itertools.pairwise(bounds))
-
-
-def rolling_day_ahead(
-    actual: pd.Series, forecaster: Forecaster, timezone: str, start: pd.Timestamp
-) -> pd.Series:
-    """Each local day from `start` forecast at the midnight before it from what was measured
-    before; the forecaster refits every `refit_days` days."""
-    out, state, fitted_on = [], None, None
-    for day, next_day in local_days(actual.index, timezone, start):
-        times = actual.index[(actual.index >= day) & (actual.index < next_day)]
-        past = actual[actual.index < day]
-        if times.empty or past.dropna().empty:
-            continue
-        if fitted_on is None or (day.date() - fitted_on.date()).days >= forecaster.refit_days:
-            try:
-                state, fitted_on = forecaster.fit(past), day
-            except ValueError:  # not enough history yet for this method
-                continue
-        out.append(forecaster.predict(state, past, times))
-    return pd.concat(out) if out else pd.Series(dtype=float)
 
 
 def _per_day(
@@ -269,42 +256,103 @@ def pv_backtest(
     step_minutes: int = 15,
     horizons: tuple[str, ...] = HORIZONS,
     progress: Progress = lambda _: None,
+    weather_kw: pd.Series | None = None,
 ) -> BacktestResult:
-    """Every PV method (no weather input), scored over daylight, nMAE per kWp."""
-    baselines = {"day-ahead": PV_BASELINE, "intraday": INTRADAY_BASELINE["pv"]}
+    """Every PV candidate at every band, scored over daylight, nMAE per kWp; `weather_kw`
+    (PV from a weather forecast, NaN where it does not reach) adds the weather methods and an
+    `auto_no_weather` row (what the site would choose without them)."""
+    step = pd.Timedelta(minutes=step_minutes)
+    series = PVSeries(actual, clearsky_kw, timezone, step, weather_kw)
+    bands = [b for b in BANDS if ("day-ahead" if b.scored_at is None else "intraday") in horizons]
+    baselines = {b.name: SMART_PERSISTENCE if b.scored_at is None else PERSISTENCE for b in bands}
     result = BacktestResult("pv", actual, baselines)
     start = test_start - pd.Timedelta(days=CALIBRATION_DAYS)
-    daylight = usable(clearsky_kw)
-    methods = pv_forecasters(clearsky_kw, timezone, step_minutes)
-    step = pd.Timedelta(minutes=step_minutes)
-
-    def band(forecast: pd.Series) -> pd.DataFrame:
-        return calibrated_band(actual, forecast, timezone, clearsky_kw, daylight)
-
-    if "day-ahead" in horizons:
-        for name, forecaster in methods.items():
-            forecast = _timed(
-                progress,
-                f"pv day-ahead {name}",
-                lambda f=forecaster: rolling_day_ahead(actual, f, timezone, start),
-            )
-            result.bands[(name, "day-ahead")] = band(forecast)
-    if "intraday" in horizons:
-        level_only = stateless(
-            "csi_ensemble_level",
-            lambda h, t: ensemble_pv_quantiles(h, t, clearsky_kw, step, timezone, update=False)[
-                "p50"
-            ],
+    levels = _timed(progress, "pv day-ahead methods", lambda: day_ahead_levels(series, start))
+    for band in bands:
+        forecasts = _timed(
+            progress, f"pv {band.name} candidates", lambda b=band: band_forecasts(series, levels, b)
         )
-        level = rolling_day_ahead(actual, level_only, timezone, start)
-        daylight_clearsky_kw = clearsky_kw.where(daylight)
-        gain = update_gain_by_day(actual, level, timezone, step, daylight_clearsky_kw)
-        index_hour_ago = clearsky_index(actual, clearsky_kw).shift(freq=pd.Timedelta(hours=1))
-        persistence = clearsky_kw.reindex(level.index) * index_hour_ago.reindex(level.index).fillna(
-            CLIMATOLOGICAL_INDEX
-        )
-        ensemble = intraday.hour_ahead(level, actual, gain, step, timezone, daylight_clearsky_kw)
-        result.bands[("csi_persistence", "intraday")] = band(persistence)
-        result.bands[("csi_ensemble", "intraday")] = band(ensemble.clip(lower=0.0))
-    score_bands(result, test_start, kwp, daylight)
+        for name, forecast in forecasts.items():
+            result.bands[(name, band.name)] = calibrated_pv_band(series, forecast)
+        autos = {"auto": candidate_names(series.has_weather, band)}
+        if series.has_weather:
+            autos["auto_no_weather"] = candidate_names(False, band)
+        for auto, names in autos.items():
+            candidates = {name: result.bands[(name, band.name)] for name in names}
+            chosen, names_chosen = select_pv_daily(series, candidates)
+            result.bands[(auto, band.name)] = chosen
+            result.choices[(auto, band.name)] = names_chosen
+    score_bands(result, test_start, kwp, usable(clearsky_kw))
     return result
+
+
+def calibrated_pv_band(series: PVSeries, forecast: pd.Series) -> pd.DataFrame:
+    """P10/P90 of a PV forecast as a plan gets them (`forecasting.quantiles.adaptive_spread`):
+    binned quantiles of its own relative errors (per clear-sky power) over the
+    CALIBRATION_DAYS days before each day, at levels adapted to the misses of the days before;
+    NaN until MIN_CALIBRATION_DAYS days are known."""
+    forecast = forecast.dropna()
+    if forecast.empty:
+        return pd.DataFrame({"p10": forecast, "p50": forecast, "p90": forecast})
+    clear = series.clearsky_kw.reindex(forecast.index)
+    daylight = series.daylight(forecast.index).to_numpy()
+    spans = day_spans(forecast.index, series.timezone, forecast.index[0], CALIBRATION_DAYS)
+    spread = adaptive_spread(
+        series.measured_kw.reindex(forecast.index).to_numpy(dtype=float),
+        forecast.to_numpy(dtype=float),
+        clear.to_numpy(dtype=float),
+        daylight,
+        local_day_codes(forecast.index, series.timezone),
+        spans.windows(),
+    )
+    band = relative_bounds(forecast, clear.fillna(0.0), spread.low, spread.high)
+    band.loc[~np.isfinite(spread.low)] = np.nan
+    return band
+
+
+def select_pv_daily(
+    series: PVSeries, candidates: dict[str, pd.DataFrame]
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Each day, the band of the candidate a plan would have chosen at its midnight
+    (`forecasting.pv_choice.ranked` on the days before; the ensemble until candidates can be
+    ranked), and the names chosen."""
+    names = list(candidates)
+    index = candidates[names[0]].index
+    for band in candidates.values():
+        index = index.union(band.index)
+    measured = series.measured_kw.reindex(index)
+    daylight = series.daylight(index).to_numpy()
+    p50 = np.column_stack([candidates[n]["p50"].reindex(index).to_numpy() for n in names])
+    abs_errors = np.abs(p50 - measured.to_numpy()[:, None])
+    abs_errors[~daylight] = np.nan
+    codes = local_day_codes(index, series.timezone)
+    spans = day_spans(index, series.timezone, index[0], RECORD_DAYS)
+    fallback = ENSEMBLE if ENSEMBLE in names else names[0]
+    best_per_day = []
+    for day, window in spans.windows():
+        today = codes[day.start] if day.start < len(codes) else codes[-1] + 1
+        order = ranked(abs_errors[window], codes[window], names, today) or [fallback]
+        best_per_day.append(names.index(order[0]))
+    choice = spans.stamped(np.array(best_per_day), len(index)).astype(int)
+    stacked = np.stack(
+        [candidates[n][["p10", "p50", "p90"]].reindex(index).to_numpy() for n in names]
+    )
+    chosen = pd.DataFrame(stacked[choice, np.arange(len(index))], index, ["p10", "p50", "p90"])
+    return chosen, pd.Series(np.array(names)[choice], index=index)
+
+
+def default_test_start(actual: pd.Series, timezone: str, kind: str) -> pd.Timestamp:
+    """The first local midnight with enough history before it: the warm-up of `kind`'s
+    methods, then the calibration of their P10/P90. Raises `ValueError` when the series is
+    too short to score a single day."""
+    known = actual.dropna()
+    if known.empty:
+        raise ValueError(f"no {'irradiance' if kind == 'pv' else 'load_kw'} values")
+    first_day = known.index[0].tz_convert(timezone).normalize()
+    test_start = first_day + pd.Timedelta(days=WARM_UP_DAYS[kind] + CALIBRATION_DAYS)
+    if known[known.index >= test_start].empty:
+        raise ValueError(
+            f"too short: the test starts on {test_start.date()}, after {WARM_UP_DAYS[kind]} "
+            f"days of warm-up and {CALIBRATION_DAYS} of calibration"
+        )
+    return test_start

@@ -2,16 +2,16 @@
 
 Without a weather forecast, tomorrow's PV is today's clear sky times a guess of the index. The
 guesses, from plain to better:
-- smart persistence: yesterday's daily index;
-- the mean daily index of the last N days;
+- smart persistence: yesterday's daily index (the mean daily index of the last N days);
 - the recent-days ensemble: every measured quarter-hour of the last days is a sample of the
   index, weighted by its clear-sky power (an error at noon costs more than one at dawn) and by
   its age (half-life of two days: weather comes in spells). The forecast is the ensemble's
   weighted median, the value that minimises the expected absolute error (a June at Payerne is
   bimodal: clear days near 1, overcast ones near 0.35, and their mean fits neither), and its
   P10/P90 are the ensemble's own quantiles (Yang's complete-history persistence ensemble,
-  with forgetting). During the day, the latest hour measured pulls the next hours towards it
-  (`forecasting.intraday`).
+  with forgetting).
+Which guess a site uses, and how the latest measurements pull it during the day, its own
+backtest decides (`forecasting.pv_candidates`, `forecasting.pv_choice`).
 """
 
 from __future__ import annotations

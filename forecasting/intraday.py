@@ -10,7 +10,9 @@ the site's own: the value that would have given its recent 1 h-ahead updates the
 absolute error (the mean-square optimum, the errors' correlation, is too timid when clouds
 come and go: a clear sky persists more reliably than a linear model of it admits). PV errors
 are taken in clear-sky-index units (`scale` = clear-sky power): a cloud that halves the output
-at 9:00 halves it at 10:00 too, in kW it does not.
+at 9:00 halves it at 10:00 too, in kW it does not. Further ahead (`lead`), the gain is fitted at
+that lead: the update a slot L ahead gets is e × g_L, g_L the least-absolute-error gain between
+the hour that ends L before a slot and the slot.
 """
 
 from __future__ import annotations
@@ -45,46 +47,88 @@ def relative_errors(
     return (error / scale).where(scale > 0)
 
 
-def _latest_hour_mean(errors: pd.Series, step: pd.Timedelta, timezone: str) -> pd.Series:
-    """At each slot, the mean error of the hour of slots that ends one hour before it, from
-    the same local day (NaN where that hour lies before the day's midnight)."""
+def latest_hour_mean(
+    errors: pd.Series,
+    step: pd.Timedelta,
+    timezone: str,
+    lead: pd.Timedelta = LATEST_WINDOW,
+    window: pd.Timedelta = LATEST_WINDOW,
+) -> pd.Series:
+    """At each slot, the mean error of the `window` (an hour) of slots that ends `lead` before
+    it, from the same local day (NaN where that hour lies before the day's midnight)."""
     if errors.empty:
         return errors
-    window = max(1, round(LATEST_WINDOW / step))
+    slots = max(1, round(window / step))
     day = errors.index.tz_convert(timezone).normalize()
-    hour_means = errors.groupby(day).transform(lambda e: e.rolling(window, min_periods=1).mean())
-    hour = pd.Timedelta(hours=1)
-    later = hour_means.shift(freq=hour)
+    means = pd.Series(_rolling_mean_within_days(errors.to_numpy(), day.asi8, slots), errors.index)
+    later = means.shift(freq=lead)
     same_day = later.index.tz_convert(timezone).normalize() == day
-    return later.where(same_day)
+    return later.where(same_day).reindex(errors.index)
+
+
+def _rolling_mean_within_days(values: np.ndarray, days: np.ndarray, slots: int) -> np.ndarray:
+    """The mean of the known values among each position and the `slots` − 1 before it, of
+    the same day only (NaN where none is known); each sum over its own values alone."""
+    total = np.zeros(len(values))
+    count = np.zeros(len(values))
+    for back in range(min(slots, len(values))):
+        earlier = np.full(len(values), np.nan)
+        earlier[back:] = values[: len(values) - back]
+        same_day = np.zeros(len(values), dtype=bool)
+        same_day[back:] = days[back:] == days[: len(values) - back]
+        known = same_day & np.isfinite(earlier)
+        total += np.where(known, earlier, 0.0)
+        count += known
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
+
+
+def best_gain(now: np.ndarray, before: np.ndarray, weight: np.ndarray) -> tuple[float, float]:
+    """The g of now ≈ g × before with the least weighted absolute error, and that error per
+    unit of weight (pairs with a NaN are left out; too few pairs: DEFAULT_GAIN_1H, inf)."""
+    keep = np.isfinite(now) & np.isfinite(before) & np.isfinite(weight)
+    if keep.sum() < MIN_PAIRS:
+        return DEFAULT_GAIN_1H, float("inf")
+    now, before, weight = now[keep], before[keep], weight[keep]
+    loss = np.abs(now[None, :] - GAIN_GRID[:, None] * before[None, :]) @ weight
+    best = int(np.argmin(loss))
+    return float(GAIN_GRID[best]), float(loss[best] / max(weight.sum(), 1e-12))
+
+
+def fit_gain(now: np.ndarray, before: np.ndarray, weight: np.ndarray) -> float:
+    return best_gain(now, before, weight)[0]
 
 
 def update_gain_1h(
-    errors: pd.Series, step: pd.Timedelta, timezone: str, scale: pd.Series | None = None
+    errors: pd.Series,
+    step: pd.Timedelta,
+    timezone: str,
+    scale: pd.Series | None = None,
+    lead: pd.Timedelta = LATEST_WINDOW,
 ) -> float:
-    """The gain g of e × g^h with the least absolute error 1 h ahead over `errors` (errors in
-    `scale` units are weighed by it, so that a noon error counts more than a dusk one)."""
-    latest = _latest_hour_mean(errors, step, timezone).reindex(errors.index)
+    """The gain g of e × g^h with the least absolute error `lead` (1 h) ahead over `errors`
+    (errors in `scale` units are weighed by it, so that a noon error counts more than a dusk
+    one)."""
+    latest = latest_hour_mean(errors, step, timezone, lead)
     weight = scale.reindex(errors.index) if scale is not None else pd.Series(1.0, errors.index)
-    pairs = pd.concat([errors, latest, weight], axis=1, sort=True).dropna()
-    if len(pairs) < MIN_PAIRS:
-        return DEFAULT_GAIN_1H
-    now, before, w = (pairs.iloc[:, i].to_numpy() for i in range(3))
-    loss = np.abs(now[None, :] - GAIN_GRID[:, None] * before[None, :]) @ w
-    return float(GAIN_GRID[np.argmin(loss)])
+    return fit_gain(errors.to_numpy(), latest.to_numpy(), weight.to_numpy(dtype=float))
 
 
 def latest_error(
-    errors: pd.Series, issued_at: pd.Timestamp, step: pd.Timedelta, timezone: str
+    errors: pd.Series,
+    issued_at: pd.Timestamp,
+    step: pd.Timedelta,
+    timezone: str,
+    window: pd.Timedelta = LATEST_WINDOW,
 ) -> LatestError:
-    """The mean of the errors measured in the last hour before `issued_at`, since the local
-    midnight before it (none: no update)."""
+    """The mean of the errors measured in the last `window` (hour) before `issued_at`, since
+    the local midnight before it (none: no update)."""
     midnight = issued_at.tz_convert(timezone).normalize()
     known = errors[(errors.index + step <= issued_at) & (errors.index >= midnight)].dropna()
     if known.empty:
         return LatestError(0.0, issued_at)
     last = known.index[-1]
-    window = known[known.index > last - LATEST_WINDOW]
+    window = known[known.index > last - window]
     return LatestError(float(window.mean()), last + step / 2)
 
 
@@ -115,7 +159,7 @@ def hour_ahead(
     """Every slot forecast from the measurements up to one hour before it: `updated` with the
     latest hour of errors, vectorised over the slots (what a backtest of 1 h ahead needs)."""
     errors = relative_errors(actual, day_ahead, scale)
-    latest = _latest_hour_mean(errors, step, timezone).reindex(day_ahead.index).fillna(0.0)
+    latest = latest_hour_mean(errors, step, timezone).reindex(day_ahead.index).fillna(0.0)
     shift = latest * pd.Series(gain_1h, index=day_ahead.index)
     if scale is not None:
         shift = shift * scale.reindex(day_ahead.index).fillna(0.0)

@@ -15,12 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-from smartcharge.forecasting import intraday
 from smartcharge.forecasting.calendar import day_matrix
 from smartcharge.forecasting.clearsky_index import (
     CLIMATOLOGICAL_INDEX,
-    ENSEMBLE_DAYS,
-    clearsky_index,
     index_ensemble_quantiles,
     mean_daily_index,
 )
@@ -48,9 +45,9 @@ def stateless(name: str, forecast: Callable[[pd.Series, pd.DatetimeIndex], pd.Se
     return Forecaster(name, fit=lambda _: None, predict=lambda _, h, t: forecast(h, t))
 
 
-# Day-ahead baselines the skill of every other method is measured against.
+# The day-ahead baseline the skill of every other load method is measured against (PV's are
+# in `forecasting.pv_candidates`).
 LOAD_BASELINE = "yesterday"
-PV_BASELINE = "smart_persistence"
 # Methods a site chooses between by its own backtest: every one, even the plain ones (a site
 # whose weeks repeat is best served by last week).
 LOAD_CANDIDATES = (
@@ -104,19 +101,14 @@ def pv_forecasters(
     history and the times forecast, at slot midpoints."""
     step = pd.Timedelta(minutes=step_minutes)
 
-    def daily_mean(days: int) -> Callable[[pd.Series, pd.DatetimeIndex], pd.Series]:
-        def forecast(history: pd.Series, times: pd.DatetimeIndex) -> pd.Series:
-            index = mean_daily_index(history, clearsky_kw, days, timezone)
-            return clearsky_kw.reindex(times) * index
-
-        return forecast
+    def smart_persistence(history: pd.Series, times: pd.DatetimeIndex) -> pd.Series:
+        return clearsky_kw.reindex(times) * mean_daily_index(history, clearsky_kw, 1, timezone)
 
     return {
-        "smart_persistence": stateless("smart_persistence", daily_mean(1)),
-        "csi_7d": stateless("csi_7d", daily_mean(7)),
+        "smart_persistence": stateless("smart_persistence", smart_persistence),
         "csi_ensemble": stateless(
             "csi_ensemble",
-            lambda h, t: ensemble_pv_quantiles(h, t, clearsky_kw, step, timezone)["p50"],
+            lambda h, t: ensemble_pv_quantiles(h, t, clearsky_kw, step)["p50"],
         ),
     }
 
@@ -126,27 +118,18 @@ def ensemble_pv_quantiles(
     times: pd.DatetimeIndex,
     clearsky_kw: pd.Series,
     step: pd.Timedelta,
-    timezone: str,
     issued_at: pd.Timestamp | None = None,
-    update: bool = True,
 ) -> pd.DataFrame:
-    """P10/P50/P90 PV from the recent-days ensemble of the clear-sky index, the latest hour
-    measured since midnight fading in (`forecasting.intraday`) unless `update` is off."""
+    """P10/P50/P90 PV from the recent-days ensemble of the clear-sky index measured before
+    `issued_at` (the first time forecast); climatology without measurements."""
     issued_at = issued_at if issued_at is not None else times[0]
     history_kw = history_kw[history_kw.index + step <= issued_at]
     quantiles = index_ensemble_quantiles(history_kw, clearsky_kw, issued_at)
     if not pd.notna(quantiles).all():
         quantiles = (CLIMATOLOGICAL_INDEX,) * 3
     clear = clearsky_kw.reindex(times)
-    shift = pd.Series(0.0, index=times)
-    if update:
-        recent = history_kw[history_kw.index >= issued_at - pd.Timedelta(days=ENSEMBLE_DAYS)]
-        errors = clearsky_index(recent, clearsky_kw) - quantiles[1]
-        latest = intraday.latest_error(errors, issued_at, step, timezone)
-        gain = intraday.update_gain_1h(errors, step, timezone, clearsky_kw)
-        shift = intraday.updated(shift, latest, gain, step)
     band = {
-        f"p{round(q * 100)}": (clear * (value + shift)).clip(lower=0.0)
+        f"p{round(q * 100)}": (clear * value).clip(lower=0.0)
         for q, value in zip(QUANTILES, quantiles, strict=True)
     }
     return pd.DataFrame(band)

@@ -122,3 +122,23 @@ def clearsky_pv_kw(
     """AC power [kW] of the arrays under a clear sky (20 °C, 1 m/s)."""
     irradiance = clearsky_irradiance(times, location, interval_minutes)
     return pv_power_kw(irradiance, location, arrays, interval_minutes=interval_minutes)
+
+
+def metered_pv_kw(
+    measured: pd.DataFrame,
+    location: Location,
+    arrays: Sequence[PVArray],
+    interval_minutes: float,
+) -> pd.Series:
+    """The AC power [kW] the arrays would have metered under measured irradiance (`ghi`, and
+    `dni`/`dhi`, `temp_air`, `wind_speed` where measured), NaN where `ghi` is missing."""
+    known = measured.dropna(subset=["ghi"])
+    irradiance = complete_irradiance(known, location, interval_minutes)
+    return pv_power_kw(
+        irradiance,
+        location,
+        arrays,
+        known.get("temp_air", 20.0),
+        known.get("wind_speed", 1.0),
+        interval_minutes=interval_minutes,
+    ).reindex(measured.index)

@@ -3,17 +3,19 @@
 Base load: each candidate method is scored on the site's own last two weeks (fitted on what was
 measured before them), the best one forecasts from the whole history, the latest measured hour
 pulls the next hours towards it, and its errors of those two weeks give the P10/P90.
-PV: from a weather forecast when the problem (or the service) has one that covers the slot,
-otherwise from the recent-days ensemble of the measured clear-sky index, otherwise from the
-clear sky and a climatological index. `options.risk` chooses which quantile the hard limits are
-planned against: "p50" the median, "p90" the P90 base load and the P10 PV, so that a bad forecast
-does not break the connection limit.
+PV: at each local midnight every candidate (clear-sky-index persistence, smart persistence, the
+recent-days ensemble, the weather-driven chain and its correction by the site's own errors, each
+with and without the intraday update) is scored on the site's own recent days at each lead-time
+band (0–2 h, 2–6 h, day-ahead); each band uses its winner (`forecasting.pv_choice`,
+`forecasting.pv_forecast`). Without PV measurements: the weather forecast where it reaches, else
+the clear sky and a climatological index. `options.risk` chooses which quantile the hard limits
+are planned against: "p50" the median, "p90" the P90 base load and the P10 PV, so that a bad
+forecast does not break the connection limit.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,22 +27,14 @@ from smartcharge.forecasting.calendar import country_of_timezone, slots_per_day
 from smartcharge.forecasting.clearsky_index import (
     CLIMATOLOGICAL_INDEX,
     CLIMATOLOGICAL_INDEX_BAND,
-    usable,
 )
 from smartcharge.forecasting.intraday import DEFAULT_GAIN_1H
-from smartcharge.forecasting.methods import (
-    LOAD_CANDIDATES,
-    Forecaster,
-    ensemble_pv_quantiles,
-    load_forecasters,
-)
+from smartcharge.forecasting.methods import LOAD_CANDIDATES, Forecaster, load_forecasters
 from smartcharge.forecasting.pv import clearsky_pv_kw
-from smartcharge.forecasting.quantiles import (
-    RECENT_DAYS,
-    error_quantiles,
-    quantile_band,
-    relative_band,
-)
+from smartcharge.forecasting.pv_candidates import BANDS, PVSeries
+from smartcharge.forecasting.pv_choice import CHOICE_HISTORY_DAYS, cached_choice
+from smartcharge.forecasting.pv_forecast import WEATHER_UNCALIBRATED_SPREAD, forecast_pv
+from smartcharge.forecasting.quantiles import RECENT_DAYS, quantile_band, relative_band
 from smartcharge.forecasting.timeseries import clean_history, require_aware
 from smartcharge.forecasting.weather import pv_from_weather, read_weather
 from smartcharge.optimizer.problem import Location, Problem
@@ -48,9 +42,6 @@ from smartcharge.optimizer.problem import Location, Problem
 SELECTION_DAYS = RECENT_DAYS
 FALLBACK_LOAD_METHOD = "profile"  # the time of day alone: works from one measured day on
 CACHED_CHOICES = 1024  # sites whose daily load method choice is remembered
-# P10/P90 of a weather-driven PV forecast with no measured errors to calibrate on, as a share
-# of the clear-sky power either side (a typical day-ahead NWP error at central-European sites).
-WEATHER_UNCALIBRATED_SPREAD = 0.15
 
 
 @dataclass
@@ -206,8 +197,8 @@ def pv_quantiles(
     weather: pd.DataFrame | None,
     warnings: list[str],
 ) -> pd.DataFrame:
-    """PV from the weather forecast where it covers the slot, else from the clear-sky index;
-    P10/P90 from the same method's errors over the site's last two weeks."""
+    """P10/P50/P90 PV at `times`, the method of each band in `attrs["methods"]` and all of
+    them, "+"-joined, in `attrs["method"]`."""
     step_minutes = problem.horizon.step_minutes
     step = pd.Timedelta(minutes=step_minutes)
     arrays, timezone = problem.site.pv, problem.site.timezone
@@ -217,75 +208,67 @@ def pv_quantiles(
         measured = measured if measured.notna().any() else None
     known = measured.index if measured is not None else pd.DatetimeIndex([], tz="UTC")
     clear = clearsky_pv_kw(known.append(times), location, arrays, step_minutes)
-
-    if measured is None:
-        low, high = CLIMATOLOGICAL_INDEX_BAND
-        band = pd.DataFrame(
-            {"p10": clear * low, "p50": clear * CLIMATOLOGICAL_INDEX, "p90": clear * high}
-        ).reindex(times)
-        band.attrs["method"] = "climatology"
-    else:
-        band = ensemble_pv_quantiles(measured, times, clear, step, timezone)
-        past = _past_day_ahead(
-            measured,
-            timezone,
-            lambda before, day: ensemble_pv_quantiles(before, day, clear, step, timezone),
-        )
-        spread = _relative_error_quantiles(measured, past, clear, timezone)
-        if spread is not None:
-            band = relative_band(band["p50"], clear.reindex(times), spread)
-        band.attrs["method"] = "csi_ensemble"
-
+    weather_kw = None
     if weather is not None and not weather.empty:
-        from_weather = pv_from_weather(weather, times, location, arrays, step_minutes)
-        covered = from_weather.notna()
-        if covered.any():
-            spread = None
-            if measured is not None:
-                past = pv_from_weather(weather, measured.index, location, arrays, step_minutes)
-                spread = _relative_error_quantiles(measured, past, clear, timezone)
-            spread = spread or (-WEATHER_UNCALIBRATED_SPREAD, WEATHER_UNCALIBRATED_SPREAD)
-            weather_band = relative_band(from_weather, clear.reindex(times), spread)
-            method = "weather" if covered.all() else f"weather+{band.attrs['method']}"
-            band.loc[covered] = weather_band.loc[covered]
-            band.attrs["method"] = method
-        else:
+        weather_kw = pv_from_weather(weather, known.append(times), location, arrays, step_minutes)
+        if weather_kw.reindex(times).isna().all():
             warnings.append("the weather forecast does not cover the horizon: PV from measurements")
-    if "climatology" in band.attrs["method"]:
+    if measured is None:
+        band = _pv_without_measurements(clear.reindex(times), weather_kw)
+        if "climatology" in band.attrs["method"]:
+            warnings.append(
+                f"no PV measurements for site {problem.site.id}: clear sky x a climatological "
+                f"clear-sky index of {CLIMATOLOGICAL_INDEX} where no weather forecast reaches"
+            )
+        return band
+    series = PVSeries(measured, clear, timezone, step, weather_kw)
+    midnight = times[0].tz_convert(timezone).normalize()
+    # The days the choice reads end at midnight and start a fixed span before it, so that
+    # every plan of the day (whose stored history starts a little later each time) shares it.
+    first = midnight - pd.Timedelta(days=CHOICE_HISTORY_DAYS)
+    chosen_from = measured[(measured.index >= first) & (measured.index < midnight)]
+    before = PVSeries(chosen_from, clear, timezone, step, weather_kw)
+    # The clear sky (location, arrays) is part of the key through its values.
+    choice = cached_choice(before, midnight, (timezone, step_minutes))
+    forecast = forecast_pv(choice, series, times, times[0])
+    if forecast.unscored_weather:
         warnings.append(
-            f"no PV measurements for site {problem.site.id}: clear sky x a climatological "
-            f"clear-sky index of {CLIMATOLOGICAL_INDEX} where no weather forecast reaches"
+            "the weather forecast has no past days to be scored on: used beyond 2 h ahead "
+            "without the site's backtest"
         )
+    band = forecast.band
+    band.attrs["methods"] = forecast.methods
+    band.attrs["method"] = _joined(forecast.methods.values())
     return band
 
 
-def _past_day_ahead(
-    measured: pd.Series,
-    timezone: str,
-    forecast_day: Callable[[pd.Series, pd.DatetimeIndex], pd.DataFrame],
-) -> pd.Series:
-    """The P50 each of the last SELECTION_DAYS local days would have had, issued at the
-    midnight before it from what was measured before."""
-    last_midnight = measured.index[-1].tz_convert(timezone).normalize()
-    out = []
-    for days_back in range(SELECTION_DAYS, 0, -1):
-        day = last_midnight - pd.Timedelta(days=days_back)
-        times = measured.index[
-            (measured.index >= day) & (measured.index < day + pd.Timedelta(days=1))
-        ]
-        before = measured[measured.index < day]
-        if len(times) and before.notna().any():
-            out.append(forecast_day(before, times)["p50"])
-    return pd.concat(out) if out else pd.Series(dtype=float)
+def _pv_without_measurements(clear: pd.Series, weather_kw: pd.Series | None) -> pd.DataFrame:
+    """The clear sky × a climatological index and its band; the weather forecast (±
+    WEATHER_UNCALIBRATED_SPREAD of the clear sky) where it reaches."""
+    low, high = CLIMATOLOGICAL_INDEX_BAND
+    band = pd.DataFrame(
+        {"p10": clear * low, "p50": clear * CLIMATOLOGICAL_INDEX, "p90": clear * high}
+    )
+    method = "climatology"
+    if weather_kw is not None:
+        from_weather = weather_kw.reindex(clear.index)
+        covered = from_weather.notna()
+        if covered.any():
+            spread = (-WEATHER_UNCALIBRATED_SPREAD, WEATHER_UNCALIBRATED_SPREAD)
+            weather_band = relative_band(from_weather, clear, spread)
+            band.loc[covered] = weather_band.loc[covered]
+            method = "weather" if covered.all() else "weather+climatology"
+    band.attrs["method"] = method
+    band.attrs["methods"] = {b.name: method for b in BANDS}
+    return band
 
 
-def _relative_error_quantiles(
-    measured: pd.Series, forecast: pd.Series, clear: pd.Series, timezone: str
-) -> tuple[float, float] | None:
-    """P10/P90 of (measured − forecast) / clear sky over daylight (None: too few days)."""
-    scale = clear.reindex(measured.index)
-    errors = ((measured - forecast.reindex(measured.index)) / scale).where(usable(scale))
-    return error_quantiles(errors, timezone)
+def _joined(methods) -> str:
+    """The methods of every band, each once, in the order they appear ("a+b", "b+c": a+b+c)."""
+    seen: dict[str, None] = {}
+    for method in methods:
+        seen.update(dict.fromkeys(method.split("+")))
+    return "+".join(m for m in seen if m)
 
 
 def _given(value: float | list[float], slots: int) -> np.ndarray:

@@ -4,7 +4,8 @@ A forecast arrives as a DataFrame, a CSV (plain or .gz) or JSON (a file, a dict 
 list of records) with a time column or index and GHI [W/m²] (optionally DNI and DHI), or only
 the cloud cover [%]; temperature and wind speed are used when given. Column names may carry
 their units (`ghi_w_m2`, `temp_air_c`, as in the problem document) or be pvlib's (`ghi`,
-`temp_air`).
+`temp_air`). A provider's own JSON (Open-Meteo, Solcast) is recognised and read by
+`forecasting.providers`. Each value stands for the instant of its time.
 
 Providers give hourly values, plans want quarter-hours. GHI is interpolated as a clear-sky
 index (GHI / clear-sky GHI), not in W/m², so the hour around sunrise keeps its curve; the
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from smartcharge.forecasting.providers import ProviderFormat, detect_format, read_provider
 from smartcharge.forecasting.pv import (
     clearsky_irradiance,
     complete_irradiance,
@@ -47,13 +49,16 @@ MAX_GHI_INDEX = 1.5
 WeatherSource = pd.DataFrame | Weather | dict | list | str | Path
 
 
-def read_weather(source: WeatherSource) -> pd.DataFrame:
+def read_weather(source: WeatherSource, provider: ProviderFormat | None = None) -> pd.DataFrame:
     """The forecast as a DataFrame on aware UTC times with pvlib's column names (ghi, dni,
-    dhi, temp_air, wind_speed, cloud_cover: those given). ValueError says what is wrong."""
+    dhi, temp_air, wind_speed, cloud_cover: those given). A provider's JSON is recognised, or
+    read as `provider` says. ValueError says what is wrong."""
     if isinstance(source, Weather):
         source = source.model_dump(exclude_none=True)
     if isinstance(source, str | Path):
         source = _read_file(Path(source))
+    if provider is not None or detect_format(source) is not None:
+        source = read_provider(source, provider).frame
     if isinstance(source, dict | list):
         source = pd.DataFrame(source)
     if not isinstance(source, pd.DataFrame):
@@ -69,6 +74,16 @@ def _read_file(path: Path) -> pd.DataFrame | dict | list:
         with opened as handle:
             return json.load(handle.handle)
     return pd.read_csv(path)
+
+
+def to_weather_document(frame: pd.DataFrame) -> dict[str, list]:
+    """A frame of `read_weather` as the problem document's `weather` (ISO UTC times, names
+    with units): what the service stores and checks."""
+    document: dict[str, list] = {"time": [t.isoformat() for t in frame.index]}
+    for name, units in COLUMN_UNITS.items():
+        if name in frame.columns:
+            document[units] = [float(v) for v in frame[name]]
+    return document
 
 
 def _normalised(frame: pd.DataFrame) -> pd.DataFrame:

@@ -22,8 +22,14 @@ from smartcharge.optimizer.units import phase_current_of_balanced_kw
 _ENERGY_EPS_KWH = 1e-3
 
 
-def limited_by(index: ProblemIndex, setpoint: np.ndarray, flows: SiteFlows) -> list[list[dict]]:
-    """Per session, `[{"slots": [...], "constraint": name}, ...]`."""
+def limited_by(
+    index: ProblemIndex,
+    setpoint: np.ndarray,
+    flows: SiteFlows,
+    sessions: np.ndarray | None = None,
+) -> list[list[dict]]:
+    """Per session, `[{"slots": [...], "constraint": name}, ...]`; only for the `sessions`
+    marked (a bool mask) if given, the others get None (a re-plan keeps their explanation)."""
     power_kw = session_power_kw(index, setpoint)
     delivered_before = np.cumsum(power_kw, axis=1) * index.step_h - power_kw * index.step_h
     wants_more = delivered_before < index.energy_kwh[:, None] - _ENERGY_EPS_KWH
@@ -53,8 +59,11 @@ def limited_by(index: ProblemIndex, setpoint: np.ndarray, flows: SiteFlows) -> l
     )
     pv_surplus_kw = np.maximum(flows.pv_used_kw - index.base_load_kw, 0.0)
 
-    result = []
+    result: list = []
     for s in range(index.n_sessions):
+        if sessions is not None and not sessions[s]:
+            result.append(None)
+            continue
         slots = np.flatnonzero(candidate[s])
         if slots.size == 0:
             result.append([])

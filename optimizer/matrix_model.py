@@ -8,29 +8,37 @@ builds in a fraction of a second. `tests/test_backends.py` proves both give the 
 
 from __future__ import annotations
 
-import math
 import time
 
 import highspy
 import numpy as np
 
+from smartcharge.optimizer.dive import DiveColumns
+from smartcharge.optimizer.flows import site_flows
 from smartcharge.optimizer.index import ProblemIndex
+from smartcharge.optimizer.live_relaxation import LiveRelaxation
 from smartcharge.optimizer.pairs import PairIndex
-from smartcharge.optimizer.solve import SolveResult, Termination, termination_of
+from smartcharge.optimizer.relaxation_first import solve_relaxation_first
+from smartcharge.optimizer.solve import SolveResult
 from smartcharge.optimizer.sparse_lp import SparseLP
 from smartcharge.optimizer.units import phase_current_of_balanced_kw
 from smartcharge.optimizer.weights import energy_weights
 
-# A relative gap means little when the objective is near 0 (a cheap night, a demand charge
-# already paid): one cent of absolute gap is also accepted as optimal.
-ABSOLUTE_GAP = 0.01
+# The LP relaxation leaves out the on columns (fixed at 0, so that columns keep their numbers)
+# and their rows: with on in [0, 1], unit_min * on <= x <= unit_max * on projects onto
+# 0 <= x <= unit_max, which x's bounds already say. It is half the size and its solves are
+# several times faster than with them (warm re-solves skip presolve, which would remove them).
+RELAXATION_WITHOUT_ROWS = frozenset({"semi_continuous_floor", "semi_continuous_ceiling"})
+RELAXATION_FIXED_TO_ZERO = frozenset({"on"})
 
 
 class MatrixModel:
-    """The MILP as a highspy instance, with the objectives of the strict order as vectors."""
+    """The MILP as sparse arrays, with the objectives of the strict order as vectors, solved
+    relaxation first (`optimizer.relaxation_first`) on HiGHS instances made when needed."""
 
     def __init__(self, index: ProblemIndex, threads: int = 1):
         self.index = index
+        self.threads = threads
         self.pairs = PairIndex.of(index)
         self.weights = energy_weights(index)
         self.tiers = self.weights.tiers
@@ -40,181 +48,126 @@ class MatrixModel:
         add_phase_limits(self)
         add_circuits(self)
         self.objectives = objective_vectors(self)
-        self._active_cost, offset = self.objectives[("weighted",)]
-        self.highs = self.lp.to_highs(self._active_cost, threads)
-        # The relaxation lives in its own instance so that its simplex basis survives from
-        # stage to stage: re-solving after a new objective or a held row takes few iterations.
-        self.relaxation = self.lp.to_highs(self._active_cost, threads, relaxed=True)
-        self._set_offset(offset)
         self.values = np.zeros(self.lp.n_cols)
-        self.base_rows = self.highs.getNumRow()
+        self.has_incumbent = False  # whether `values` is a schedule of the MILP
+        self.retired = np.zeros(index.n_sessions, dtype=bool)  # rows kept for a reused model
         self.speedups: set[str] = set()
+        self.active: tuple = ("weighted",)
+        self.held: list[tuple[np.ndarray, np.ndarray, float]] = []  # (cols, coefficients, upper)
+        self._relaxation: LiveRelaxation | None = None
+        self._mip: highspy.Highs | None = None
+        self._dive_columns: DiveColumns | None = None
+
+    # -- the HiGHS instances ------------------------------------------------------------------
+    @property
+    def relaxation(self) -> LiveRelaxation:
+        if self._relaxation is None:
+            cost, offset = self.objectives[self.active]
+            self._relaxation = LiveRelaxation(
+                self.lp, cost, self.threads, RELAXATION_WITHOUT_ROWS, RELAXATION_FIXED_TO_ZERO
+            )
+            self._relaxation.set_cost(cost, offset)
+            for cols, coefficients, upper in self.held:
+                self._relaxation.add_row(cols, coefficients, upper)
+        return self._relaxation
+
+    @property
+    def mip(self) -> highspy.Highs:
+        """The MILP itself, for the few stages the relaxation and a dive do not settle."""
+        if self._mip is None:
+            cost, offset = self.objectives[self.active]
+            self._mip = self.lp.to_highs(cost, self.threads)
+            self._mip.changeObjectiveOffset(offset)
+            for cols, coefficients, upper in self.held:
+                self._mip.addRow(-highspy.kHighsInf, upper, cols.size, cols, coefficients)
+        return self._mip
+
+    def dive_columns(self) -> DiveColumns:
+        if self._dive_columns is None:
+            self._dive_columns = dive_columns(self)
+        return self._dive_columns
+
+    def retire_sessions(self, sessions: np.ndarray) -> None:
+        """Fix the set-points of `sessions` (rows of the index) at 0: departed, or replaced by
+        a changed copy appended to the model (see `optimizer.optimize`)."""
+        pairs = self.pairs
+        retired = np.isin(pairs.session, sessions)
+        binary_pairs = np.flatnonzero(pairs.binary)
+        self.lp.fix_to_zero(self.lp.blocks["x"][retired])
+        self.lp.fix_to_zero(self.lp.blocks["on"][retired[binary_pairs]])
+        self._dive_columns = None
+
+    def continue_from(self, previous: MatrixModel) -> None:
+        """Take over `previous`'s live relaxation (and its basis), patched to this model: the
+        same site with sessions appended, departed or changed (see `optimizer.optimize`)."""
+        live = previous._relaxation
+        previous._relaxation = None
+        if live is None:
+            return
+        live.patch_to(self.lp)
+        self._relaxation = live
+        live.set_cost(*self.objectives[self.active])
+        self.speedups.add("model_reused")
 
     # -- the interface `optimizer.objective_order` drives --------------------------------
     def solve(self, time_limit_s: float, mip_gap: float, warm_start: bool = False) -> SolveResult:
-        started = time.perf_counter()
-        highs = self.highs
-        highs.setOptionValue("time_limit", max(time_limit_s, 0.01))
-        highs.setOptionValue("mip_rel_gap", mip_gap)
-        highs.setOptionValue("mip_abs_gap", ABSOLUTE_GAP)
-        if self.lp.blocks["on"].size:
-            proven = self._solve_from_relaxation(time_limit_s, mip_gap, warm_start, started)
-            if proven is not None:
-                return proven
-            warm_start = bool(np.any(self.values))
-            remaining_s = time_limit_s - (time.perf_counter() - started)
-            highs.setOptionValue("time_limit", max(remaining_s, 0.01))
-        if warm_start:
-            solution = highspy.HighsSolution()
-            solution.col_value = self.values.tolist()
-            solution.value_valid = True
-            highs.setSolution(solution)
-        with StallStop.for_limit(highs, time_limit_s):
-            highs.run()
-        if warm_start and not self._solution_matches_objective():
-            # HiGHS 1.16 may report the optimum of a warm-started MIP solved at the root yet
-            # return the start as its solution; then solve again without the start.
-            highs.clearSolver()
-            highs.run()
-        info = highs.getInfo()
-        has_solution = info.primal_solution_status == 2
-        if has_solution:
-            self.values = np.asarray(highs.getSolution().col_value)
-        status = highs.getModelStatus()
-        objective = info.objective_function_value if has_solution else None
-        bound = info.mip_dual_bound if info.mip_node_count >= 0 else objective
-        return SolveResult(
-            termination=termination_of(status),
-            has_solution=has_solution,
-            objective=objective,
-            bound=bound,
-            solve_s=time.perf_counter() - started,
-        )
-
-    def _solve_from_relaxation(
-        self, time_limit_s: float, mip_gap: float, has_incumbent: bool, started: float
-    ) -> SolveResult | None:
-        """Prove a schedule optimal from the LP relaxation alone, or leave the best start.
-
-        1. Solve the relaxation; its optimum bounds the MILP. An incumbent (the previous
-           stage's schedule) within the gap of it is optimal: done.
-        2. Fix every binary the relaxation leaves integral and solve the small MIP over the
-           rest (a RINS-like neighbourhood). On these models the relaxation is integral for
-           all but a few percent of the pairs, so this is quick and usually within the gap.
-           It is always feasible: every fractional set-point switched off lowers charging
-           only, which keeps every upper limit and lets PV curtailment keep export and the
-           phases' lower limits.
-        Returns None when neither proves optimality; `self.values` then holds the best
-        schedule found, for the full MIP to start from.
-        """
-        highs, blocks = self.highs, self.lp.blocks
-        binaries = np.concatenate([blocks["on"], blocks["importing"]]).astype(np.int32)
-        n = binaries.size
-        incumbent = self._active_cost @ self.values + self._offset if has_incumbent else np.inf
-        relaxation = self.relaxation
-        relaxation.setOptionValue("time_limit", max(time_limit_s, 0.01))
-        relaxation.run()
-        if relaxation.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            return None
-        bound = relaxation.getInfo().objective_function_value
-        relaxed = np.asarray(relaxation.getSolution().col_value)
-
-        def proven(objective: float, speedup: str) -> SolveResult | None:
-            result = SolveResult(
-                Termination.OPTIMAL, True, objective, bound, time.perf_counter() - started
-            )
-            within_abs = result.bound is not None and objective - result.bound <= ABSOLUTE_GAP
-            if not within_abs and (result.gap is None or result.gap > mip_gap):
-                return None
-            self.speedups.add(speedup)
-            return result
-
-        if has_incumbent and (result := proven(incumbent, "incumbent_proven_by_relaxation")):
-            return result
-        binary_pairs = np.flatnonzero(self.pairs.binary)
-        floor = self.index.unit_min[self.pairs.session[binary_pairs]]
-        x = relaxed[blocks["x"][binary_pairs]]
-        importing = relaxed[blocks["importing"]]
-        lower = np.concatenate([x >= floor - 1e-7, importing >= 1 - 1e-7]).astype(float)
-        upper = np.concatenate([x > 1e-7, importing > 1e-7]).astype(float)
-        highs.changeColsBounds(n, binaries, lower, upper)
-        remaining_s = time_limit_s - (time.perf_counter() - started)
-        highs.setOptionValue("time_limit", max(remaining_s, 0.01))
-        try:
-            with StallStop.for_limit(highs, time_limit_s):
-                highs.run()
-            if highs.getInfo().primal_solution_status == 2:
-                objective = highs.getInfo().objective_function_value
-                if objective < incumbent:
-                    self.values = np.asarray(highs.getSolution().col_value)
-                    incumbent = objective
-        finally:
-            highs.changeColsBounds(n, binaries, np.zeros(n), np.ones(n))
-        if np.isfinite(incumbent):
-            return proven(float(incumbent), "fixed_relaxation")
-        return None
-
-    def _solution_matches_objective(self) -> bool:
-        info = self.highs.getInfo()
-        if info.primal_solution_status != 2:
-            return True
-        values = np.asarray(self.highs.getSolution().col_value)
-        reported = info.objective_function_value
-        return abs(self._active_cost @ values + self._offset - reported) <= 1e-7 * max(
-            1.0, abs(reported)
-        )
+        return solve_relaxation_first(self, time.perf_counter() + time_limit_s, mip_gap)
 
     def minimize(self, objective: tuple) -> None:
+        self.active = objective
         cost, constant = self.objectives[objective]
-        self._active_cost = cost
-        self._set_offset(constant)
-        for highs in (self.highs, self.relaxation):
-            highs.changeColsCost(cost.size, np.arange(cost.size, dtype=np.int32), cost)
+        if self._relaxation is not None:
+            self._relaxation.set_cost(cost, constant)
+        if self._mip is not None:
+            self._mip.changeColsCost(cost.size, np.arange(cost.size, dtype=np.int32), cost)
+            self._mip.changeObjectiveOffset(constant)
+
+    def objective_value(self, values: np.ndarray) -> float:
+        cost, constant = self.objectives[self.active]
+        return float(cost @ values + constant)
 
     def value(self, objective: tuple) -> float:
         cost, constant = self.objectives[objective]
         return float(cost @ self.values + constant)
 
-    def hold(self, objective: tuple, upper: float) -> None:
+    def hold(self, objective: tuple, value: float) -> float:
+        """Keep `objective` at most `value` (the schedule in hand's own, which is exact: its
+        defined quantities are tightened) from now on, with 1e-9 of slack for the LP's
+        round-off; returns the bound."""
         cost, constant = self.objectives[objective]
         cols = np.flatnonzero(cost).astype(np.int32)
-        for highs in (self.highs, self.relaxation):
-            highs.addRow(-highspy.kHighsInf, upper - constant, cols.size, cols, cost[cols])
+        upper = value + 1e-9 * (1.0 + abs(value))
+        held = (cols, cost[cols], upper - constant)
+        self.held.append(held)
+        if self._relaxation is not None:
+            self._relaxation.add_row(*held)
+        if self._mip is not None:
+            self._mip.addRow(-highspy.kHighsInf, held[2], cols.size, cols, held[1])
+        return upper
 
-    def _set_offset(self, constant: float) -> None:
-        # The constant (the demand charge already paid on peak_so_far) is part of the
-        # objective HiGHS sees, so that its relative gap is a gap on the true cost.
-        self._offset = constant
-        for highs in (self.highs, self.relaxation):
-            highs.changeObjectiveOffset(constant)
+    def is_integral(self, values: np.ndarray) -> bool:
+        """Whether every integer column of the MILP is integral in `values` (a family of
+        binaries a dive does not round must not slip through as a schedule)."""
+        integer = np.concatenate(self.lp.integer)
+        if not integer.any():
+            return True
+        ints = values[integer]
+        return bool(np.all(np.abs(ints - np.round(ints)) <= 1e-6))
+
+    def keeps_holds(self, values: np.ndarray) -> bool:
+        """Whether a schedule keeps what earlier stages held (a dive cut short may not)."""
+        return all(
+            coefficients @ values[cols] <= upper + 1e-7 * (1.0 + abs(upper))
+            for cols, coefficients, upper in self.held
+        )
 
     def reset_stages(self) -> None:
         """Drop what the stages of a previous solve held; back to the weighted objective."""
-        for highs in (self.highs, self.relaxation):
-            extra = highs.getNumRow() - self.base_rows
-            if extra:
-                rows = np.arange(self.base_rows, self.base_rows + extra, dtype=np.int32)
-                highs.deleteRows(extra, rows)
+        self.held = []
+        if self._relaxation is not None:
+            self._relaxation.clear_added_rows()
+        self._mip = None
         self.minimize(("weighted",))
-
-    def retire_session(self, session: int) -> None:
-        """Take a departed session out in place: no set-point, no energy that counts.
-
-        Only bounds change, so both HiGHS instances keep their model and the relaxation its
-        basis: the re-plan after a departure starts where the last plan ended.
-        """
-        blocks, pairs = self.lp.blocks, self.pairs
-        columns = blocks["x"][pairs.session == session]
-        binary_pairs = np.flatnonzero(pairs.binary)
-        columns = np.concatenate(
-            [columns, blocks["on"][pairs.session[binary_pairs] == session]]
-        ).astype(np.int32)
-        unmet_row = np.array([self.lp.row_offset("unmet_definition") + session], dtype=np.int32)
-        for highs in (self.highs, self.relaxation):
-            zeros = np.zeros(columns.size)
-            highs.changeColsBounds(columns.size, columns, zeros, zeros)
-            highs.changeRowsBounds(1, unmet_row, np.zeros(1), np.full(1, highspy.kHighsInf))
-        self.values[columns] = 0.0
 
     def total_shortfall_kwh(self) -> float:
         return float(self.values[self.lp.blocks["unmet_kwh"]].sum())
@@ -228,7 +181,7 @@ class MatrixModel:
         return {
             "variables": self.lp.n_cols,
             "binaries": int(sum(i.sum() for i in self.lp.integer)),
-            "constraints": self.highs.getNumRow(),
+            "constraints": self.lp.n_rows() + len(self.held),
         }
 
 
@@ -464,40 +417,81 @@ def objective_vectors(m: MatrixModel) -> dict[tuple, tuple[np.ndarray, float]]:
     return objectives
 
 
-__all__ = ["MatrixModel", "Termination"]
+def tightened(m: MatrixModel, values: np.ndarray) -> np.ndarray:
+    """A schedule's columns completed from its set-points, every defined quantity exact.
+
+    A solve leaves quantities its objective does not price anywhere their rows allow (the
+    lower tier's unmet energy while the higher tier's shortfall is minimised, say), and a
+    dive cut short leaves set-points whose flows no longer balance. From the set-points and the
+    solver's PV use (as a hint), the grid flows follow as the answer reports them
+    (`optimizer.flows.site_flows`); unmet energy, the largest unmet fractions, ramps, the peak
+    and the binaries follow as the least their rows allow. A stage then reads the schedule's
+    true value of any objective, and the schedule keeps every row.
+    """
+    index, pairs, blocks = m.index, m.pairs, m.lp.blocks
+    values = values.copy()
+    x = values[blocks["x"]]
+    setpoint = np.zeros(index.plugged.shape)
+    setpoint[pairs.session, pairs.slot] = x
+    # Slots whose flows no longer balance the set-points get the flows the answer would report.
+    grid_import = values[blocks["grid_import_kw"]]
+    grid_export = values[blocks["grid_export_kw"]]
+    pv_used = values[blocks["pv_used_kw"]]
+    charging_kw = (setpoint * index.kw_per_unit[:, None]).sum(axis=0)
+    residual = grid_import - grid_export + pv_used - charging_kw - index.base_load_kw
+    broken = np.abs(residual) > 1e-6
+    if broken.any():
+        flows = site_flows(index, setpoint, pv_used)
+        values[blocks["pv_used_kw"]] = np.where(broken, flows.pv_used_kw, pv_used)
+        values[blocks["grid_import_kw"]] = np.where(broken, flows.import_kw, grid_import)
+        values[blocks["grid_export_kw"]] = np.where(broken, flows.export_kw, grid_export)
+        inverted = np.flatnonzero(index.export_price > index.import_price)
+        importing = values[blocks["importing"]]
+        importing = np.where(flows.import_kw[inverted] > 1e-9, 1.0, importing)
+        values[blocks["importing"]] = np.where(flows.export_kw[inverted] > 1e-9, 0.0, importing)
+    kwh = x * index.kw_per_unit[pairs.session] * index.step_h
+    delivered = np.bincount(pairs.session, weights=kwh, minlength=index.n_sessions)
+    unmet = np.maximum(index.energy_counts_kwh - delivered, 0.0)
+    values[blocks["unmet_kwh"]] = unmet
+    counts = index.energy_counts_kwh
+    fraction = np.where(counts > 1e-9, unmet / np.maximum(counts, 1e-9), 0.0)
+    for r, tier in enumerate(m.tiers):
+        in_tier = index.priority == tier
+        values[blocks["tier_max_unmet_fraction"][r]] = fraction[in_tier].max(initial=0.0)
+    ramped = pairs.ramped
+    previous = pairs.previous[ramped]
+    before = np.where(previous >= 0, x[np.maximum(previous, 0)], 0.0)
+    ramp = index.kw_per_unit[pairs.session[ramped]] * (x[ramped] - before)
+    values[blocks["ramp_up_kw"]] = np.maximum(ramp, 0.0)
+    values[blocks["peak_import_kw"]] = index.demand.peak_kw(values[blocks["grid_import_kw"]])
+    binary_pairs = np.flatnonzero(pairs.binary)
+    values[blocks["on"]] = (x[binary_pairs] > 1e-9).astype(float)
+    return values
 
 
-# The full MIP stops when its best schedule has not improved by more than the absolute gap for
-# this long: on these models branch and bound rarely moves a weak bound (a demand charge
-# spread over semi-continuous currents), and the schedule found early is the one it returns.
-STALL_MIN_S = 0.5
-STALL_SHARE = 0.03
-
-
-class StallStop:
-    """Interrupt a HiGHS MIP whose incumbent has stalled for `stall_s` seconds."""
-
-    def __init__(self, highs: highspy.Highs, stall_s: float) -> None:
-        self.highs = highs
-        self.stall_s = stall_s
-        self.best = math.inf
-        self.improved_at = 0.0
-
-    @classmethod
-    def for_limit(cls, highs: highspy.Highs, time_limit_s: float) -> StallStop:
-        return cls(highs, stall_s=max(STALL_MIN_S, STALL_SHARE * time_limit_s))
-
-    def __enter__(self) -> StallStop:
-        self.highs.cbMipInterrupt.subscribe(self._check)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.highs.cbMipInterrupt.unsubscribe(self._check)
-
-    def _check(self, event: highspy.highs.HighsCallbackEvent) -> None:
-        out = event.data_out
-        if out.mip_primal_bound < self.best - ABSOLUTE_GAP:
-            self.best = out.mip_primal_bound
-            self.improved_at = out.running_time
-        elif math.isfinite(self.best) and out.running_time - self.improved_at > self.stall_s:
-            event.interrupt()
+def dive_columns(m: MatrixModel) -> DiveColumns:
+    """What a dive rounds: the set-points the MILP's semi-continuous rows concern (read from
+    those rows, so a model built without them is not made semi-continuous by the dive) and
+    the binaries that choose a slot's direction."""
+    blocks = m.lp.blocks
+    x_cols = blocks["x"]
+    floor_rows = [b for b in m.lp.row_blocks if b.name == "semi_continuous_floor"]
+    setpoint = np.zeros(0, dtype=np.int64)
+    floor = np.zeros(0)
+    if floor_rows:
+        block = floor_rows[0]
+        is_x = (block.cols >= x_cols[0]) & (block.cols <= x_cols[-1]) if x_cols.size else None
+        on_entries = ~is_x if is_x is not None else np.ones(block.cols.size, dtype=bool)
+        setpoint = np.empty(block.lower.size, dtype=np.int64)
+        floor = np.empty(block.lower.size)
+        setpoint[block.rows[~on_entries]] = block.cols[~on_entries]
+        floor[block.rows[on_entries]] = -block.values[on_entries]
+    _, upper = m.lp.column_bounds()
+    return DiveColumns(
+        setpoint=setpoint.astype(np.int32),
+        floor=floor,
+        upper=upper[setpoint],
+        direction=blocks["importing"].astype(np.int32),
+        slot=m.pairs.slot[setpoint - x_cols[0]] if setpoint.size else np.zeros(0, dtype=int),
+        session=m.pairs.session[setpoint - x_cols[0]] if setpoint.size else np.zeros(0, int),
+    )

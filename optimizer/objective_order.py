@@ -7,7 +7,10 @@
    tier's total shortfall, hold it; minimise the tier's largest unmet fraction, hold it. Then
    minimise cost plus tie-breaks with all of that held. Each stage starts from the previous
    stage's schedule (a MIP start, feasible by construction), so a stage that runs out of time
-   still returns at least what the stage before found.
+   still returns at least what the stage before found. Each stage holds the value the
+   schedule in hand achieves (plus the model's own slack for round-off, `hold`'s return).
+3. The cost stage is skipped when the weighted solve's bound already proves it
+   (`_cost_proven_by_weights`).
 
 The model is anything with the small interface of `optimizer.solve.PyomoModel` (the reference)
 and `optimizer.matrix_model.MatrixModel` (the fast path).
@@ -22,23 +25,23 @@ from typing import Protocol
 import numpy as np
 
 from smartcharge.optimizer.solve import SolveResult, Termination
+from smartcharge.optimizer.weights import EnergyWeights
 
-# What a held stage may lose against its own solve, so that rounding noise never makes the
-# next stage infeasible: 1e-6 of the value, at least 0.01 Wh.
-_HOLD_RELATIVE = 1e-6
-_HOLD_ABSOLUTE_KWH = 1e-5
 _SHORTFALL_TOLERANCE_KWH = 1e-4
+# One cent (see `optimizer.solve.ABSOLUTE_GAP`).
+_ABSOLUTE_GAP = 0.01
 
 
 class StagedModel(Protocol):
     tiers: tuple[int, ...]
+    weights: EnergyWeights
 
     def solve(
         self, time_limit_s: float, mip_gap: float, warm_start: bool = False
     ) -> SolveResult: ...
     def minimize(self, objective: tuple) -> None: ...
     def value(self, objective: tuple) -> float: ...
-    def hold(self, objective: tuple, upper: float) -> None: ...
+    def hold(self, objective: tuple, upper: float) -> float: ...
     def total_shortfall_kwh(self) -> float: ...
     def setpoints(self) -> tuple[np.ndarray, np.ndarray]: ...
     def model_size(self) -> dict[str, int]: ...
@@ -49,6 +52,7 @@ class StagedResult:
     stages: list[str] = field(default_factory=list)
     results: list[SolveResult] = field(default_factory=list)
     cost_stage: SolveResult | None = None
+    complete: bool = False  # every stage the order needs has run (none cut by the deadline)
 
     @property
     def has_solution(self) -> bool:
@@ -56,7 +60,7 @@ class StagedResult:
 
     @property
     def all_optimal(self) -> bool:
-        return all(r.termination == Termination.OPTIMAL for r in self.results)
+        return self.complete and all(r.termination == Termination.OPTIMAL for r in self.results)
 
     @property
     def solve_s(self) -> float:
@@ -64,7 +68,11 @@ class StagedResult:
 
     @property
     def termination(self) -> str:
-        return str(self.results[-1].termination) if self.results else "not_run"
+        if not self.results:
+            return "not_run"
+        if not self.complete and self.results[-1].termination == Termination.OPTIMAL:
+            return str(Termination.TIME_LIMIT)  # the last stage finished, the order did not
+        return str(self.results[-1].termination)
 
     def record(self, name: str, result: SolveResult) -> None:
         self.stages.append(name)
@@ -79,22 +87,61 @@ def solve_in_objective_order(model: StagedModel, mip_gap: float, deadline: float
         return staged
     staged.cost_stage = weighted
     if model.total_shortfall_kwh() <= _SHORTFALL_TOLERANCE_KWH:
+        staged.complete = True
         return staged
 
+    held: list[tuple[float, float]] = []  # (weight in the weighted objective, held value)
     for r in reversed(range(len(model.tiers))):
         tier = model.tiers[r]
         if not _run_stage(model, staged, ("shortfall", r), f"shortfall:p{tier}", deadline, mip_gap):
             return staged
-        held = model.value(("shortfall", r))
-        model.hold(("shortfall", r), held * (1 + _HOLD_RELATIVE) + _HOLD_ABSOLUTE_KWH)
-        if held <= _SHORTFALL_TOLERANCE_KWH:
+        shortfall = model.hold(("shortfall", r), model.value(("shortfall", r)))
+        held.append((model.weights.per_kwh_by_tier[r], shortfall))
+        if shortfall <= _SHORTFALL_TOLERANCE_KWH:
             continue
         if not _run_stage(model, staged, ("fairness", r), f"fairness:p{tier}", deadline, mip_gap):
             return staged
-        model.hold(("fairness", r), model.value(("fairness", r)) + _HOLD_RELATIVE)
+        fairness = model.hold(("fairness", r), model.value(("fairness", r)))
+        weight = model.weights.per_kwh_by_tier[r] * model.weights.fairness_kwh_per_fraction[r]
+        held.append((weight, fairness))
+    proof = _cost_proven_by_weights(model, weighted, held, mip_gap)
+    if proof is not None:
+        staged.record("cost", proof)
+        staged.cost_stage = proof
+        staged.complete = True
+        return staged
     if _run_stage(model, staged, ("cost",), "cost", deadline, mip_gap):
         staged.cost_stage = staged.results[-1]
+        staged.complete = True
     return staged
+
+
+def _cost_proven_by_weights(
+    model: StagedModel,
+    weighted: SolveResult,
+    held: list[tuple[float, float]],
+    mip_gap: float,
+) -> SolveResult | None:
+    """The cost stage, proven without a solve when the weighted stage already settles it.
+
+    The weighted objective is cost + sum of w_k * (held objective k). For every schedule that
+    keeps the holds (objective k <= H_k), cost >= weighted bound - sum w_k * H_k: a Lagrangian
+    bound with the weights as multipliers. When the schedule in hand is within the gap of it,
+    the cost stage is optimal as it stands; on these models that is the common case once the
+    tiers' stages have confirmed the weighted schedule (their holds are its own values).
+    """
+    if weighted.bound is None:
+        return None
+    started = time.perf_counter()
+    bound = weighted.bound - sum(weight * value for weight, value in held)
+    cost = model.value(("cost",))
+    slack = cost - bound
+    if slack > _ABSOLUTE_GAP and slack > mip_gap * abs(cost):
+        return None
+    speedups = getattr(model, "speedups", None)
+    if speedups is not None:
+        speedups.add("cost_proven_by_weights")
+    return SolveResult(Termination.OPTIMAL, True, cost, bound, time.perf_counter() - started)
 
 
 def _run_stage(

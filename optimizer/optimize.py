@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from smartcharge.optimizer.fallback import top_up, water_fill
+from smartcharge.optimizer.fallback import water_fill
 from smartcharge.optimizer.flows import SiteFlows, session_power_kw, site_flows
 from smartcharge.optimizer.index import ProblemIndex, build_index
 from smartcharge.optimizer.kpis import compute_kpis, demand_period_entries, session_energy
@@ -27,18 +27,27 @@ from smartcharge.optimizer.objective_order import (
 from smartcharge.optimizer.problem import Problem, parse_problem
 from smartcharge.optimizer.rounding import round_setpoints
 from smartcharge.optimizer.solve import PyomoModel, highs_version
+from smartcharge.optimizer.top_up import top_up
 
 MODELS = {"matrix": MatrixModel, "pyomo": PyomoModel}
 
-# Time kept back from the solver for rounding, explanations and OCPP payloads, so that the
-# whole answer arrives within time_limit_s (measured: ~1.5e-5 s per plugged pair and slot).
-_POSTPROCESS_S_PER_SESSION_SLOT = 2e-5
-_POSTPROCESS_MAX_SHARE = 0.4
+# Time kept back from the solver for rounding, the top-up, the fallback's comparison,
+# explanations and OCPP payloads, so that the whole answer arrives within time_limit_s.
+# Measured on an idle machine: 0.3-0.5 s at 1000 sessions x 96 slots (~6e-6 s per session and
+# slot), and four to eight times what parsing, indexing and building took, which tracks how
+# busy the machine is. A limit too short for both leaves the solver 40 % of it.
+_POSTPROCESS_S_PER_SESSION_SLOT = 1e-5
+_POSTPROCESS_PER_PREPARATION = 5.0
+_POSTPROCESS_MAX_SHARE = 0.6
 
 
-def solver_time_s(time_limit_s: float, index: ProblemIndex) -> float:
-    """The share of `time_limit_s` the solver may use."""
-    reserve_s = 0.02 + _POSTPROCESS_S_PER_SESSION_SLOT * index.n_sessions * index.slots
+def solver_time_s(time_limit_s: float, index: ProblemIndex, prepared_s: float = 0.0) -> float:
+    """The share of `time_limit_s` the solver may use, counted from the start, when parsing,
+    indexing and building took `prepared_s`."""
+    reserve_s = max(
+        0.02 + _POSTPROCESS_S_PER_SESSION_SLOT * index.n_sessions * index.slots,
+        _POSTPROCESS_PER_PREPARATION * prepared_s,
+    )
     return time_limit_s - min(reserve_s, _POSTPROCESS_MAX_SHARE * time_limit_s)
 
 
@@ -63,11 +72,21 @@ class Plan:
     def power_kw(self) -> np.ndarray:
         return session_power_kw(self.index, self.setpoint)
 
-    def to_answer(self) -> dict[str, Any]:
-        """The SPEC §2 answer, without the OCPP payloads (those belong to `api.ocpp`)."""
+    def to_answer(self, explained_before: dict[str, list] | None = None) -> dict[str, Any]:
+        """The SPEC §2 answer, without the OCPP payloads (those belong to `api.ocpp`).
+
+        `explained_before` (session id -> `limited_by` of the plan before, for the sessions
+        whose set-points this re-plan left as they were) is taken over instead of explained
+        anew (`api.service.replan`).
+        """
         index = self.index
         delivered_kwh, unmet_kwh = session_energy(index, self.setpoint)
-        reasons = limited_by(index, self.setpoint, self.flows)
+        kept = explained_before or {}
+        explain = np.array([s not in kept for s in index.session_ids], dtype=bool)
+        reasons = limited_by(index, self.setpoint, self.flows, explain if kept else None)
+        reasons = [
+            kept[s] if r is None else r for s, r in zip(index.session_ids, reasons, strict=True)
+        ]
         power_kw = np.round(self.power_kw, 6)
         sessions = []
         for s, session in enumerate(self.problem.sessions):
@@ -89,7 +108,7 @@ class Plan:
             "kpis": compute_kpis(index, self.setpoint, flows),
             "demand_periods": demand_period_entries(index, flows),
             "site": {
-                "slot_start": [t.isoformat() for t in index.slot_start],
+                "slot_start": [t.isoformat() for t in index.slot_times],
                 "import_kw": _rounded(flows.import_kw),
                 "export_kw": _rounded(flows.export_kw),
                 "charging_kw": _rounded(flows.charging_kw),
@@ -122,13 +141,13 @@ def optimize(problem: Problem | dict[str, Any], previous: Plan | None = None) ->
     warnings: list[str] = []
     problem = _forecasts_as_given(problem, warnings)
     index = build_index(problem)
-    deadline = started + solver_time_s(problem.options.time_limit_s, index)
     warnings.extend(index.warnings)
 
-    model, session_rows = _reuse_model(previous, problem)
+    model, session_rows = _reuse_model(previous, problem, problem.options.threads)
     if model is None:
         model = MODELS[problem.options.model](index, threads=problem.options.threads)
     build_s = time.perf_counter() - started
+    deadline = started + solver_time_s(problem.options.time_limit_s, index, build_s)
     staged = solve_in_objective_order(model, problem.options.mip_gap, deadline)
     report = _solver_report(model, staged, build_s, problem.options.model)
 
@@ -144,18 +163,24 @@ def optimize(problem: Problem | dict[str, Any], previous: Plan | None = None) ->
             f"the solver found no schedule in {problem.options.time_limit_s:g} s "
             f"({report['termination']}): a rule-based schedule is returned"
         )
-    # Each slot's billing-period peak before rounding: topping up must not raise it.
-    demand = index.demand
-    peak_kw = demand.peak_kw(site_flows(index, setpoint, pv_hint).import_kw)[demand.of_slot]
     solved = setpoint
     setpoint = round_setpoints(index, setpoint)
     if status != "fallback":
-        setpoint = top_up(index, setpoint, peak_kw + 1e-6, before_rounding=solved)
+        # An optimal schedule leaves room only where rounding freed it: fill that without a
+        # peak the plan avoided. A schedule cut short by the time limit may leave much more,
+        # which goes to energy first (SPEC §1: energy before cost), whatever the peak.
+        cap_kw: float | np.ndarray = np.inf
+        if status == "optimal":
+            # Per slot, the peak of its billing period (or what that period had paid).
+            demand = index.demand
+            peak_kw = demand.peak_kw(site_flows(index, solved, pv_hint).import_kw)
+            cap_kw = peak_kw[demand.of_slot] + 1e-6
+        setpoint, pv_hint = top_up(index, setpoint, cap_kw, pv_hint)
         setpoint, status = _never_below_fallback(index, setpoint, solved, status, warnings)
+        if status == "fallback":
+            pv_hint = None
     flows = site_flows(index, setpoint, pv_hint)
     report["total_s"] = round(time.perf_counter() - started, 4)
-    if session_rows is not None:
-        report["speedups"] = sorted({*report["speedups"], "model_reused"})
     return Plan(index, setpoint, flows, status, warnings, report, model)
 
 
@@ -185,28 +210,78 @@ def fallback_plan(problem: Problem | dict[str, Any], reason: str) -> Plan:
     return Plan(index, setpoint, site_flows(index, setpoint), "fallback", warnings, report)
 
 
+def changed_sessions(plan: Plan, previous: Plan) -> np.ndarray:
+    """(S,) whether each session of `plan` is new or got other set-points than in `previous`
+    (all of them when the site, its horizon or its tariff changed)."""
+    changed = np.ones(plan.index.n_sessions, dtype=bool)
+    if _without_sessions(plan.problem) != _without_sessions(previous.problem):
+        return changed
+    before = {sid: row for row, sid in enumerate(previous.index.session_ids)}
+    for row, sid in enumerate(plan.index.session_ids):
+        old = before.get(sid)
+        if old is not None and previous.problem.sessions[old] == plan.problem.sessions[row]:
+            changed[row] = not np.array_equal(plan.setpoint[row], previous.setpoint[old])
+    return changed
+
+
 def _reuse_model(
-    previous: Plan | None, problem: Problem
-) -> tuple[StagedModel | None, np.ndarray | None]:
-    """The previous plan's model with departed sessions retired, when nothing else changed;
-    with the row of the old schedule each current session takes."""
-    if previous is None or not isinstance(previous.model, MatrixModel):
+    previous: Plan | None, problem: Problem, threads: int
+) -> tuple[MatrixModel | None, np.ndarray | None]:
+    """A model of `problem` that continues from the previous plan's live relaxation, when
+    only sessions differ; with the model row of each of the problem's sessions.
+
+    The model keeps every session it ever had, in its order: a departed (or changed) session
+    stays as a row with no energy and its set-points fixed at 0, and arriving (or changed)
+    sessions are appended, so that the relaxation is patched rather than rebuilt and its
+    basis carries over (`LiveRelaxation.patch_to`).
+    """
+    if previous is None or not isinstance(previous.model, MatrixModel) or not problem.sessions:
         return None, None
-    if problem.model_dump(exclude={"sessions"}) != previous.problem.model_dump(
-        exclude={"sessions"}
-    ):
+    old = previous.model
+    if _without_sessions(problem) != _without_sessions(old.index.problem):
         return None, None
-    old = {s.id: (i, s) for i, s in enumerate(previous.problem.sessions)}
-    if any(s.id not in old or old[s.id][1] != s for s in problem.sessions):
-        return None, None
-    model = previous.model
-    previous.model = None  # the model now belongs to the new plan
-    model.reset_stages()
-    kept = {s.id for s in problem.sessions}
-    for session_id, (row, _) in old.items():
-        if session_id not in kept:
-            model.retire_session(row)
-    return model, np.array([old[s.id][0] for s in problem.sessions], dtype=int)
+    current = {s.id: s for s in problem.sessions}
+    rows: dict[str, int] = {}
+    sessions, retired = [], []
+    for row, session in enumerate(old.index.problem.sessions):
+        if not old.retired[row] and current.get(session.id) == session:
+            rows[session.id] = row
+            sessions.append(session)
+        else:
+            retired.append(row)
+            # Its priority stays: tiers are numbered in the model, one vanishing renumbers them.
+            sessions.append(session.model_copy(update={"energy_kwh": 0.0}))
+    if len(retired) > MAX_RETIRED_SHARE * len(sessions):
+        return None, None  # mostly empty rows by now: a cold model is smaller
+    for session in problem.sessions:
+        if session.id not in rows:
+            rows[session.id] = len(sessions)
+            sessions.append(session)
+    if tuple(sorted({s.priority for s in sessions})) != old.tiers:
+        return None, None  # tiers are numbered in the model: a new one renumbers them
+    model = MatrixModel(
+        build_index(problem.model_copy(update={"sessions": sessions})), threads=threads
+    )
+    model.retired[retired] = True
+    model.retire_sessions(np.asarray(retired, dtype=int))
+    model.continue_from(old)
+    previous.model = None  # its relaxation now belongs to the new plan
+    return model, np.array([rows[s.id] for s in problem.sessions], dtype=int)
+
+
+# A reused model whose rows are more than this share of departed sessions is built anew.
+MAX_RETIRED_SHARE = 0.5
+
+
+def _without_sessions(problem: Problem) -> dict[str, Any]:
+    """What must not change for a model to be reused: all but the sessions and the limits
+    of the solve itself."""
+    return problem.model_dump(
+        exclude={
+            "sessions": True,
+            "options": {"time_limit_s", "mip_gap", "include_default_profiles"},
+        }
+    )
 
 
 def _forecasts_as_given(problem: Problem, warnings: list[str]) -> Problem:
@@ -238,11 +313,12 @@ def _never_below_fallback(
     """
     _, unmet = session_energy(index, setpoint)
     tolerance_kwh = index.problem.options.mip_gap * float(index.energy_counts_kwh.sum())
-    # The rules' schedule is feasible for the MILP, so the solved schedule delivers at least
+    # The rules' schedule is feasible for the MILP, so an optimal schedule delivers at least
     # as much (within the gap): only rounding can lose more, and only then is it worth
-    # computing the rules' schedule to compare.
+    # computing the rules' schedule to compare. A schedule cut short by the time limit is
+    # always compared.
     _, solved_unmet = session_energy(index, solved)
-    if unmet.sum() <= solved_unmet.sum() + tolerance_kwh:
+    if status == "optimal" and unmet.sum() <= solved_unmet.sum() + tolerance_kwh:
         return setpoint, status
     rules = water_fill(index)
     _, rules_unmet = session_energy(index, rules)
@@ -270,6 +346,7 @@ def _solver_report(
         "build_s": round(build_s, 4),
         "solve_s": round(staged.solve_s, 4),
         "stages": staged.stages,
+        "stage_s": [round(r.solve_s, 4) for r in staged.results],
         "speedups": sorted(getattr(model, "speedups", ())),
     }
     report.update(model.model_size())

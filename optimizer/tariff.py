@@ -26,14 +26,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from smartcharge.optimizer.problem import PricePoint, Problem, TimeOfUseRule
 
 WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -97,15 +96,18 @@ class SlotPrices:
 
 
 def slot_prices(
-    problem: Problem, slot_edges: pd.DatetimeIndex, flat_import: np.ndarray, flat_export: np.ndarray
+    problem: Problem,
+    slot_edges: Sequence[datetime],
+    flat_import: np.ndarray,
+    flat_export: np.ndarray,
 ) -> SlotPrices:
     """Each slot's import and export price: the mean over the slot of feed, rules and flat."""
-    import pandas as pd
-
     tariff = problem.tariff
     if not tariff.time_of_use and not tariff.prices:
         return SlotPrices(flat_import, flat_export)
-    edges = slot_edges.as_unit("ns").asi8
+    import pandas as pd
+
+    edges = pd.DatetimeIndex(list(slot_edges)).tz_convert("UTC").as_unit("ns").asi8
     feed_times, feed_ends = _feed_spans(tariff.prices)
     cuts = [edges, feed_times, feed_ends]
     if tariff.time_of_use:
@@ -174,8 +176,8 @@ class DemandPeriods:
     """The billing periods a horizon touches, in order, and the period of each slot."""
 
     of_slot: np.ndarray  # (T,) index into the periods
-    start: list[pd.Timestamp | None]  # local start of each period (None: no calendar)
-    end: list[pd.Timestamp | None]
+    start: list[datetime | None]  # local start of each period (None: no calendar)
+    end: list[datetime | None]
     peak_so_far_kw: np.ndarray  # (P,) the peak already paid in each period
 
     @property
@@ -189,28 +191,41 @@ class DemandPeriods:
         return peak
 
 
-def demand_periods(problem: Problem, slot_start: pd.DatetimeIndex) -> DemandPeriods:
+def demand_periods(problem: Problem, slot_start: Sequence[datetime]) -> DemandPeriods:
     """The local billing period of each slot's start: a month begins at local midnight on the
     1st, a day at local midnight; `none` is one period without a calendar (the peak so far
-    never resets: a yearly or contracted peak the caller keeps track of)."""
+    never resets: a yearly or contracted peak the caller keeps track of).
+
+    Plain datetimes (no pandas): every plan computes this, and a plan with given forecasts
+    loads no pandas."""
     period = problem.tariff.demand_charge_period
     slots = len(slot_start)
     if period == "none":
         return DemandPeriods(
             np.zeros(slots, dtype=int), [None], [None], np.array([problem.tariff.peak_so_far_kw])
         )
-    import pandas as pd
-
-    local = slot_start.tz_convert(problem.site.timezone)
-    labels = local.tz_localize(None).to_period("M" if period == "month" else "D")
-    of_slot, periods = pd.factorize(labels)  # in order of appearance: slots are in time order
-    starts = [_local_midnight(p.start_time, problem.site.timezone) for p in periods]
-    ends = [_local_midnight((p + 1).start_time, problem.site.timezone) for p in periods]
-    so_far = np.zeros(len(periods))
+    zone = ZoneInfo(problem.site.timezone)
+    labels: dict[tuple[int, int, int], int] = {}
+    of_slot = np.empty(slots, dtype=int)
+    for t, start in enumerate(slot_start):
+        local = start.astimezone(zone)
+        label = (local.year, local.month, 1 if period == "month" else local.day)
+        of_slot[t] = labels.setdefault(label, len(labels))
+    starts = [_local_midnight(date(*label), zone) for label in labels]
+    ends = [_local_midnight(_next(date(*label), period), zone) for label in labels]
+    so_far = np.zeros(len(labels))
     so_far[0] = problem.tariff.peak_so_far_kw
-    return DemandPeriods(np.asarray(of_slot), starts, ends, so_far)
+    return DemandPeriods(of_slot, starts, ends, so_far)
 
 
-def _local_midnight(naive: pd.Timestamp, timezone: str) -> pd.Timestamp:
-    # A midnight the clock skips (a DST change at 00:00) starts the day at the jump.
-    return naive.tz_localize(timezone, nonexistent="shift_forward", ambiguous=True)
+def _next(day: date, period: str) -> date:
+    if period == "day":
+        return day + timedelta(days=1)
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    # A midnight the clock skips (a DST change at 00:00) starts the day at the jump: fold 0
+    # reads a skipped time with the offset before the change, which is the jump's instant.
+    midnight = datetime(day.year, day.month, day.day, tzinfo=zone)
+    return midnight.astimezone(UTC).astimezone(zone)

@@ -20,6 +20,17 @@ from smartcharge.optimizer.pairs import change_window_slots
 # a tiny mip_gap would not.
 TIE_BREAK_SHARE = 1e-3
 
+# How much more a kWh of a tier weighs than one of the tier below. Physically one kWh given to
+# a session displaces at most a few of another's (an ampere of a one-phase session frees a
+# third of what a three-phase session needs on that phase), so a thousand is exact in practice;
+# it is not relied on: whenever energy is short, every tier's shortfall and fairness are proven
+# by their own stage (`optimizer.objective_order`). A ratio as large as a whole tier's energy
+# (the bound that needs no physics) made the weighted objective span 1e11 and its solves lose
+# the cost to round-off. With many tiers the ratio shrinks so that the highest tier's weight
+# stays within `MAX_TIER_SPAN` of the lowest's (HiGHS treats costs of 1e20 as infinite).
+TIER_RATIO = 1e3
+MAX_TIER_SPAN = 1e6
+
 
 @dataclass(frozen=True)
 class EnergyWeights:
@@ -28,9 +39,9 @@ class EnergyWeights:
     `per_kwh_by_tier[r]` is the cost of one unmet kWh in the r-th lowest priority tier present.
     The lowest tier's weight exceeds the largest amount one delivered kWh can add to the cost
     (the dearest import price plus the export revenue it forgoes plus the demand charge of the
-    peak it raises by at most 1/dt kW), so energy dominates cost; each higher tier weighs more
-    than the whole lower tier's energy could ever be worth. `fairness_per_fraction` weighs the
-    largest unmet fraction in a tier against its total shortfall.
+    peak it raises by at most 1/dt kW), so energy dominates cost; each higher tier weighs
+    `TIER_RATIO` times more. `fairness_per_fraction` weighs the largest unmet fraction in a
+    tier against its total shortfall.
     """
 
     tiers: tuple[int, ...]
@@ -50,6 +61,7 @@ def energy_weights(index: ProblemIndex) -> EnergyWeights:
     base = 10.0 * (price_scale + 1.0)
     weights, fairness = [], []
     weight = base
+    ratio = min(TIER_RATIO, MAX_TIER_SPAN ** (1.0 / max(len(tiers) - 1, 1)))
     for tier in tiers:
         in_tier = index.priority == tier
         tier_energy = float(index.energy_counts_kwh[in_tier].sum())
@@ -57,7 +69,7 @@ def energy_weights(index: ProblemIndex) -> EnergyWeights:
         # A whole unmet fraction is worth 1 % of the tier's energy: fairness only re-shares a
         # shortfall, it never buys less energy in total.
         fairness.append(0.01 * max(tier_energy, 1e-3))
-        weight *= 10.0 * (1.0 + tier_energy)
+        weight *= ratio
     total_energy = float(index.energy_counts_kwh.sum())
     energy_price = max(
         float(np.max(np.abs(index.import_price), initial=0.0)),

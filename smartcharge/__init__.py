@@ -10,6 +10,7 @@ The public API, for notebooks and programs:
 - :class:`Problem` — parse and validate a problem from a dict, a JSON file or JSON text
 - :func:`check` — every hard limit an answer breaks (the independent checker)
 - :func:`forecast` — the base load and PV a plan would use, with P10–P90 bands
+- :func:`backtest` — how well those forecasts would have done on a measured series
 - :func:`simulate` — replay sessions under several strategies → :class:`Replay`
 - :mod:`smartcharge.datasets` — the real data the package ships
 
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from smartcharge import datasets
     from smartcharge.answer import Answer
+    from smartcharge.backtests import Backtest, backtest
     from smartcharge.engine import check, forecast, optimize
     from smartcharge.optimizer.check import Violation
     from smartcharge.optimizer.problem import Problem, ProblemError
@@ -32,11 +34,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Answer",
+    "Backtest",
     "Problem",
     "ProblemError",
     "Replay",
     "Violation",
     "__version__",
+    "backtest",
     "check",
     "datasets",
     "forecast",
@@ -48,6 +52,8 @@ __all__ = [
 # process and Dask worker) must not pay for pandas, Pyomo or matplotlib it does not need.
 _LAZY = {
     "Answer": "smartcharge.answer",
+    "Backtest": "smartcharge.backtests",
+    "backtest": "smartcharge.backtests",
     "Problem": "smartcharge.optimizer.problem",
     "ProblemError": "smartcharge.optimizer.problem",
     "Replay": "smartcharge.replay",
@@ -61,9 +67,14 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     if name == "__version__":
-        from smartcharge.api.cli import installed_version
+        # Read from the installed metadata on first use: importlib.metadata costs every
+        # process tens of ms of start-up, which a command or a solver worker need not pay.
+        from importlib.metadata import PackageNotFoundError, version
 
-        globals()[name] = installed_version()
+        try:
+            globals()[name] = version("smartcharge")
+        except PackageNotFoundError:  # a source tree that was never installed
+            globals()[name] = "0+unknown"
         return globals()[name]
     if name == "datasets":
         return importlib.import_module("smartcharge.datasets")

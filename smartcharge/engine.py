@@ -110,7 +110,8 @@ def forecast(
     pandas.DataFrame
         Indexed by slot start in the site's time zone: ``base_load_kw``, ``pv_kw`` (what a plan
         uses) and, where forecast, ``base_load_p10_kw`` … ``pv_p90_kw``. ``.attrs["warnings"]``
-        lists what the forecasts could not do.
+        lists what the forecasts could not do, ``.attrs["methods"]`` the method each forecast
+        chose (PV: per lead-time band).
 
     Examples
     --------
@@ -137,4 +138,8 @@ def forecast(
         for column in band.columns:
             frame[f"{name}_{column}_kw"] = band[column].to_numpy()
     frame.attrs["warnings"] = list(resolved.warnings)
+    frame.attrs["methods"] = {
+        name: band.attrs.get("methods", band.attrs.get("method"))
+        for name, band in resolved.quantiles.items()
+    }
     return frame

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from smartcharge.optimizer.problem import Location
+from smartcharge.forecasting.pv import complete_irradiance, pv_power_kw
+from smartcharge.optimizer.problem import Location, PVArray
 from tests.builders import charger, problem, session
 
 DATA = Path(__file__).parent.parent / "data"
@@ -65,3 +66,12 @@ def site_with_pv(**fields) -> dict:
     doc["base_load_kw"] = None
     doc["pv_kw"] = None
     return doc
+
+
+def bsrn_pv_kw(start: str, end: str, array: PVArray) -> tuple[pd.Series, pd.DataFrame]:
+    """The AC power of `array` at Payerne under the measured irradiance (the PV a site there
+    would meter), 15-minute, and the measurements it came from."""
+    measured = bsrn_15min(start, end)
+    irradiance = complete_irradiance(measured.dropna(subset=["ghi"]), PAYERNE, 15)
+    power = pv_power_kw(irradiance, PAYERNE, [array], measured["temp_air"], interval_minutes=15)
+    return power.reindex(measured.index), measured

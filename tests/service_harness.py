@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from smartcharge.api.app import create_app
+from smartcharge.api.clock import Clock
 from smartcharge.api.settings import Settings
 from smartcharge.api.store.database import normalise_url, open_database
 from smartcharge.api.store.keys import create_key
@@ -114,9 +115,14 @@ SERVICE_DEFAULTS = {
 
 
 @contextmanager
-def running_api(database_url: str, tenant: str = "acme", **settings: Any) -> Iterator[Api]:
+def running_api(
+    database_url: str, tenant: str = "acme", clock: Clock | None = None, **settings: Any
+) -> Iterator[Api]:
+    """The service on `database_url`; `clock` (a `SimulatedClock`) drives it through time."""
     key = create_key(open_database(database_url), tenant)
-    app = create_app(Settings(database_url=database_url, **{**SERVICE_DEFAULTS, **settings}))
+    app = create_app(
+        Settings(database_url=database_url, **{**SERVICE_DEFAULTS, **settings}), clock=clock
+    )
     with TestClient(app) as client:
         yield Api(client, key, database_url)
 

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from smartcharge.optimizer.index import build_index
-from smartcharge.optimizer.matrix_model import ABSOLUTE_GAP, MatrixModel
+from smartcharge.optimizer.matrix_model import MatrixModel
 from smartcharge.optimizer.objective_order import solve_in_objective_order
 from smartcharge.optimizer.problem import ProblemError, parse_problem
-from smartcharge.optimizer.solve import PyomoModel
+from smartcharge.optimizer.solve import ABSOLUTE_GAP, PyomoModel
 from tests.strategies import problems
 
 GAP = 1e-6

@@ -65,3 +65,14 @@ def test_a_killed_worker_loses_nothing_and_answers_nothing_twice(client, tmp_pat
     assert len(seen) == len(set(seen))
     assert all(r.status == "optimal" for r in results)
     assert len(list(tmp_path.iterdir())) == len(sites)
+
+
+def _solver_stack_loaded() -> bool:
+    import sys
+
+    return "smartcharge.api.service" in sys.modules and "highspy" in sys.modules
+
+
+def test_workers_start_with_the_solver_stack_loaded(client):
+    loaded = client.run(_solver_stack_loaded)
+    assert len(loaded) == 2 and all(loaded.values())

@@ -64,3 +64,10 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, content, expected):
 def test_missing_file_is_exit_code_2(tmp_path, capsys):
     assert main(["optimize", str(tmp_path / "absent.json")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_the_weather_formats_offered_are_the_readers_formats() -> None:
+    from smartcharge.api.commands.forecast import WEATHER_FORMATS
+    from smartcharge.forecasting.providers import PROVIDER_FORMATS
+
+    assert WEATHER_FORMATS == PROVIDER_FORMATS

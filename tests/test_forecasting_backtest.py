@@ -187,7 +187,10 @@ def test_backtest_cli_prints_one_json_object_per_method_and_horizon(kind, data, 
         "coverage_p10_p90_pct",
     }
     assert rows and all(set(row) == keys for row in rows)
-    assert {row["horizon"] for row in rows} == {"day-ahead", "intraday"}
+    horizons = {"pv": {"day-ahead", "2-6h", "0-2h"}, "load": {"day-ahead", "intraday"}}[kind]
+    assert {row["horizon"] for row in rows} == horizons
+    chosen_daily = horizons if kind == "pv" else {"day-ahead"}
+    assert {row["horizon"] for row in rows if row["method"] == "auto"} == chosen_daily
     assert all(0 < row["nmae_pct"] < 40 and 50 < row["coverage_p10_p90_pct"] <= 100 for row in rows)
     # Skill is measured against one baseline per horizon, whose own skill is 0.
     baselines = {
@@ -206,7 +209,15 @@ def test_backtest_cli_test_days_and_plot(tmp_path, capsys):
     # June 2016 starts on the 1st; 14 days of calibration: the test is 15-17 June.
     assert lines[0].startswith("test 2016-06-15 to 2016-06-17 (Europe/Amsterdam)")
     assert lines[1].startswith("| method | horizon | MAE kW |")
-    assert len([line for line in lines[3:] if line.startswith("| ")]) == 5
+    # 0-2h and 2-6h: persistence, smart persistence and the ensemble with and without the
+    # update, auto; day-ahead: smart persistence, the ensemble, auto.
+    assert len([line for line in lines[3:] if line.startswith("| ")]) == 6 + 6 + 3
+    chose = [line for line in lines if " chose " in line]
+    assert [line.split(" chose ")[0] for line in chose] == [
+        "auto 0-2h",
+        "auto 2-6h",
+        "auto day-ahead",
+    ]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"plot: {plot}" in err
 
@@ -273,3 +284,43 @@ def test_backtest_cli_refuses_a_file_without_measurements(content, tmp_path, cap
     path = _text(tmp_path, content)
     assert main(["forecast", "backtest", "--kind", "load", "--data", str(path)]) == 2
     assert "smartcharge: error:" in capsys.readouterr().err
+
+
+def test_backtest_cli_scores_a_stored_weather_forecast(tmp_path, capsys):
+    """A perturbed-truth Open-Meteo forecast of the Payerne month: the weather methods and
+    `auto_no_weather` join the rows; with the forecast, `auto` beats it day-ahead."""
+    from benchmarks.perturbed_weather import main as write_forecast
+
+    forecast = tmp_path / "payerne.json"
+    assert write_forecast(["--climate", "payerne", "--out", str(forecast)]) == 0
+    capsys.readouterr()
+    command = ["forecast", "backtest", "--kind", "pv", "--data", str(BSRN_CSV), "--json"]
+    command += ["--timezone", "Europe/Zurich", "--tilt-deg", "30", "--test-days", "5"]
+    assert main([*command, "--weather", str(forecast)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {(r["method"], r["horizon"]): r for r in map(json.loads, lines)}
+    assert {("weather", "day-ahead"), ("weather_corrected_updated", "2-6h")} <= set(rows)
+    assert ("auto_no_weather", "0-2h") in rows
+    assert rows[("auto", "day-ahead")]["mae_kw"] < rows[("auto_no_weather", "day-ahead")]["mae_kw"]
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ('{"hourly": {"time": ["2016-06-01T00:00"], "cloud_cover": [1]}}', "at least two times"),
+        (
+            '{"utc_offset_seconds": 0, "hourly": {"time": ["2030-01-01T00:00", "2030-01-01T01:00"],'
+            ' "shortwave_radiation": [0, 0]}}',
+            "none of the measured times",
+        ),
+        ("not json", "--weather"),
+    ],
+    ids=["too short", "elsewhere in time", "not json"],
+)
+def test_backtest_cli_refuses_a_weather_file_it_cannot_use(content, words, tmp_path, capsys):
+    path = tmp_path / "weather.json"
+    path.write_text(content)
+    command = ["forecast", "backtest", "--kind", "pv", "--data", str(BSRN_CSV)]
+    assert main([*command, "--weather", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0] and str(path) in err[0]

@@ -23,6 +23,7 @@ from smartcharge.optimizer.problem import Location, PVArray, parse_problem
 from tests.forecasting_data import (
     AMSTERDAM,
     PAYERNE,
+    bsrn_pv_kw,
     household_history,
     household_load,
     site_with_pv,
@@ -206,8 +207,6 @@ def test_smart_persistence_is_yesterdays_clear_sky_index_times_the_clear_sky():
     methods = pv_forecasters(clear, "UTC")
     smart = methods["smart_persistence"].forecast(history, tomorrow)
     np.testing.assert_allclose(smart, 0.4 * clear[tomorrow], atol=1e-9)
-    week = methods["csi_7d"].forecast(history, tomorrow)
-    np.testing.assert_allclose(week, np.mean([0.7, 0.9, 0.4]) * clear[tomorrow], atol=1e-9)
 
 
 def test_the_pv_ensemble_band_is_ordered_and_falls_back_on_climatology():
@@ -219,10 +218,10 @@ def test_the_pv_ensemble_band_is_ordered_and_falls_back_on_climatology():
     tomorrow = times[-96:]
     history = (clear * index)[:-96]
     step = pd.Timedelta("15min")
-    band = ensemble_pv_quantiles(history, tomorrow, clear, step, "UTC")
+    band = ensemble_pv_quantiles(history, tomorrow, clear, step)
     assert (band.p10 <= band.p50 + 1e-12).all() and (band.p50 <= band.p90 + 1e-12).all()
     assert (band >= 0).all().all() and band.p90.max() > 0
-    empty = ensemble_pv_quantiles(history.iloc[:0], tomorrow, clear, step, "UTC", update=False)
+    empty = ensemble_pv_quantiles(history.iloc[:0], tomorrow, clear, step)
     np.testing.assert_allclose(empty.p50, CLIMATOLOGICAL_INDEX * clear[tomorrow])
 
 
@@ -282,3 +281,81 @@ def test_metrics_leave_out_missing_pairs_and_align_on_times():
     # p50 2, p90 3.
     wide = pd.DataFrame({"p10": [0.0], "p50": [2.0], "p90": [3.0]}, index=times[:1])
     assert metrics.mean_pinball(actual, wide) == pytest.approx((0.1 + 0.5 + 0.2) / 3)
+
+
+# --- PV from the site's own backtest, per band --------------------------------------------
+
+
+def payerne_problem(start: str, **fields) -> dict:
+    """A site at Payerne with a south roof, its PV to forecast from `start` for a day."""
+    doc = site_with_pv(**fields)
+    doc["site"]["timezone"] = "Europe/Zurich"
+    doc["site"]["location"] = {"latitude": 46.815, "longitude": 6.944, "altitude_m": 491}
+    doc["site"]["pv"] = [{"id": "roof", "kwp": 10, "tilt_deg": 30, "azimuth_deg": 180}]
+    doc["horizon"] = {"start": start, "step_minutes": 15, "slots": 96}
+    return doc
+
+
+def payerne_measured_pv() -> tuple[pd.Series, pd.DataFrame]:
+    roof = PVArray(id="roof", kwp=10, tilt_deg=30, azimuth_deg=180)
+    return bsrn_pv_kw("2016-06-01", "2016-07-01", roof)
+
+
+def test_pv_with_history_reports_the_method_of_each_band():
+    actual, _ = payerne_measured_pv()
+    parsed = parse_problem(payerne_problem("2016-06-24T10:00:00+02:00"))
+    start = horizon_times(parsed)[0]
+    forecasts = resolve_forecasts(parsed, pv_history_kw=actual[actual.index < start])
+    band = forecasts.quantiles["pv"]
+    assert set(band.attrs["methods"]) == {"0-2h", "2-6h", "day-ahead"}
+    names = {"csi_persistence", "smart_persistence", "csi_ensemble"}
+    names |= {f"{n}_updated" for n in names - {"csi_persistence"}}
+    for method in band.attrs["methods"].values():
+        assert method in names
+    assert set(band.attrs["method"].split("+")) == set(band.attrs["methods"].values())
+    assert (band.p10 <= band.p50 + 1e-9).all() and (band.p50 <= band.p90 + 1e-9).all()
+    assert not any("PV" in w or "weather" in w for w in forecasts.warnings)
+
+
+def test_a_weather_forecast_with_a_past_to_score_is_chosen_where_it_wins():
+    """The weather forecast is the measured irradiance itself (a perfect one, stored for the
+    past weeks and the day ahead): the site's backtest picks it beyond the next hours."""
+    actual, measured = payerne_measured_pv()
+    parsed = parse_problem(payerne_problem("2016-06-24T00:00:00+02:00"))
+    start = horizon_times(parsed)[0]
+    perfect = read_weather(measured[["ghi", "dni", "dhi", "temp_air"]].shift(freq="7.5min"))
+    forecasts = resolve_forecasts(
+        parsed, pv_history_kw=actual[actual.index < start], weather=perfect
+    )
+    methods = forecasts.quantiles["pv"].attrs["methods"]
+    assert methods["day-ahead"].startswith("weather")
+    assert methods["2-6h"].startswith("weather")
+    truth = actual.reindex(horizon_times(parsed))
+    assert np.abs(forecasts.pv_kw - truth.to_numpy()).mean() < 0.1
+
+
+def test_a_weather_forecast_without_a_past_is_trusted_beyond_two_hours_with_a_warning():
+    actual, measured = payerne_measured_pv()
+    parsed = parse_problem(payerne_problem("2016-06-24T10:00:00+02:00"))
+    times = horizon_times(parsed)
+    future = measured[["ghi"]][measured.index >= times[0] - pd.Timedelta("1h")]
+    forecasts = resolve_forecasts(
+        parsed, pv_history_kw=actual[actual.index < times[0]], weather=read_weather(future)
+    )
+    methods = forecasts.quantiles["pv"].attrs["methods"]
+    assert methods["day-ahead"].startswith("weather") and methods["2-6h"].startswith("weather")
+    assert not methods["0-2h"].startswith("weather")
+    assert any("no past days to be scored" in w for w in forecasts.warnings)
+
+
+@pytest.mark.parametrize("days", [1, 2, 5])
+def test_a_short_pv_history_falls_back_on_the_ensemble_until_it_can_be_scored(days):
+    actual, _ = payerne_measured_pv()
+    parsed = parse_problem(payerne_problem("2016-06-24T10:00:00+02:00"))
+    start = horizon_times(parsed)[0]
+    history = actual[(actual.index < start) & (actual.index >= start - pd.Timedelta(days=days))]
+    band = resolve_forecasts(parsed, pv_history_kw=history).quantiles["pv"]
+    if days < 5:
+        assert set(band.attrs["methods"].values()) == {"csi_ensemble"}
+    assert band.notna().all().all() and (band.p10 <= band.p90 + 1e-9).all()
+    assert band.p50.max() > 1

@@ -58,3 +58,27 @@ def test_imports_point_one_way(package: str) -> None:
             if target != package and target not in ALLOWED[package]:
                 wrong.append(f"{path.relative_to(ROOT)}:{line}: {module}")
     assert not wrong, f"{package} imports what it must not:\n" + "\n".join(wrong)
+
+
+def test_notebooks_use_the_public_api_only() -> None:
+    import json
+
+    inside = []
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(notebook.read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        tree = ast.parse("\n".join(line for line in code.splitlines() if not line.startswith("%")))
+        for node in ast.walk(tree):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            inside += [
+                f"{notebook.name}: {name}"
+                for name in names
+                if name.split(".")[:2] in (["smartcharge", p] for p in PACKAGES)
+            ]
+    assert not inside, "notebooks reach below the public API:\n" + "\n".join(inside)

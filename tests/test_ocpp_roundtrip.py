@@ -62,6 +62,10 @@ def roundtrip_problem() -> dict[str, Any]:
     chargers["cp-2"]["charging_rate_unit"] = "W"  # 2.0.1, a one-phase EV
     chargers["cp-5"]["charging_rate_unit"] = "W"  # 1.6, a three-phase EV
     chargers["cp-6"]["max_periods"] = 3  # 2.0.1, coarsened: the composite may only be lower
+    # 2.0.1 in A, sent exactly whatever shape the optimum takes (equal optima differ in how
+    # many set-point changes they have beyond the change window).
+    for exact in ("cp-0", "cp-4"):
+        chargers[exact]["max_periods"] = doc["horizon"]["slots"]
     chargers["cp-7"] |= {"profile_purpose": "TxDefaultProfile", "stack_level": 2}  # 1.6
     doc["options"]["include_default_profiles"] = True
     return doc

@@ -17,7 +17,12 @@ from smartcharge.datasets import EXAMPLES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCTEST_FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-PUBLIC_MODULES = ("smartcharge.answer", "smartcharge.engine", "smartcharge.replay")
+PUBLIC_MODULES = (
+    "smartcharge.answer",
+    "smartcharge.backtests",
+    "smartcharge.engine",
+    "smartcharge.replay",
+)
 
 
 @pytest.fixture(scope="module")

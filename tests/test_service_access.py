@@ -308,3 +308,58 @@ def test_every_change_is_in_the_audit_log_with_who_made_it(database_url):
         # Another tenant sees none of it.
         other = create_key(database, "globex")
         assert client.get("/v1/audit", headers=headers(other)).json() == []
+
+
+def test_feeds_and_grid_windows_need_manage_and_are_audited(database_url):
+    """Prices, grid-operator windows and weather forecasts are what the operator decides or
+    buys, not what a CSMS sends: an ingest key may read them, not change them."""
+    with running_api(database_url) as api:
+        ingest = create_key(open_database(database_url), "acme", "csms", role="ingest")
+        assert api.post("/v1/sites", json=site_document("depot")).status_code == 201
+        hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        prices = {
+            "points": [
+                {"time": (hour + timedelta(hours=h)).isoformat(), "import_per_kwh": 0.2 + h / 100}
+                for h in range(3)
+            ]
+        }
+        window = {
+            "start": (hour + timedelta(hours=2)).isoformat(),
+            "end": (hour + timedelta(hours=4)).isoformat(),
+            "import_limit_kw": 20,
+            "source": "dso",
+        }
+        weather = {
+            "time": [(hour + timedelta(hours=h)).isoformat() for h in (1, 2)],
+            "ghi_w_m2": [300.0, 350.0],
+        }
+        changes = (
+            ("PUT", "/v1/sites/depot/prices", prices),
+            ("POST", "/v1/sites/depot/grid-limits", window),
+            ("POST", "/v1/sites/depot/weather", weather),
+        )
+        for method, path, body in changes:
+            refused = api.client.request(method, path, json=body, headers=headers(ingest))
+            assert refused.status_code == 403 and "'ingest'" in refused.json()["detail"], path
+            assert api.client.get(path, headers=headers(ingest)).status_code == 200, path
+        for method, path, body in changes:
+            answer = api.client.request(method, path, json=body, headers=api.headers)
+            assert answer.is_success, answer.text
+        window_id = api.get("/v1/sites/depot/grid-limits").json()[0]["id"]
+        assert api.delete(f"/v1/sites/depot/grid-limits/{window_id}").status_code == 204
+        api.settle()
+
+        log = {(e["method"], e["path"]): e for e in api.get("/v1/audit").json()}
+        assert log[("PUT", "/v1/sites/depot/prices")]["changes"] == [
+            f"price_points 3 stored from {hour.isoformat()} to "
+            f"{(hour + timedelta(hours=2)).isoformat()}"
+        ]
+        assert log[("POST", "/v1/sites/depot/grid-limits")]["changes"] == [
+            "grid_limit_windows created"
+        ]
+        assert log[("DELETE", f"/v1/sites/depot/grid-limits/{window_id}")]["changes"] == [
+            f"grid_limit_windows {window_id} changed: cancelled_at, cancelled_by"
+        ]
+        stored_weather = log[("POST", "/v1/sites/depot/weather")]
+        assert stored_weather["changes"][0].startswith("weather_forecasts 2 stored")
+        assert all(e["site_id"] == "depot" and e["role"] == "manage" for e in log.values())

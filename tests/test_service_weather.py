@@ -4,9 +4,13 @@ every re-plan and what-if."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from smartcharge.api.store.database import open_database
@@ -239,3 +243,126 @@ def test_plans_and_what_if_follow_the_stored_weather(api):
     api.settle()
     assert api.get("/v1/sites/depot/schedule").json()["version"] == version
     assert api.get("/v1/sites/depot/weather").json()["cloud_cover_pct"] == [100.0] * len(times)
+
+
+SAMPLES = Path(__file__).parent / "data"
+
+
+def test_provider_answers_are_stored_at_the_middle_of_their_periods(api):
+    pv_site(api)
+    open_meteo = json.loads((SAMPLES / "open_meteo_payerne_2016-06-20.json").read_text())
+    response = api.post("/v1/sites/depot/weather?format=open-meteo", json=open_meteo)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"stored": 48}
+    body = api.get("/v1/sites/depot/weather").json()
+    # 2016-06-20T00:00 local (UTC+2) ends the hour 21:00-22:00 UTC of the 19th.
+    assert instant(body["time"][0]) == datetime(2016, 6, 19, 21, 30, tzinfo=UTC)
+    at = open_meteo["hourly"]["time"].index("2016-06-20T12:00")
+    noon = [instant(t) for t in body["time"]].index(datetime(2016, 6, 20, 9, 30, tzinfo=UTC))
+    assert body["ghi_w_m2"][noon] == open_meteo["hourly"]["shortwave_radiation"][at]
+    assert body["wind_speed_m_s"][noon] == pytest.approx(
+        sum(open_meteo["hourly"]["wind_speed_10m"][at - 1 : at + 1]) / 2 / 3.6
+    )
+    solcast = json.loads((SAMPLES / "solcast_payerne_2016-06-20.json").read_text())
+    response = api.post("/v1/sites/depot/weather?format=solcast", json=solcast)
+    assert response.json() == {"stored": len(solcast["forecasts"])}
+    times = [instant(t) for t in api.get("/v1/sites/depot/weather").json()["time"]]
+    assert datetime(2016, 6, 20, 0, 15, tzinfo=UTC) in times  # the period ending 00:30
+
+
+def test_an_open_meteo_forecast_posted_as_it_came_drives_the_pv_forecast(api):
+    pv_site(api)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    hours = [now + timedelta(hours=h) for h in range(-2, 34)]
+    document = {
+        "utc_offset_seconds": 0,
+        "timezone": "GMT",
+        "hourly_units": {"time": "unixtime", "cloud_cover": "%"},
+        "hourly": {"time": [int(t.timestamp()) for t in hours], "cloud_cover": [0] * len(hours)},
+    }
+    response = api.post("/v1/sites/depot/weather?format=open-meteo", json=document)
+    assert response.status_code == 200, response.text
+    body = api.get("/v1/sites/depot/forecast?hours=24").json()
+    assert body["pv_method"] == "weather"
+    assert body["pv_methods"] == {"0-2h": "weather", "2-6h": "weather", "day-ahead": "weather"}
+
+
+@pytest.mark.parametrize(
+    ("format", "change", "loc", "words"),
+    [
+        (
+            "open-meteo",
+            ("hourly", "shortwave_radiation", 13, 2000.0),
+            ["hourly", "shortwave_radiation", 13],
+            "1500",
+        ),
+        ("open-meteo", ("utc_offset_seconds", None), ["utc_offset_seconds"], "unixtime"),
+        (
+            "open-meteo",
+            ("hourly", "temperature_2m", 2, "warm"),
+            ["hourly", "temperature_2m", 2],
+            "number",
+        ),
+        ("solcast", ("forecasts", 3, "period_end", "yesterday"), ["forecasts", 3], "ISO 8601"),
+        (
+            "solcast",
+            ("forecasts", 30, "ghi", -5.0),
+            ["forecasts", 30, "ghi"],
+            "greater than or equal",
+        ),
+    ],
+)
+def test_bad_provider_answers_are_422_naming_their_own_field_and_store_nothing(
+    api, format, change, loc, words
+):
+    pv_site(api)
+    name = {"open-meteo": "open_meteo", "solcast": "solcast"}[format]
+    document = json.loads((SAMPLES / f"{name}_payerne_2016-06-20.json").read_text())
+    *path, value = change
+    target = document
+    for key in path[:-1]:
+        target = target[key]
+    if value is None:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    response = api.post(f"/v1/sites/depot/weather?format={format}", json=document)
+    assert response.status_code == 422, response.text
+    error = response.json()["detail"][0]
+    assert error["loc"] == ["body", *loc]
+    assert words in error["msg"]
+    assert api.get("/v1/sites/depot/weather").json() == {"time": []}
+
+
+def test_an_unknown_format_or_a_body_that_is_not_an_object_is_422(api):
+    pv_site(api)
+    forecast = cloud_cover(covering_a_day(), 20.0)
+    unknown = api.post("/v1/sites/depot/weather?format=meteoblue", json=forecast)
+    assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"] == ["query", "format"]
+    listed = api.post("/v1/sites/depot/weather", json=[forecast])
+    assert listed.status_code == 422 and listed.json()["detail"][0]["loc"] == ["body"]
+
+
+def test_with_measured_pv_the_forecast_reports_the_method_each_band_chose(api):
+    """Ten days of metered PV and the weather forecasts stored for them (the PV follows the
+    stored cloud cover exactly): the site's own backtest picks the weather day-ahead."""
+    from smartcharge.forecasting.weather import pv_from_weather, read_weather
+    from smartcharge.optimizer.problem import Location, PVArray
+
+    pv_site(api)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    hours = [now + timedelta(hours=h) for h in range(-24 * 10, 36)]
+    rng = np.random.default_rng(4)
+    cover = np.repeat(rng.choice([5.0, 60.0, 95.0], len(hours) // 24 + 1), 24)[: len(hours)]
+    weather = {"time": [t.isoformat() for t in hours], "cloud_cover_pct": cover.tolist()}
+    assert api.post("/v1/sites/depot/weather", json=weather).status_code == 200
+    slots = pd.date_range(hours[0], now, freq="15min", inclusive="left")
+    roof = PVArray(id="roof", kwp=50, tilt_deg=15, azimuth_deg=180)
+    amsterdam = Location(latitude=52.37, longitude=4.9, altitude_m=2)
+    metered = pv_from_weather(read_weather(weather), slots, amsterdam, [roof], 15).dropna()
+    rows = [{"time_utc": t.isoformat(), "pv_kw": round(float(v), 4)} for t, v in metered.items()]
+    assert api.post("/v1/sites/depot/measurements", json={"measurements": rows}).status_code == 200
+    body = api.get("/v1/sites/depot/forecast?hours=24").json()
+    assert set(body["pv_methods"]) == {"0-2h", "2-6h", "day-ahead"}
+    assert body["pv_methods"]["day-ahead"].startswith("weather")
+    assert body["pv_method"].split("+")[-1].startswith("weather")

@@ -60,7 +60,10 @@ def run(args: argparse.Namespace) -> int:
     if args.scheduler:
         from dask.distributed import Client
 
+        from smartcharge.api.solver_pool import preload_on_workers
+
         client = Client(args.scheduler)
+        preload_on_workers(client)
     else:
         client = local_client(args.workers)
     try:

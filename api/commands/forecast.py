@@ -14,8 +14,11 @@ from smartcharge.api.cli import fail
 
 # History a method needs before its first scored forecast, besides the calibration days: the
 # PV methods start from one day; gradient boosting needs four weeks of load.
-WARM_UP_DAYS = {"pv": 0, "load": 28}
 PAYERNE = {"latitude": 46.815, "longitude": 6.944, "altitude_m": 491.0}
+
+# `forecasting.providers.PROVIDER_FORMATS`, written out: reading it would load pandas into
+# every command (tests/test_cli.py checks the two agree).
+WEATHER_FORMATS = ("open-meteo", "solcast")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +51,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "no transposition model",
     )
     pv.add_argument("--azimuth-deg", type=float, default=180.0)
+    pv.add_argument(
+        "--weather",
+        type=Path,
+        help="a stored weather forecast to score beside the measured-PV methods: Open-Meteo or "
+        "Solcast JSON (recognised), or a table/JSON in the problem document's `weather` shape",
+    )
+    pv.add_argument(
+        "--weather-format",
+        choices=WEATHER_FORMATS,
+        help="read --weather as this provider's JSON (default: recognised from its keys)",
+    )
     backtest.add_argument("--horizon", choices=("day-ahead", "intraday", "both"), default="both")
     backtest.add_argument("--test-days", type=int, help="score only this many days")
     backtest.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -95,7 +109,7 @@ def _read_table(path: Path, step_minutes: int):
 
 def _actual_series(args: argparse.Namespace):
     from smartcharge.forecasting.calendar import country_of_timezone
-    from smartcharge.forecasting.pv import clearsky_pv_kw, complete_irradiance, pv_power_kw
+    from smartcharge.forecasting.pv import clearsky_pv_kw, metered_pv_kw
     from smartcharge.optimizer.problem import Location, PVArray
 
     if args.step_minutes < 1 or 1440 % args.step_minutes:
@@ -118,18 +132,30 @@ def _actual_series(args: argparse.Namespace):
         latitude=args.latitude, longitude=args.longitude, altitude_m=args.altitude_m
     )
     array = PVArray(id="array", kwp=args.kwp, tilt_deg=args.tilt_deg, azimuth_deg=args.azimuth_deg)
-    measured = table.dropna(subset=["ghi"])
-    irradiance = complete_irradiance(measured, location, args.step_minutes)
-    actual = pv_power_kw(
-        irradiance,
-        location,
-        [array],
-        measured.get("temp_air", 20.0),
-        measured.get("wind_speed", 1.0),
-        interval_minutes=args.step_minutes,
-    ).reindex(table.index)
+    actual = metered_pv_kw(table, location, [array], args.step_minutes)
     clear = clearsky_pv_kw(table.index, location, [array], args.step_minutes)
-    return actual, {"clearsky_kw": clear, "kwp": args.kwp}
+    extra = {"clearsky_kw": clear, "kwp": args.kwp, "weather_kw": None}
+    if args.weather is not None:
+        extra["weather_kw"] = _weather_pv_kw(args, table.index, location, array)
+    return actual, extra
+
+
+def _weather_pv_kw(args: argparse.Namespace, times, location, array):
+    """PV of the array from the --weather forecast at every slot (NaN where it does not
+    reach); a ValueError naming the file when it cannot be read or does not overlap."""
+    from smartcharge.forecasting.weather import pv_from_weather, read_weather
+
+    try:
+        weather = read_weather(args.weather, args.weather_format)
+    except ValueError as exc:
+        raise ValueError(f"--weather {args.weather}: {_one_line(exc)}") from None
+    power = pv_from_weather(weather, times, location, [array], args.step_minutes)
+    if power.isna().all():
+        raise ValueError(
+            f"--weather {args.weather}: covers {weather.index[0]} to {weather.index[-1]}, "
+            "none of the measured times"
+        )
+    return power
 
 
 def _report(args: argparse.Namespace, actual, extra: dict) -> int:
@@ -138,18 +164,12 @@ def _report(args: argparse.Namespace, actual, extra: dict) -> int:
     from smartcharge.forecasting import backtest
 
     horizons = backtest.HORIZONS if args.horizon == "both" else (args.horizon,)
-    if actual.dropna().empty:
-        return fail(f"{args.data}: no {'irradiance' if args.kind == 'pv' else 'load_kw'} values")
-    first_day = actual.dropna().index[0].tz_convert(args.timezone).normalize()
-    test_start = first_day + pd.Timedelta(days=WARM_UP_DAYS[args.kind] + backtest.CALIBRATION_DAYS)
+    try:
+        test_start = backtest.default_test_start(actual, args.timezone, args.kind)
+    except ValueError as exc:
+        return fail(f"{args.data}: {exc}")
     if args.test_days is not None:
         actual = actual[actual.index < test_start + pd.Timedelta(days=args.test_days)]
-    if actual[actual.index >= test_start].dropna().empty:
-        return fail(
-            f"{args.data}: too short: the test starts on {test_start.date()}, after "
-            f"{WARM_UP_DAYS[args.kind]} days of warm-up and {backtest.CALIBRATION_DAYS} "
-            "of calibration"
-        )
     progress = (
         (lambda _: None)
         if args.json
@@ -166,6 +186,7 @@ def _report(args: argparse.Namespace, actual, extra: dict) -> int:
             step,
             horizons,
             progress,
+            extra["weather_kw"],
         )
     else:
         result = backtest.load_backtest(
@@ -188,6 +209,11 @@ def _report(args: argparse.Namespace, actual, extra: dict) -> int:
                 f"| {s.method} | {s.horizon} | {s.mae_kw:.3f} | {s.nmae_pct:.1f} | {s.rmse_kw:.3f} "
                 f"| {s.skill_pct:.1f} | {s.pinball_kw:.3f} | {s.coverage_p10_p90_pct:.1f} |"
             )
+        for (auto, horizon), names in result.choices.items():
+            days = names[names.index >= test_start].groupby(level=0).first()
+            shares = days.value_counts(normalize=True)
+            chosen = ", ".join(f"{name} {100 * share:.0f} %" for name, share in shares.items())
+            print(f"{auto} {horizon} chose (share of test slots): {chosen}")
     if args.plot is not None:
         from smartcharge.api.plots import plot_backtest
 

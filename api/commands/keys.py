@@ -8,7 +8,7 @@ import argparse
 import os
 
 from smartcharge.api.cli import database_extra, fail
-from smartcharge.api.store.database import DEFAULT_URL
+from smartcharge.api.store import DEFAULT_URL
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

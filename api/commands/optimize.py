@@ -1,4 +1,8 @@
-"""`smartcharge optimize problem.json [--out answer.json] [--plot schedule.png]`."""
+"""`smartcharge optimize problem.json [--out answer.json] [--plot schedule.png] [--verbose]`.
+
+Imports stay inside the handler: registering the command (every `smartcharge` run does) costs
+nothing, and planning with given forecasts loads neither pandas nor Pyomo nor the database.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("problem", type=Path, help="problem JSON (SPEC §1)")
     parser.add_argument("--out", type=Path, help="write the answer JSON here")
     parser.add_argument("--plot", type=Path, help="write a PNG of the schedule here")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="write the solver's log to stderr (stdout carries only the answer)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -40,6 +49,11 @@ def read_json(path: Path) -> dict | str:
 
 def run(args: argparse.Namespace) -> int:
     from smartcharge.api.service import plan
+
+    if args.verbose:
+        from smartcharge.optimizer.highs_runs import log_solver_to
+
+        log_solver_to(sys.stderr)
 
     data = read_json(args.problem)
     if isinstance(data, str):

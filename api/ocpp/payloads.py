@@ -116,25 +116,40 @@ def charging_profile_payload(
     return {"evseId": charger.evse_id, "chargingProfile": profile}
 
 
-def build_ocpp_messages(problem: Problem, answer: dict[str, Any]) -> list[dict[str, Any]]:
+def build_ocpp_messages(
+    problem: Problem,
+    answer: dict[str, Any],
+    kept: dict[str, dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     """One `SetChargingProfile` per session, then a fail-safe default per charger if asked.
 
     Every message passes our semantic checks; the official schema, which sees only the shape
     that all payloads of one kind share, runs once per kind (version, purpose, unit, with or
-    without duration and transactionId), keeping the answer inside the time limit.
+    without duration and transactionId), keeping the answer inside the time limit. `kept`
+    (session id -> its message in the plan before) holds the sessions a re-plan left as they
+    were, on chargers whose plan did not change: their messages are taken over unchanged.
     """
+    # A waiting session's profile carries the fail-safe defaults, which depend on the whole
+    # plan: only sessions with a running transaction are taken over from the plan before.
+    kept = {sid: m for sid, m in (kept or {}).items() if m["purpose"] == "TxProfile"}
     fail_safe = None
     if problem.options.include_default_profiles or any(map(awaits_transaction, problem.sessions)):
         fail_safe = fail_safe_limits(problem, answer)
-    messages = list(session_messages(problem, answer, fail_safe))
+    made = {
+        m["session_id"]: m for m in session_messages(problem, answer, fail_safe, skip=set(kept))
+    }
+    messages = [kept[s.id] if s.id in kept else made[s.id] for s in problem.sessions]
     if problem.options.include_default_profiles:
         assert fail_safe is not None
         messages.extend(default_messages(problem, fail_safe))
     voltage_v = problem.site.grid.voltage_v
+    chargers = {c.id: c for c in problem.site.chargers}
     checked: set[tuple[str, str, str, bool, bool]] = set()
     for message in messages:
+        if message["session_id"] in kept:
+            continue  # checked when it was made
         kind = payload_kind(message)
-        validate_ocpp_message(message, problem.site.chargers, voltage_v, schema=kind not in checked)
+        validate_ocpp_message(message, chargers, voltage_v, schema=kind not in checked)
         checked.add(kind)
     return messages
 
@@ -167,9 +182,13 @@ def fail_safe_limits(problem: Problem, answer: dict[str, Any]) -> FailSafe:
 
 
 def session_messages(
-    problem: Problem, answer: dict[str, Any], fail_safe: FailSafe | None
+    problem: Problem,
+    answer: dict[str, Any],
+    fail_safe: FailSafe | None,
+    skip: set[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """A profile per session, a 0 A one when it is planned at 0 (else it charges uncontrolled).
+    """A profile per session, a 0 A one when it is planned at 0 (else it charges uncontrolled),
+    except the sessions in `skip`.
 
     A charger whose sessions use TxDefaultProfile gets its whole plan in each of them: they
     share one id, so whichever is installed last must still hold every session's slots.
@@ -193,6 +212,8 @@ def session_messages(
         on_charger.setdefault(session.charger_id, []).append(session)
     messages = []
     for session in problem.sessions:
+        if skip and session.id in skip:
+            continue
         charger = chargers[session.charger_id]
         purpose, with_duration = charger.profile_purpose, True
         own_limits, own_phases = limits[session.id], phases[session.id]

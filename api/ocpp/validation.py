@@ -5,6 +5,7 @@ and against the rules the schemas do not express (OCPP.md §3 and §4).
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 from collections.abc import Coroutine
@@ -58,15 +59,20 @@ def schema_problems(action: str, payload: dict[str, Any], version: str) -> list[
 
 def validate_ocpp_message(
     message: dict[str, Any],
-    chargers: list[Charger] | None = None,
+    chargers: list[Charger] | dict[str, Charger] | None = None,
     voltage_v: float = DEFAULT_VOLTAGE_V,
     *,
     schema: bool = True,
 ) -> None:
-    """Raise `OcppPayloadError` listing every schema and semantic problem of one message."""
+    """Raise `OcppPayloadError` listing every schema and semantic problem of one message.
+
+    `chargers` may be a dict by id (what a caller checking many messages passes)."""
     version, payload = message["ocpp_version"], message["payload"]
     problems = schema_problems(message["action"], payload, version) if schema else []
-    charger = next((c for c in chargers or [] if c.id == message["charger_id"]), None)
+    if isinstance(chargers, dict):
+        charger = chargers.get(message["charger_id"])
+    else:
+        charger = next((c for c in chargers or [] if c.id == message["charger_id"]), None)
     problems += semantic_problems(payload, version, charger, voltage_v)
     if problems:
         where = f"{message['charger_id']} ({version} {message.get('purpose', '')})"
@@ -134,7 +140,7 @@ def _charger_problems(schedule: dict[str, Any], charger: Charger, voltage_v: flo
         problems.append(f"{len(periods)} periods, more than max_periods {charger.max_periods}")
     if schedule.get("chargingRateUnit") != rate_unit(charger):
         problems.append(f"chargingRateUnit is not the charger's {rate_unit(charger)}")
-    minimum_by_phases = {n: minimum_tenths(charger, n, voltage_v) for n in (1, 2, 3)}
+    minimum_by_phases = _minimum_by_phases(charger, voltage_v)
     for period in periods:
         tenths = _wire_tenths(period.get("limit", 0))
         minimum = minimum_by_phases.get(period.get("numberPhases", 3), 0)
@@ -143,8 +149,27 @@ def _charger_problems(schedule: dict[str, Any], charger: Charger, voltage_v: flo
     return problems
 
 
+_MINIMUMS: dict[tuple, dict[int, int]] = {}
+
+
+def _minimum_by_phases(charger: Charger, voltage_v: float) -> dict[int, int]:
+    """`minimum_tenths` for 1, 2 and 3 phases, computed once per kind of charger."""
+    key = (
+        charger.kind,
+        charger.charging_rate_unit,
+        charger.min_current_a,
+        charger.min_power_kw,
+        voltage_v,
+    )
+    if key not in _MINIMUMS:
+        _MINIMUMS[key] = {n: minimum_tenths(charger, n, voltage_v) for n in (1, 2, 3)}
+    return _MINIMUMS[key]
+
+
+@functools.lru_cache(maxsize=65536)
 def _wire_tenths(limit: Any) -> Decimal:
-    """A wire limit in tenths, exactly as written (21.4 -> 214; 21.45 -> 214.5)."""
+    """A wire limit in tenths, exactly as written (21.4 -> 214; 21.45 -> 214.5); the few
+    distinct limits of a plan are converted once."""
     return Decimal(str(limit)) * 10
 
 

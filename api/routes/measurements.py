@@ -10,10 +10,10 @@ import pandas as pd
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from smartcharge.api.deps import DatabaseDep, SiteDep
+from smartcharge.api.deps import ClockDep, DatabaseDep, SiteDep
 from smartcharge.api.store.measurements import read_measurements, upsert_measurements
-from smartcharge.api.store.tables import utc_now
 from smartcharge.api.stored_problem import stored_problem
+from smartcharge.forecasting.pv_candidates import BANDS
 from smartcharge.forecasting.resolve import horizon_times, resolve_forecasts
 from smartcharge.optimizer.problem import NonNegativeSitePowerKw, SitePowerKw, parse_problem
 
@@ -68,9 +68,18 @@ class ForecastOut(BaseModel):
     pv_kw: Band
     base_load_method: str = Field(description="method chosen by backtest, or 'given' / 'none'")
     pv_method: str = Field(
-        description="'weather' (the stored weather forecast covers the horizon), 'weather+…' "
-        "(it covers part of it, … the rest), 'csi_ensemble' (the measured clear-sky index), "
-        "'climatology', or 'given' / 'none' (no PV arrays)"
+        description="the PV methods used over the horizon, '+'-joined in order of lead (see "
+        "pv_methods); without PV measurements 'weather' (the stored weather forecast covers "
+        "the horizon), 'weather+climatology' (it covers part of it) or 'climatology'; "
+        "'given' / 'none' (no PV arrays)"
+    )
+    pv_methods: dict[str, str] = Field(
+        description="per lead-time band ('0-2h', '2-6h', 'day-ahead': the time from now to a "
+        "slot's end), the method its slots use, chosen at the local midnight by the site's own "
+        "backtest: csi_persistence, smart_persistence, csi_ensemble, weather, "
+        "weather_corrected, or one of the last four with '_updated' (pulled by the latest "
+        "measured error); 'a+b' where a ends within the horizon (a weather forecast) and b "
+        "takes over"
     )
     warnings: list[str]
 
@@ -104,6 +113,7 @@ def get_measurements(
 def forecast(
     site: SiteDep,
     database: DatabaseDep,
+    clock: ClockDep,
     hours: Annotated[float, Query(gt=0, le=168, description="how far ahead")] = 24,
 ) -> ForecastOut:
     """What the next plan of this site will plan against where its document leaves base load
@@ -111,7 +121,7 @@ def forecast(
     stored measurements, PV following the stored weather forecast where it reaches."""
     step_minutes = site.document.get("horizon", {}).get("step_minutes", 15)
     slots = max(1, round(hours * 60 / step_minutes))
-    stored = stored_problem(database, site, utc_now(), slots=slots, sessions=[])
+    stored = stored_problem(database, site, clock.now(), slots=slots, sessions=[])
     # Only the forecasts matter here: per-slot prices and given series are cut to `hours`.
     stored.problem["tariff"] = {}
     for name in ("base_load_kw", "pv_kw"):
@@ -129,6 +139,7 @@ def forecast(
         pv_kw=_band(resolved.quantiles.get("pv"), resolved.pv_kw),
         base_load_method=_method(problem.base_load_kw, resolved.quantiles.get("base_load")),
         pv_method=_method(problem.pv_kw, resolved.quantiles.get("pv")),
+        pv_methods=_methods_by_band(problem.pv_kw, resolved.quantiles.get("pv")),
         warnings=resolved.warnings,
     )
 
@@ -138,6 +149,12 @@ def _band(quantiles: pd.DataFrame | None, planned: np.ndarray) -> Band:
         values = [float(v) for v in planned]
         return Band(p10=values, p50=values, p90=values)
     return Band(**{q: [float(v) for v in quantiles[q]] for q in ("p10", "p50", "p90")})
+
+
+def _methods_by_band(given: object, quantiles: pd.DataFrame | None) -> dict[str, str]:
+    if given is not None or quantiles is None:
+        return {band.name: _method(given, quantiles) for band in BANDS}
+    return dict(quantiles.attrs.get("methods", {}))
 
 
 def _method(given: object, quantiles: pd.DataFrame | None) -> str:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from smartcharge.api.deps import DatabaseDep, PlannerDep, SiteDep
+from smartcharge.api.deps import ClockDep, DatabaseDep, PlannerDep, SiteDep
 from smartcharge.api.errors import field_error
 from smartcharge.api.planner import Planner
 from smartcharge.api.site_document import compose_problem, plan_start, validate_problem
@@ -26,7 +26,7 @@ from smartcharge.api.store.sessions import (
     record_metered_energy,
     update_session,
 )
-from smartcharge.api.store.tables import SessionRow, SiteRow, utc_now
+from smartcharge.api.store.tables import SessionRow, SiteRow
 from smartcharge.optimizer.problem import (
     EnergyKwh,
     FieldError,
@@ -94,12 +94,12 @@ def session_out(row: SessionRow) -> SessionOut:
     )
 
 
-def sessions_check(site: SiteRow) -> Any:
-    """A check that the site, with these live sessions, still poses a valid problem; errors on
-    the session being written (the last one) are reported at the request body's fields."""
+def sessions_check(site: SiteRow, now: datetime) -> Any:
+    """A check that the site, with these live sessions, still poses a valid problem at `now`;
+    errors on the session being written (the last one) are reported at the request body's
+    fields."""
 
     def check(sessions: list[dict[str, Any]]) -> None:
-        now = utc_now()
         start = plan_start(now, site.document.get("horizon", {}).get("step_minutes", 15))
         if datetime.fromisoformat(sessions[-1]["departure"]) <= now:
             raise ProblemError(
@@ -117,12 +117,14 @@ def list_live(site: SiteDep, database: DatabaseDep) -> list[SessionOut]:
 
 
 @router.post("", status_code=202, summary="An EV arrived", response_model=Accepted)
-def arrive(body: Session, site: SiteDep, database: DatabaseDep, planner: PlannerDep) -> Accepted:
+def arrive(
+    body: Session, site: SiteDep, database: DatabaseDep, planner: PlannerDep, clock: ClockDep
+) -> Accepted:
     values = body.model_dump()
     if values["transaction_id"] is not None:
         values["transaction_id"] = str(values["transaction_id"])
     try:
-        row = add_session(database, site.pk, values, sessions_check(site))
+        row = add_session(database, site.pk, values, sessions_check(site, clock.now()))
     except SessionExists:
         raise HTTPException(409, f"session {body.id!r} exists: PATCH updates it") from None
     planner.request(site.pk)
@@ -136,6 +138,7 @@ def change(
     site: SiteDep,
     database: DatabaseDep,
     planner: PlannerDep,
+    clock: ClockDep,
 ) -> Accepted:
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if not changes:
@@ -144,7 +147,7 @@ def change(
         changes["transaction_id"] = str(changes["transaction_id"])
     if changes.keys() == {"energy_delivered_kwh"}:
         return metered(site, session_id, changes["energy_delivered_kwh"], database, planner)
-    row = update_session(database, site.pk, session_id, changes, sessions_check(site))
+    row = update_session(database, site.pk, session_id, changes, sessions_check(site, clock.now()))
     if row is None:
         raise HTTPException(404, f"no session {session_id!r}")
     planner.request(site.pk)
@@ -169,8 +172,10 @@ def metered(
 
 
 @router.delete("/{session_id}", status_code=204, summary="The EV left")
-def depart(session_id: str, site: SiteDep, database: DatabaseDep, planner: PlannerDep) -> Response:
-    if end_session(database, site.pk, session_id) is None:
+def depart(
+    session_id: str, site: SiteDep, database: DatabaseDep, planner: PlannerDep, clock: ClockDep
+) -> Response:
+    if end_session(database, site.pk, session_id, at=clock.now()) is None:
         raise HTTPException(404, f"no session {session_id!r}")
     planner.request(site.pk)
     return Response(status_code=204)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from smartcharge.api.deps import CallerDep, DatabaseDep, PlannerDep, SiteDep
+from smartcharge.api.deps import CallerDep, ClockDep, DatabaseDep, PlannerDep, SiteDep
 from smartcharge.api.errors import field_error
 from smartcharge.api.site_document import (
     SiteDocument,
@@ -25,7 +25,7 @@ from smartcharge.api.store.sites import (
     list_sites,
     replace_document,
 )
-from smartcharge.api.store.tables import SiteRow, utc_now
+from smartcharge.api.store.tables import SiteRow
 from smartcharge.optimizer.problem import (
     NonNegativeSiteA,
     NonNegativeSitePowerKw,
@@ -79,19 +79,24 @@ def site_out(row: SiteRow) -> SiteOut:
     )
 
 
-def checked_document(document: SiteDocument) -> dict[str, Any]:
-    """The document as stored, after the checks a plan of it would meet (422 otherwise)."""
+def checked_document(document: SiteDocument, now: datetime) -> dict[str, Any]:
+    """The document as stored, after the checks a plan of it at `now` would meet (422
+    otherwise)."""
     data = document.model_dump(mode="json", exclude_none=False)
-    start = plan_start(utc_now(), document.horizon.step_minutes)
+    start = plan_start(now, document.horizon.step_minutes)
     validate_problem(compose_problem(data, [], start))
     return data
 
 
 @router.post("", status_code=201, summary="Create a site", response_model=SiteOut)
 def create(
-    document: SiteDocument, database: DatabaseDep, caller: CallerDep, planner: PlannerDep
+    document: SiteDocument,
+    database: DatabaseDep,
+    caller: CallerDep,
+    planner: PlannerDep,
+    clock: ClockDep,
 ) -> SiteOut:
-    data = checked_document(document)
+    data = checked_document(document, clock.now())
     try:
         row = create_site(database, caller.tenant_id, data, caller.name)
     except SiteExists:
@@ -118,11 +123,12 @@ def replace(
     database: DatabaseDep,
     caller: CallerDep,
     planner: PlannerDep,
+    clock: ClockDep,
 ) -> SiteOut:
     if document.site.id != site_id:
         raise field_error(["site", "id"], f"must be the site's id {site_id!r}")
     row = replace_document(
-        database, caller.tenant_id, site_id, checked_document(document), caller.name
+        database, caller.tenant_id, site_id, checked_document(document, clock.now()), caller.name
     )
     if row is None:
         raise HTTPException(404, f"no site {site_id!r}")
@@ -146,6 +152,7 @@ def patch_limits(
     database: DatabaseDep,
     caller: CallerDep,
     planner: PlannerDep,
+    clock: ClockDep,
 ) -> SiteOut:
     grid = patch.model_dump(
         include={"import_limit_kw", "export_limit_kw", "phase_limit_a"}, exclude_none=True
@@ -165,7 +172,7 @@ def patch_limits(
     if circuits:
         changes["site"]["circuits"] = circuits
     document = merge(site.document, changes)
-    checked = checked_document(SiteDocument.model_validate(document))
+    checked = checked_document(SiteDocument.model_validate(document), clock.now())
     row = replace_document(
         database, caller.tenant_id, site_id, checked, patch.changed_by or caller.name, patch.reason
     )

@@ -9,11 +9,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from smartcharge.api.deps import DatabaseDep, PlannerDep, SettingsDep, SiteDep
+from smartcharge.api.deps import ClockDep, DatabaseDep, PlannerDep, SettingsDep, SiteDep
 from smartcharge.api.routes.optimize import solved_or_413
 from smartcharge.api.routes.weather import WeatherIn
 from smartcharge.api.site_document import merge, session_document, validate_problem
-from smartcharge.api.store.tables import utc_now
 from smartcharge.api.stored_problem import stored_problem
 from smartcharge.optimizer.problem import Session, SupportedTime
 
@@ -49,6 +48,7 @@ async def what_if(
     database: DatabaseDep,
     planner: PlannerDep,
     settings: SettingsDep,
+    clock: ClockDep,
 ) -> dict[str, Any]:
     overrides = body.model_dump(
         include={"site", "tariff", "options", "horizon", "base_load_kw", "pv_kw"},
@@ -57,7 +57,7 @@ async def what_if(
     document = merge(site.document, overrides)
     sessions = None if body.sessions is None else [session_document(s) for s in body.sessions]
     stored = await asyncio.to_thread(
-        stored_problem, database, site, body.at or utc_now(), None, sessions, document
+        stored_problem, database, site, body.at or clock.now(), None, sessions, document
     )
     stored.problem["sessions"] += [session_document(s) for s in body.add_sessions]
     if body.weather is not None:

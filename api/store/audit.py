@@ -5,8 +5,9 @@ caller's identity is filled in once the key is known. The first flush of a trans
 changes rows then adds one `AuditEntry` to that same transaction, so a change and its record
 commit or vanish together: nothing is changed without a trace, nothing traced that did not
 happen. What is not a change anyone audits stays out: the engine's own plans (`schedules`) and
-metered values (a session's `energy_delivered_kwh`; measurement and weather rows are written as
-bulk upserts and their routes open no scope).
+metered values (a session's `energy_delivered_kwh`; measurement rows are written as bulk upserts
+and their route opens no scope). Price points and weather forecasts are bulk upserts too, which
+the flush does not see: their stores name what they wrote with `record_bulk_change`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ ROW_NAMES = {
     "api_keys": "prefix",
     "tenants": "name",
     "limit_changes": "field",
+    "grid_limit_windows": "id",
 }
 MAX_CHANGES = 50  # a site created with 500 chargers' limits is one entry, not 500 lines
 
@@ -98,8 +100,19 @@ def _record_changes(session: Session, _flush_context: Any, _instances: Any) -> N
     if scope is None or scope.tenant_id is None or session.info.get("audited"):
         return
     changes = describe_changes(session)
-    if not changes:
-        return
+    if changes:
+        _add_entry(session, scope, changes)
+
+
+def record_bulk_change(session: Session, change: str) -> None:
+    """An entry for rows written by a bulk statement (no ORM objects for the flush to see), in
+    the same transaction, when a caller's request made it."""
+    scope = _current.get()
+    if scope is not None and scope.tenant_id is not None and not session.info.get("audited"):
+        _add_entry(session, scope, [change])
+
+
+def _add_entry(session: Session, scope: AuditScope, changes: list[str]) -> None:
     session.info["audited"] = True  # one entry per transaction; this session is one
     session.add(
         AuditEntry(

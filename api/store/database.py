@@ -27,10 +27,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from smartcharge.api.store import DEFAULT_URL
 from smartcharge.api.store.sqlite_writers import serialize_writers
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-DEFAULT_URL = "sqlite:///smartcharge.db"
 DEFAULT_LOCK_TIMEOUT_S = 5.0
 # How long a process waits for another one's migrations (a first start on a large database).
 MIGRATION_WAIT_S = 600

@@ -166,3 +166,8 @@ def caller_for_key(database: Database, key: str) -> Caller | None:
         api_key.role,
         api_key.rate_limit_per_s,
     )
+
+
+def tenant_id_by_name(database: Database, tenant: str) -> int | None:
+    with database.transaction() as session:
+        return session.scalar(select(Tenant.id).where(Tenant.name == tenant))

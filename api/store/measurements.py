@@ -44,11 +44,14 @@ def read_measurements(
     return read_frame(database, Measurement, VALUE_COLUMNS, site_pk, since, until)
 
 
-def peak_import_kw(database: Database, site_pk: int, since: datetime) -> float | None:
-    """The highest metered import since `since` (the billing period's peak so far)."""
+def peak_import_kw(
+    database: Database, site_pk: int, since: datetime, until: datetime | None = None
+) -> float | None:
+    """The highest metered import in [since, until) (the billing period's peak so far)."""
+    query = select(func.max(Measurement.import_kw)).where(
+        Measurement.site_pk == site_pk, Measurement.time_utc >= since
+    )
+    if until is not None:
+        query = query.where(Measurement.time_utc < until)
     with database.transaction() as session:
-        return session.scalar(
-            select(func.max(Measurement.import_kw)).where(
-                Measurement.site_pk == site_pk, Measurement.time_utc >= since
-            )
-        )
+        return session.scalar(query)

@@ -1,5 +1,5 @@
 """The tables: tenants and their API keys, sites, limit history, measurements, weather forecasts,
-sessions, schedules.
+price points, grid-operator windows, sessions, schedules.
 
 Timestamps are stored as naive UTC (`UtcDateTime`) so SQLite and PostgreSQL compare them the same
 way; every value read back is timezone-aware UTC.
@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     TypeDecorator,
@@ -129,6 +130,44 @@ class WeatherForecast(Base):
     wind_speed_m_s: Mapped[float | None] = mapped_column(Float)
     cloud_cover_pct: Mapped[float | None] = mapped_column(Float)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class PricePoint(Base):
+    """A site's price from `time_utc` on (SPEC §5 `PUT …/prices`): it holds until the next
+    point, and at the latest until `end_utc` (null: until the next point, however far)."""
+
+    __tablename__ = "price_points"
+
+    site_pk: Mapped[int] = mapped_column(
+        ForeignKey("sites.pk", ondelete="CASCADE"), primary_key=True
+    )
+    time_utc: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    import_per_kwh: Mapped[float] = mapped_column(Float)
+    export_per_kwh: Mapped[float | None] = mapped_column(Float)
+    end_utc: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
+class GridLimitWindow(Base):
+    """A grid operator's cap on the site's connection in [start_utc, end_utc) (SPEC §5
+    `POST …/grid-limits`). Cancelling stamps `cancelled_at`; the row stays as history."""
+
+    __tablename__ = "grid_limit_windows"
+    __table_args__ = (Index("ix_grid_limit_windows_site_end", "site_pk", "end_utc"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_pk: Mapped[int] = mapped_column(ForeignKey("sites.pk", ondelete="CASCADE"))
+    start_utc: Mapped[datetime] = mapped_column(UtcDateTime)
+    end_utc: Mapped[datetime] = mapped_column(UtcDateTime)
+    import_limit_kw: Mapped[float | None] = mapped_column(Float)
+    export_limit_kw: Mapped[float | None] = mapped_column(Float)
+    phase_limit_a: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    created_by: Mapped[str] = mapped_column(String(200))
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    cancelled_by: Mapped[str | None] = mapped_column(String(200))
 
 
 class SessionRow(Base):

@@ -1,0 +1,238 @@
+"""Integral schedules from the LP relaxation: round the few fractional set-points, re-solve.
+
+The relaxation of these models is integral for all but a few tenths of a percent of the
+semi-continuous (session, slot) pairs: a session given less than its minimum current where a
+limit leaves a sliver. A dive rounds those (`_attempts`: up to the minimum where the LP can
+make room, else off), fixes them, re-solves the LP from its basis (dual simplex, a few hundred
+iterations where a MIP solver would first presolve and cut the whole model) and repeats until
+no pair is fractional. Rounding down is always feasible (charging less keeps every upper
+limit; curtailing PV keeps export and the phases' lower limits), so a round always ends. The
+binaries that choose a slot's direction (import or export, where exporting pays more than
+importing costs) are rounded to the nearer side, the other side if that is infeasible.
+
+The result is a schedule of the MILP (every pair 0 or at least its minimum) whose objective the
+caller compares with the relaxation's bound: a dive proves nothing by itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from smartcharge.optimizer.live_relaxation import LiveRelaxation
+
+_EPS = 1e-7
+MAX_ROUNDS = 30
+
+
+@dataclass(frozen=True)
+class DiveColumns:
+    """The columns a dive rounds, with the bounds they have outside it."""
+
+    setpoint: np.ndarray  # (B,) int32: x columns of the semi-continuous pairs
+    floor: np.ndarray  # (B,) minimum set-point when on
+    upper: np.ndarray  # (B,) current upper bound (0 for a retired session)
+    direction: np.ndarray  # (D,) int32: the import/export binaries (continuous in the LP)
+    slot: np.ndarray  # (B,) the slot of each set-point
+    session: np.ndarray  # (B,) the session of each set-point
+
+
+@dataclass(frozen=True)
+class Dive:
+    """What a dive ends with: an integral schedule (None if none could be made), and the last
+    LP solution, whose few fractional pairs, if any, are where a MIP solver is still needed."""
+
+    schedule: np.ndarray | None
+    last_lp: np.ndarray
+    complete: bool  # no pair was left fractional
+
+
+def dive(
+    relaxation: LiveRelaxation, start: np.ndarray, columns: DiveColumns, deadline: float
+) -> Dive:
+    """Round and re-solve until no pair is fractional, no rounding of a round is feasible,
+    or the deadline.
+
+    `start` is the relaxation's optimal solution for its current objective; the relaxation's
+    bounds are restored afterwards. Pairs the relaxation leaves at 0 are fixed off: otherwise
+    the sliver a rounded pair frees moves to another pair at 0, which turns fractional in turn,
+    and the dive takes a round per sliver. A dive that cannot finish leaves its last solution
+    with the fractional pairs at 0 (integral, and within every upper limit).
+    """
+    bounds = _Bounds(
+        np.zeros(columns.setpoint.size),
+        columns.upper.copy(),
+        np.zeros(columns.direction.size),
+        np.ones(columns.direction.size),
+    )
+    touched_setpoint = np.zeros(columns.setpoint.size, dtype=bool)
+    touched_direction = np.zeros(columns.direction.size, dtype=bool)
+    values = start
+    # The relaxation's optimal basis, for the next stage to start from (the dive's last one
+    # is far from optimal once the bounds are restored: thousands of iterations instead of a
+    # handful, measured).
+    basis = relaxation.keep_basis()
+    try:
+        for _ in range(MAX_ROUNDS):
+            x = values[columns.setpoint]
+            off = (x <= _EPS) & (bounds.setpoint_upper > 0)
+            fractional = (x > _EPS) & (x < columns.floor - _EPS) & (bounds.setpoint_upper > 0)
+            on = (x >= columns.floor - _EPS) & (bounds.setpoint_upper > 0)
+            d = values[columns.direction]
+            split = (d > _EPS) & (d < 1 - _EPS) & (bounds.direction_lower < bounds.direction_upper)
+            if not fractional.any() and not split.any():
+                return Dive(values, values, complete=True)
+            touched_setpoint |= off | fractional | on
+            touched_direction |= split
+            changed = (touched_setpoint, touched_direction)
+            solved = None
+            for attempt in _attempts(columns, x, off, fractional, on):
+                if not attempt.towards and not split.any():
+                    continue
+                rounded = bounds.rounded(columns, attempt, d, split)
+                solved = _solve_with(relaxation, columns, rounded, changed, deadline)
+                if solved is not None or time.perf_counter() >= deadline:
+                    break
+            if solved is None:
+                break
+            # Pairs held on for this round only: next round they may give way again.
+            values, bounds = solved, rounded.released(columns, on & ~fractional, bounds)
+        return Dive(_rounded_down(values, columns) if not split.any() else None, values, False)
+    finally:
+        original = _Bounds(
+            np.zeros(columns.setpoint.size),
+            columns.upper,
+            np.zeros(columns.direction.size),
+            np.ones(columns.direction.size),
+        )
+        _set_bounds(relaxation, columns, original, (touched_setpoint, touched_direction))
+        relaxation.restore_basis(basis)
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """One way to round a dive's round: pairs held at least at their minimum (`up`), pairs
+    fixed at 0 (`down`), and which side split directions go to (`towards` the nearer)."""
+
+    up: np.ndarray
+    down: np.ndarray
+    towards: bool
+
+
+def _attempts(
+    columns: DiveColumns, x: np.ndarray, off: np.ndarray, fractional: np.ndarray, on: np.ndarray
+) -> Iterator[_Attempt]:
+    """The roundings a round tries, until one is feasible.
+
+    1. Every fractional pair at its minimum, the pairs already on kept at theirs, the pairs at
+       0 fixed off: the LP trims sessions that are on to make room (how the relaxation's
+       slivers are used without loss), and no pair can turn fractional again: one round
+       usually ends the dive.
+    2. The same with the pairs on free to go.
+    3. In each slot only the fractional pair given the most (and of a session only its
+       largest of those: a session short of little may not afford its minimum twice), the
+       others left to the LP; then the same with the import/export directions the other way.
+    If none is feasible the dive stops: what is left is a few pairs for a MIP solver (turning
+    them off and freeing the rest again only moves the slivers around, measured: 30 rounds).
+    """
+    yield _Attempt(fractional | on, off, True)
+    yield _Attempt(fractional, off, True)
+    most = np.zeros_like(fractional)
+    candidates = np.flatnonzero(fractional)
+    if candidates.size:
+        by_slot = _largest_per(columns.slot, candidates, x)
+        most[_largest_per(columns.session, by_slot, x)] = True
+    yield _Attempt(most, off, True)
+    yield _Attempt(most, off, False)  # split directions the other way (only they differ)
+
+
+def _largest_per(group: np.ndarray, candidates: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Of `candidates`, the one with the largest x in each group."""
+    order = candidates[np.lexsort((-x[candidates], group[candidates]))]
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = group[order[1:]] != group[order[:-1]]
+    return order[first]
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    setpoint_lower: np.ndarray
+    setpoint_upper: np.ndarray
+    direction_lower: np.ndarray
+    direction_upper: np.ndarray
+
+    def released(self, columns: DiveColumns, held: np.ndarray, before: _Bounds) -> _Bounds:
+        """These bounds with the lower bounds of `held` pairs back to what they were."""
+        lower = np.where(held, before.setpoint_lower, self.setpoint_lower)
+        return _Bounds(lower, self.setpoint_upper, self.direction_lower, self.direction_upper)
+
+    def rounded(
+        self,
+        columns: DiveColumns,
+        attempt: _Attempt,
+        d: np.ndarray,
+        split: np.ndarray,
+    ) -> _Bounds:
+        """These bounds with the attempt's pairs held on or fixed off; split directions to
+        the nearer side (or, if the attempt says so, the farther one)."""
+        lower, upper = self.setpoint_lower.copy(), self.setpoint_upper.copy()
+        lower[attempt.up] = columns.floor[attempt.up]
+        upper[attempt.down] = 0.0
+        side = np.where(d >= 0.5, 1.0, 0.0)
+        if not attempt.towards:
+            side = 1.0 - side
+        return _Bounds(
+            lower,
+            upper,
+            np.where(split, side, self.direction_lower),
+            np.where(split, side, self.direction_upper),
+        )
+
+
+def _rounded_down(values: np.ndarray, columns: DiveColumns) -> np.ndarray:
+    """The last LP solution with every fractional set-point at 0: integral and within every
+    upper limit (a dive cut short by the deadline still leaves a schedule); the caller
+    re-derives the flows."""
+    values = values.copy()
+    x = values[columns.setpoint]
+    values[columns.setpoint] = np.where(x < columns.floor - _EPS, 0.0, x)
+    return values
+
+
+def _solve_with(
+    relaxation: LiveRelaxation,
+    columns: DiveColumns,
+    bounds: _Bounds,
+    changed: tuple[np.ndarray, np.ndarray],
+    deadline: float,
+) -> np.ndarray | None:
+    if time.perf_counter() >= deadline:
+        return None
+    _set_bounds(relaxation, columns, bounds, changed)
+    solved = relaxation.solve(deadline)
+    return None if solved is None else solved.values
+
+
+def _set_bounds(
+    relaxation: LiveRelaxation,
+    columns: DiveColumns,
+    bounds: _Bounds,
+    changed: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """Bounds of the columns marked in `changed` (set-points, directions)."""
+    on_setpoint, on_direction = changed
+    cols = np.concatenate([columns.setpoint[on_setpoint], columns.direction[on_direction]])
+    if cols.size == 0:
+        return
+    lower = np.concatenate(
+        [bounds.setpoint_lower[on_setpoint], bounds.direction_lower[on_direction]]
+    )
+    upper = np.concatenate(
+        [bounds.setpoint_upper[on_setpoint], bounds.direction_upper[on_direction]]
+    )
+    relaxation.change_bounds(cols, lower, upper)
