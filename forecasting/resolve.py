@@ -162,6 +162,19 @@ def _cached_choice(
     return _daily_choices[key]
 
 
+def _from_first_midnight(history: pd.Series, timezone: str) -> pd.Series:
+    """The history from its first local midnight on: a service reads a fixed span back from
+    each plan's start, so the partial first day shifts with every re-plan, and the day's choice
+    (keyed by the history's values) would be refitted on every plan instead of once a day."""
+    if history.empty:
+        return history
+    start = history.index[0].tz_convert(timezone)
+    first = start.normalize()
+    if first < start:
+        first = (first + pd.DateOffset(days=1)).normalize()
+    return history[history.index >= first]
+
+
 def load_quantiles(
     history_kw: pd.Series,
     times: pd.DatetimeIndex,
@@ -177,7 +190,8 @@ def load_quantiles(
     midnight = issued_at.tz_convert(timezone).normalize()
     methods = load_forecasters(timezone, step_minutes, country)
     key = (timezone, step_minutes, country, midnight)
-    choice = _cached_choice(history[history.index < midnight], methods, step, timezone, key)
+    before = history[history.index < midnight]
+    choice = _cached_choice(_from_first_midnight(before, timezone), methods, step, timezone, key)
     today = history.index[history.index >= midnight]
     p50 = methods[choice.method].predict(choice.state, history, today.append(times))
     p50 = p50.fillna(float(history.tail(slots_per_day(step_minutes)).mean()))

@@ -359,3 +359,19 @@ def test_a_short_pv_history_falls_back_on_the_ensemble_until_it_can_be_scored(da
         assert set(band.attrs["methods"].values()) == {"csi_ensemble"}
     assert band.notna().all().all() and (band.p10 <= band.p90 + 1e-9).all()
     assert band.p50.max() > 1
+
+
+def test_plans_through_the_day_share_one_choice_although_their_history_window_slides():
+    # The service reads a fixed span back from each plan's start (api.stored_problem), so the
+    # first, partial day of the history is a little shorter at every re-plan.
+    history = household_load("2022-02-01", 40)
+    midnight = pd.Timestamp("2022-03-10", tz=AMSTERDAM)
+    known = set(resolve._daily_choices)
+    for minutes in (0, 15, 30, 615):
+        issued_at = midnight + pd.Timedelta(minutes=minutes)
+        since = issued_at - pd.Timedelta(days=30)
+        window = history[(history.index >= since) & (history.index < issued_at)]
+        times = pd.date_range(issued_at.tz_convert("UTC"), periods=8, freq="15min")
+        load_quantiles(window, times, AMSTERDAM, 15, "NL")
+    # 00:00 reads whole days; every later plan of the day drops the same partial first day.
+    assert len(set(resolve._daily_choices) - known) == 2
