@@ -15,7 +15,7 @@ from smartcharge.api.store.measurements import read_measurements, upsert_measure
 from smartcharge.api.stored_problem import stored_problem
 from smartcharge.forecasting.pv_candidates import BANDS
 from smartcharge.forecasting.resolve import horizon_times, resolve_forecasts
-from smartcharge.optimizer.problem import parse_problem
+from smartcharge.optimizer.problem import NonNegativeSitePowerKw, SitePowerKw, parse_problem
 
 router = APIRouter(prefix="/v1/sites/{site_id}", tags=["measurements and forecasts"])
 
@@ -25,10 +25,10 @@ class MeasurementIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     time_utc: AwareDatetime
-    base_load_kw: float | None = Field(default=None, description="site load without charging")
-    pv_kw: float | None = Field(default=None, ge=0, description="PV production")
-    import_kw: float | None = Field(default=None, ge=0, description="grid meter, import")
-    export_kw: float | None = Field(default=None, ge=0, description="grid meter, export")
+    base_load_kw: SitePowerKw | None = Field(default=None, description="site load without charging")
+    pv_kw: NonNegativeSitePowerKw | None = Field(default=None, description="PV production")
+    import_kw: NonNegativeSitePowerKw | None = Field(default=None, description="grid meter, import")
+    export_kw: NonNegativeSitePowerKw | None = Field(default=None, description="grid meter, export")
 
     @model_validator(mode="after")
     def _some_value(self) -> MeasurementIn:
