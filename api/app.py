@@ -1,11 +1,12 @@
 """The FastAPI application: `create_app(settings)`.
 
-On start-up it opens (and migrates) the database, starts the solver pool and the planner; on
-shutdown it stops them in reverse order.
+On start-up it opens (and migrates) the database, starts the solver pool, the planner and the
+watch on the database; on shutdown it stops them in reverse order.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,12 +18,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from smartcharge.api import health
 from smartcharge.api.clock import Clock, SystemClock
 from smartcharge.api.console import mount_console
+from smartcharge.api.health import DatabaseHealth
 from smartcharge.api.metrics import Metrics
+from smartcharge.api.middleware import install_guards
 from smartcharge.api.planner import Planner
+from smartcharge.api.rate_limit import RateLimiter
 from smartcharge.api.routes import (
     grid_limits,
+    keys,
     measurements,
     meter_values,
     optimize,
@@ -36,6 +42,7 @@ from smartcharge.api.routes import (
 from smartcharge.api.settings import Settings
 from smartcharge.api.solver_pool import make_pool
 from smartcharge.api.store.database import open_database
+from smartcharge.api.store.sites import all_site_keys
 from smartcharge.optimizer.problem import ProblemError
 
 
@@ -47,17 +54,23 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = open_database(settings.database_url)
-        pool = make_pool(settings.solver_pool, settings.solver_workers)
+        database = open_database(settings.database_url, settings.db_lock_timeout_s)
+        pool = make_pool(settings.solver_pool, settings.solver_workers, settings.solve_retries)
         metrics = Metrics()
         planner = Planner(database, pool, metrics, settings, owner=settings.instance, clock=clock)
         metrics.queue_length.set_function(lambda: pool.in_flight)
         metrics.replans_pending.set_function(lambda: planner.pending)
         app.state.database, app.state.metrics, app.state.planner = database, metrics, planner
         await planner.start()
+        pool.on_retry = lambda reason: metrics.solver_retries.labels(reason).inc()
+        app.state.health = DatabaseHealth(
+            database, settings.health_probe_s, on_recovery=lambda: replan_every_site(planner)
+        )
+        await app.state.health.start()
         try:
             yield
         finally:
+            await app.state.health.stop()
             await planner.stop()
             pool.close()
             database.dispose()
@@ -83,6 +96,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         what_if,
     ):
         app.include_router(module.router)
+    app.include_router(keys.router)
+    app.include_router(health.router)
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+    install_guards(app, settings.max_body_bytes, settings.request_timeout_s)
     mount_console(app)  # the browser console at `/`, and security headers on every response
 
     @app.exception_handler(ProblemError)
@@ -101,16 +118,18 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             status_code=422, content={"detail": _finite(jsonable_encoder(exc.errors()))}
         )
 
-    @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
     @app.get("/metrics", tags=["health"], response_class=Response)
     def metrics(request: Request) -> Response:
         """Prometheus text format: solve durations, outcomes, queue length."""
         return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+async def replan_every_site(planner: Planner) -> None:
+    """After the database was away: plans due meanwhile were not made."""
+    for site_pk in await asyncio.to_thread(all_site_keys, planner.database):
+        planner.request(site_pk)
 
 
 def _finite(value: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Prometheus metrics of one app: solve durations and outcomes, and how many solves wait."""
+"""Prometheus metrics of one app: solve durations and outcomes, how many solves wait, and the
+faults met on the way (workers lost, a database away, keys over their rate)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,24 @@ class Metrics:
         self.queue_length = Gauge(
             "smartcharge_solve_queue_length",
             "Solves submitted to the solver pool and not finished.",
+            registry=self.registry,
+        )
+        self.solver_retries = Counter(
+            "smartcharge_solver_retries",
+            "Solves whose worker process died and were retried on a fresh one (worker_lost), "
+            "and solves abandoned past their deadline (abandoned: the fallback was answered).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.unavailable = Counter(
+            "smartcharge_database_unavailable_responses",
+            "Requests answered 503 because the database was locked or unreachable.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "smartcharge_rate_limited_responses",
+            "Requests refused with 429 because their key was over its rate.",
             registry=self.registry,
         )
         self.replans_pending = Gauge(

@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 
 from smartcharge.api.clock import Clock, SystemClock
 from smartcharge.api.metrics import Metrics
-from smartcharge.api.service import optimize_answer
+from smartcharge.api.pooled_solve import solve_in_pool
 from smartcharge.api.settings import Settings
-from smartcharge.api.solver_pool import SolverPool
-from smartcharge.api.store.database import Database
+from smartcharge.api.solver_pool import BACKGROUND, INTERACTIVE, SolverPool
+from smartcharge.api.store.database import Database, unavailable_reason
 from smartcharge.api.store.retention import prune_before
 from smartcharge.api.store.schedules import latest_schedule, store_schedule
 from smartcharge.api.store.sites import acquire_lease, all_site_keys, release_lease, site_by_pk
@@ -30,6 +30,8 @@ from smartcharge.api.store.tables import utc_now
 from smartcharge.api.stored_problem import StoredProblem, stored_problem
 
 log = logging.getLogger("smartcharge.planner")
+
+MAX_RETRY_DELAY_S = 30.0
 
 
 class Planner:
@@ -56,6 +58,7 @@ class Planner:
         self._wake: dict[int, asyncio.Event] = {}
         self._tasks: dict[int, asyncio.Task] = {}
         self._tick_task: asyncio.Task | None = None
+        self._failures: dict[int, int] = {}  # consecutive re-plans the database failed
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -133,12 +136,27 @@ class Planner:
                 self._urgent.discard(site_pk)
                 try:
                     await self.replan(site_pk, self._requested_at[site_pk])
-                except Exception:
-                    log.exception("re-plan of site %s failed", site_pk)
-                    self.metrics.solves.labels("replan", "error").inc()
+                except Exception as exc:
+                    self._failed(site_pk, exc)
+                else:
+                    self._failures.pop(site_pk, None)
         finally:
             self._tasks.pop(site_pk, None)
             self._wake.pop(site_pk, None)
+
+    def _failed(self, site_pk: int, exc: Exception) -> None:
+        """A re-plan that failed because the database is away is tried again, backing off
+        (its events are still unanswered); any other failure waits for the next event or tick."""
+        reason = unavailable_reason(exc)
+        if reason is None or self._loop is None:
+            log.error("re-plan of site %s failed", site_pk, exc_info=exc)
+            self.metrics.solves.labels("replan", "error").inc()
+            return
+        failures = self._failures[site_pk] = self._failures.get(site_pk, 0) + 1
+        delay_s = min(2.0 ** (failures - 1), MAX_RETRY_DELAY_S)
+        log.warning("re-plan of site %s: database %s; again in %g s", site_pk, reason, delay_s)
+        self.metrics.solves.labels("replan", "unavailable").inc()
+        self._loop.call_later(delay_s, self._mark, site_pk, self._requested_at[site_pk])
 
     async def replan(self, site_pk: int, requested_at: datetime) -> None:
         """Plan a site now, under its lease, unless a plan started after `requested_at`."""
@@ -194,7 +212,14 @@ class Planner:
             self.settings.max_time_limit_s,
         )
         started = time.perf_counter()
-        answer = await self.pool.run(optimize_answer, stored.problem, **stored.histories)
+        answer = await solve_in_pool(
+            self.pool,
+            stored.problem,
+            stored.histories,
+            options["time_limit_s"],
+            self.settings.solve_grace_s,
+            BACKGROUND if kind == "replan" else INTERACTIVE,
+        )
         self.metrics.solve_seconds.labels(kind).observe(time.perf_counter() - started)
         self.metrics.solves.labels(kind, answer["status"]).inc()
         return answer

@@ -64,7 +64,7 @@ def seed_example(database: Database, example: Path, now: datetime | None = None)
     shift = start - datetime.fromisoformat(problem["horizon"]["start"])
     added = 0
     for session in problem.get("sessions", []):
-        moved = _moved(session, shift, suffix=f"@{start:%Y%m%dT%H%M}")
+        moved = _moved(session, shift, suffix=f".{start:%Y%m%dT%H%M}")
         if moved["departure"] > now:
             add_session(database, site.pk, moved, check=lambda _: None)
             added += 1

@@ -7,10 +7,11 @@ and weather forecast come in as keyword arguments (picklable: they travel to the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from smartcharge.api.ocpp.payloads import build_ocpp_messages, pending_transactions
-from smartcharge.optimizer.optimize import Plan, optimize
+from smartcharge.optimizer.optimize import Plan, fallback_plan, optimize
 from smartcharge.optimizer.problem import Problem, parse_problem
 from smartcharge.optimizer.session_estimates import SessionHistory
 
@@ -52,9 +53,23 @@ def plan(
 ) -> tuple[Plan, dict[str, Any]]:
     """Validate, forecast what is missing, estimate unknown departures and energies (from
     `session_history`, the site's finished sessions), optimize, and emit OCPP payloads."""
+    return _answered(
+        data,
+        lambda problem: optimize(problem, session_history=session_history),
+        load_history_kw=load_history_kw,
+        pv_history_kw=pv_history_kw,
+        weather=weather,
+    )
+
+
+def _answered(
+    data: dict[str, Any] | Problem,
+    solve: Callable[[Problem], Plan],
+    **histories: pd.Series | pd.DataFrame | None,
+) -> tuple[Plan, dict[str, Any]]:
     problem = parse_problem(data)
-    problem, forecast_warnings = with_forecasts(problem, load_history_kw, pv_history_kw, weather)
-    result = optimize(problem, session_history=session_history)
+    problem, forecast_warnings = with_forecasts(problem, **histories)
+    result = solve(problem)
     answer = result.to_answer()
     answer["warnings"] = forecast_warnings + answer["warnings"]
     # The problem as planned: estimated departures and energies filled in (SPEC §6).
@@ -129,3 +144,16 @@ def same_session_plan(before: dict[str, Any], now: dict[str, Any]) -> bool:
 def optimize_answer(data: dict[str, Any] | Problem, **histories: Any) -> dict:
     """The SPEC §2 answer for a problem document."""
     return plan(data, **histories)[1]
+
+
+def fallback_answer(
+    data: dict[str, Any] | Problem,
+    reason: str,
+    session_history: SessionHistory | None = None,
+    **histories: pd.Series | pd.DataFrame | None,
+) -> dict:
+    """The SPEC §2 answer of the rule-based schedule alone (`status: fallback`, `reason` among
+    its warnings): for a solve the service gave up on."""
+    return _answered(
+        data, lambda problem: fallback_plan(problem, reason, session_history), **histories
+    )[1]

@@ -50,6 +50,44 @@ class Settings(BaseSettings):
         default=300.0, gt=0, description="A re-plan lease expires after this (a crashed process)."
     )
     lease_retry_s: float = Field(default=0.25, gt=0)
+    request_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A request not answered by then gets 503 with Retry-After, whatever it "
+        "waits for (a database that does not answer, a solve).",
+    )
+    db_lock_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long a request waits for SQLite's write lock, a PostgreSQL connection "
+        "or a free pooled connection before it is answered 503.",
+    )
+    health_probe_s: float = Field(
+        default=1.0, gt=0, description="How often the database is probed for /healthz, /readyz."
+    )
+    max_body_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Request bodies larger than this are refused with 413 before they are read.",
+    )
+    rate_limit_per_s: float = Field(
+        default=100.0,
+        gt=0,
+        description="Requests a second each key may make on average (a key's own limit, "
+        "`keys create --rate-limit`, wins); past it 429 with Retry-After.",
+    )
+    rate_limit_burst: float = Field(
+        default=1000.0, ge=1, description="Requests a key may make at once before the rate counts."
+    )
+    solve_retries: int = Field(
+        default=2, ge=0, description="Times a solve is retried when its worker process dies."
+    )
+    solve_grace_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="A solve still running twice its time limit after it started, and at least "
+        "this long past the limit, is abandoned: its worker is killed, the fallback answered.",
+    )
     instance: str = Field(
         default_factory=_default_instance, description="This process's name in leases and plans"
     )

@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from smartcharge.optimizer.problem import (
     NonNegativeSlotSeries,
     Options,
+    PowerSeriesKw,
     ProblemError,
     Session,
     Site,
-    SlotSeries,
     Tariff,
     parse_problem,
 )
@@ -41,7 +41,7 @@ class SiteDocument(BaseModel):
     tariff: Tariff = Field(default_factory=Tariff)
     horizon: HorizonDefaults = Field(default_factory=HorizonDefaults)
     options: Options = Field(default_factory=Options)
-    base_load_kw: SlotSeries | None = Field(
+    base_load_kw: PowerSeriesKw | None = Field(
         default=None, description="null: forecast from the site's measurements"
     )
     pv_kw: NonNegativeSlotSeries | None = Field(

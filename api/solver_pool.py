@@ -1,73 +1,218 @@
 """Where solves run, off the event loop: a local process pool (default), threads (tests and
-small installs), or a Dask cluster (`dask://HOST:8786`) shared by every API process."""
+small installs), or a Dask cluster (`dask://HOST:8786`) shared by every API process.
+
+Solver processes die (out of memory, killed by an operator) and solves hang. A solve whose
+worker died is retried on a fresh one (`retries` times: the site keeps its previous plan
+meanwhile, and `on_retry("worker_lost")` counts it); one still running at its deadline is
+abandoned (`SolveAbandoned`): its workers are killed and replaced, and the caller decides what
+to answer instead. A problem that kills its worker every time ends in `SolverCrashed`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from typing import Any
 
+log = logging.getLogger("smartcharge.solver_pool")
+
+
+class SolverCrashed(RuntimeError):
+    """The solver's process died on every attempt at this problem."""
+
+
+class SolveAbandoned(RuntimeError):
+    """A solve still running at its deadline: given up, its worker killed."""
+
+
+# Calls a person waits for (what-if, optimize) go before background re-plans.
+INTERACTIVE, BACKGROUND = 0, 1
+
 
 class SolverPool:
     """Runs `fn(*args, **kwargs)` somewhere else and awaits the result."""
 
-    def __init__(self) -> None:
+    def __init__(self, retries: int = 2) -> None:
         self.in_flight = 0
+        self.retries = retries
+        self.on_retry: Callable[[str], None] = lambda reason: None
 
-    async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def run(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        deadline_s: float | None = None,
+        priority: int = BACKGROUND,
+        **kwargs: Any,
+    ) -> Any:
+        """`fn(*args, **kwargs)`; SolveAbandoned if it is not done `deadline_s` after it
+        started, SolverCrashed if its process died more than `retries` times. Waiting calls
+        start by `priority` (INTERACTIVE first), then in the order they came."""
         self.in_flight += 1
         try:
-            return await self._run(partial(fn, *args, **kwargs))
+            return await self._run(partial(fn, *args, **kwargs), deadline_s, priority)
         finally:
             self.in_flight -= 1
 
-    async def _run(self, call: Callable[[], Any]) -> Any:
+    async def _run(self, call: Callable[[], Any], deadline_s: float | None, priority: int) -> Any:
         raise NotImplementedError
 
     def close(self) -> None:
         pass
 
 
-class ExecutorPool(SolverPool):
-    def __init__(self, make_executor: Callable[[], Executor]) -> None:
-        super().__init__()
-        self._make_executor = make_executor
-        self._executor = make_executor()
+def _warm_up() -> None:
+    """Imported in a fresh worker before any solve, so the first solve's deadline is spent
+    solving, not importing numpy, pandas and HiGHS."""
+    import smartcharge.api.service  # noqa: F401
 
-    async def _run(self, call: Callable[[], Any]) -> Any:
+
+class PriorityGate:
+    """At most `slots` holders at once; waiters enter by (priority, arrival)."""
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._waiting: list[tuple[int, int, asyncio.Future]] = []
+        self._arrivals = itertools.count()
+
+    @contextlib.asynccontextmanager
+    async def slot(self, priority: int) -> AsyncIterator[None]:
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+        else:
+            turn = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiting, (priority, next(self._arrivals), turn))
+            try:
+                await turn  # the slot is handed over by the holder that leaves
+            except asyncio.CancelledError:
+                if turn.done() and not turn.cancelled():
+                    self._leave()  # handed over as it was cancelled: pass it on
+                else:
+                    self._waiting = [w for w in self._waiting if w[2] is not turn]
+                    heapq.heapify(self._waiting)
+                raise
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-        except BrokenProcessPool:
-            # A worker died (out of memory, killed): start a fresh pool for the next solves.
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = self._make_executor()
-            raise RuntimeError("the solver process died; the next solve gets a new one") from None
+            yield
+        finally:
+            self._leave()
+
+    def _leave(self) -> None:
+        while self._waiting:
+            *_, turn = heapq.heappop(self._waiting)
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._free += 1
+
+
+class ExecutorPool(SolverPool):
+    """At most `workers` calls are handed to the executor at once (the others wait here, by
+    priority), so a call starts when it is handed over and its deadline counts from there."""
+
+    def __init__(
+        self, make_executor: Callable[[], Executor], workers: int, retries: int = 2
+    ) -> None:
+        super().__init__(retries)
+        self._make_executor = make_executor
+        self._workers = workers
+        self._slots = PriorityGate(workers)
+        self._executor = self._start()
+
+    def _start(self) -> Executor:
+        executor = self._make_executor()
+        if isinstance(executor, ProcessPoolExecutor):
+            for _ in range(self._workers):
+                executor.submit(_warm_up)
+        return executor
+
+    async def _run(self, call: Callable[[], Any], deadline_s: float | None, priority: int) -> Any:
+        loop = asyncio.get_running_loop()
+        async with self._slots.slot(priority):
+            for attempt in range(self.retries + 1):
+                executor = self._executor
+                try:
+                    future = loop.run_in_executor(executor, call)
+                    done, _ = await asyncio.wait({future}, timeout=deadline_s)
+                    if future in done:
+                        return future.result()
+                except BrokenProcessPool:
+                    # A worker died (out of memory, killed): this executor is done for, every
+                    # call on it fails alike; the first to notice starts a fresh one.
+                    self._renew(executor)
+                    if attempt < self.retries:
+                        log.warning("a solver process died: the solve is retried on a fresh one")
+                        self.on_retry("worker_lost")
+                    continue
+                future.cancel()
+                self._renew(executor, kill=True)
+                self.on_retry("abandoned")
+                raise SolveAbandoned(f"the solve was still running after {deadline_s:g} s")
+        raise SolverCrashed(
+            f"the solver process died {self.retries + 1} times on this problem "
+            "(out of memory?): no plan was made"
+        )
+
+    def _renew(self, executor: Executor, kill: bool = False) -> None:
+        if executor is not self._executor:
+            return
+        if kill:
+            _kill_workers(executor)
+        executor.shutdown(wait=False, cancel_futures=True)
+        self._executor = self._start()
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
+def _kill_workers(executor: Executor) -> None:
+    """A process's solve cannot be cancelled, only its process killed (threads run on)."""
+    kill = getattr(executor, "kill_workers", None)  # Python 3.14
+    if kill is not None:
+        kill()
+        return
+    for process in list(getattr(executor, "_processes", {}).values()):
+        process.kill()
+
+
 class DaskPool(SolverPool):
-    def __init__(self, address: str) -> None:
+    """Dask itself retries a task whose worker died (`distributed.scheduler.allowed-failures`)."""
+
+    def __init__(self, address: str, retries: int = 2) -> None:
         from dask.distributed import Client
 
-        super().__init__()
+        super().__init__(retries)
         self.client = Client(address, set_as_default=False)
         preload_on_workers(self.client)
 
-    async def _run(self, call: Callable[[], Any]) -> Any:
-        future = self.client.submit(call, pure=False)
-        return await asyncio.to_thread(future.result)
+    async def _run(self, call: Callable[[], Any], deadline_s: float | None, priority: int) -> Any:
+        from distributed import KilledWorker
+
+        # Dask runs higher priorities first.
+        future = self.client.submit(call, pure=False, priority=-priority)
+        try:
+            return await asyncio.to_thread(future.result, deadline_s)
+        except KilledWorker as exc:
+            raise SolverCrashed(f"the solve killed its Dask workers: {exc}") from None
+        except TimeoutError:
+            if future.done():
+                raise
+            future.cancel()
+            self.on_retry("abandoned")
+            raise SolveAbandoned(f"the solve was still running after {deadline_s:g} s") from None
 
     def close(self) -> None:
         self.client.close()
 
 
-def make_pool(spec: str, workers: int) -> SolverPool:
+def make_pool(spec: str, workers: int, retries: int = 2) -> SolverPool:
     """`process`, `thread` or `dask://HOST:PORT` (also `tcp://HOST:PORT`)."""
     if spec == "process":
         # spawn, not fork: the server has threads (uvicorn, SQLAlchemy pools) a fork would copy.
@@ -75,14 +220,18 @@ def make_pool(spec: str, workers: int) -> SolverPool:
         return ExecutorPool(
             lambda: ProcessPoolExecutor(
                 workers, mp_context=context, initializer=preload_solver_stack
-            )
+            ),
+            workers,
+            retries,
         )
     if spec == "thread":
-        return ExecutorPool(lambda: ThreadPoolExecutor(workers, thread_name_prefix="solve"))
+        return ExecutorPool(
+            lambda: ThreadPoolExecutor(workers, thread_name_prefix="solve"), workers, retries
+        )
     if spec.startswith("dask://"):
-        return DaskPool("tcp://" + spec.removeprefix("dask://"))
+        return DaskPool("tcp://" + spec.removeprefix("dask://"), retries)
     if spec.startswith("tcp://"):
-        return DaskPool(spec)
+        return DaskPool(spec, retries)
     raise ValueError(f"solver pool: expected process, thread or dask://HOST:PORT, got {spec!r}")
 
 

@@ -291,6 +291,39 @@ def _warn_idle_batteries(index: ProblemIndex, warnings: list[str]) -> None:
             )
 
 
+def fallback_plan(
+    problem: Problem | dict[str, Any],
+    reason: str,
+    session_history: SessionHistory | None = None,
+) -> Plan:
+    """The rule-based schedule alone (`status: fallback`), without the solver: what a service
+    answers when it had to give up on a solve. `reason` becomes the answer's warning."""
+    started = time.perf_counter()
+    problem = parse_problem(problem)
+    warnings: list[str] = []
+    problem = _forecasts_as_given(problem, warnings)
+    problem, estimates = estimate_sessions(problem, session_history)
+    index = build_index(problem)
+    warnings.extend(index.warnings)
+    warnings.append(reason)
+    _warn_idle_batteries(index, warnings)
+    setpoint = round_setpoints(index, water_fill(index))
+    report: dict[str, Any] = {
+        "name": "highs",
+        "version": highs_version(),
+        "model": problem.options.model,
+        "termination": "abandoned",
+        "mip_gap": None,
+        "build_s": 0.0,
+        "solve_s": 0.0,
+        "stages": [],
+        "speedups": [],
+        "total_s": round(time.perf_counter() - started, 4),
+    }
+    flows = site_flows(index, setpoint)
+    return Plan(index, setpoint, flows, "fallback", warnings, report, estimates=estimates)
+
+
 def changed_sessions(plan: Plan, previous: Plan) -> np.ndarray:
     """(S,) whether each session of `plan` is new or got other set-points than in `previous`
     (all of them when the site, its horizon or its tariff changed)."""

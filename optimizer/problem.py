@@ -54,10 +54,70 @@ def _supported_time(time: datetime) -> datetime:
 
 SupportedTime = Annotated[AwareDatetime, AfterValidator(_supported_time)]
 
+# Magnitudes beyond any charging site are refused (422 naming the field), not planned: a number
+# like 1e308 kWh overflows the solver's arithmetic and comes back as a fallback whose message
+# blames the time limit. The bounds are generous physics, not policy:
+# - a site's power (grid and circuit limits, base load, PV, a peak): 1 GW. The largest single
+#   grid connections (aluminium smelters, hyperscale data centres) are of this order; a
+#   charging site, however large, draws far less.
+MAX_SITE_POWER_KW = 1e6
+# - a charger's or an EV's power: 10 MW. The Megawatt Charging System tops out at 3.75 MW
+#   (3000 A at 1250 V DC); an AC charger draws 44 kW at most.
+MAX_CHARGER_POWER_KW = 1e4
+# - a charger's or an EV's current: 5000 A (MCS: 3000 A).
+MAX_CHARGER_CURRENT_A = 5e3
+# - a site's phase current: its 1 GW on three phases at 230 V (1.45 MA).
+MAX_SITE_CURRENT_A = MAX_SITE_POWER_KW * 1000 / (3 * DEFAULT_VOLTAGE_V)
+# - an energy: what a 1 GW site draws in a year (8.76 TWh): no EV can want more than its site
+#   could deliver in a year.
+MAX_ENERGY_KWH = MAX_SITE_POWER_KW * 8760
+# - money per kWh or per kW: 1e8 units of any currency. A 4 EUR/kWh day-ahead spike or a
+#   100 EUR/kW demand charge stays below it even in the currency of the smallest unit in use
+#   (the Iranian rial, ~5e5 a euro).
+MAX_MONEY_PER_UNIT = 1e8
+# - a grid voltage: 1000 V, the ceiling of low voltage (IEC 60038), which chargers connect to.
+MAX_VOLTAGE_V = 1000.0
+# - a solver time limit: a day; a plan that takes longer than the day it plans is no plan.
+MAX_TIME_LIMIT_S = 86400.0
+
+
+def _bounded(limit: float, unit: str, beyond: str) -> AfterValidator:
+    def check(value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError(f"{value} is not a finite number")
+        if abs(value) > limit:
+            raise ValueError(f"{value:g} {unit} is more than {beyond} ({limit:g} {unit})")
+        return value
+
+    return AfterValidator(check)
+
+
+_SITE_KW = _bounded(MAX_SITE_POWER_KW, "kW", "any grid connection carries")
+_CHARGER_KW = _bounded(MAX_CHARGER_POWER_KW, "kW", "any charger delivers")
+_CHARGER_A = _bounded(MAX_CHARGER_CURRENT_A, "A", "any charger carries")
+_SITE_A = _bounded(MAX_SITE_CURRENT_A, "A", "any grid connection carries")
+_MONEY = _bounded(MAX_MONEY_PER_UNIT, "per unit", "any tariff charges")
+SitePowerKw = Annotated[float, _SITE_KW]
+NonNegativeSitePowerKw = Annotated[NonNegativeFloat, _SITE_KW]
+PositiveSitePowerKw = Annotated[PositiveFloat, _SITE_KW]
+NonNegativeChargerKw = Annotated[NonNegativeFloat, _CHARGER_KW]
+PositiveChargerKw = Annotated[PositiveFloat, _CHARGER_KW]
+NonNegativeChargerA = Annotated[NonNegativeFloat, _CHARGER_A]
+PositiveChargerA = Annotated[PositiveFloat, _CHARGER_A]
+NonNegativeSiteA = Annotated[NonNegativeFloat, _SITE_A]
+PositiveSiteA = Annotated[PositiveFloat, _SITE_A]
+EnergyKwh = Annotated[
+    NonNegativeFloat, _bounded(MAX_ENERGY_KWH, "kWh", "a 1 GW site draws in a year")
+]
+Money = Annotated[float, _MONEY]
+NonNegativeMoney = Annotated[NonNegativeFloat, _MONEY]
+
 # A per-slot series may be one number for every slot or one value per slot.
 SlotSeries = float | list[float]
-NonNegativeSlotSeries = NonNegativeFloat | list[NonNegativeFloat]
-FinitePrice = Annotated[float, Field(allow_inf_nan=False)]
+PowerSeriesKw = SitePowerKw | list[SitePowerKw]
+NonNegativeSlotSeries = NonNegativeSitePowerKw | list[NonNegativeSitePowerKw]
+PriceSeries = Money | list[Money]
+FinitePrice = Annotated[float, Field(allow_inf_nan=False), _MONEY]
 
 
 class _Model(BaseModel):
@@ -67,24 +127,24 @@ class _Model(BaseModel):
 class Location(_Model):
     latitude: float = Field(ge=-90, le=90)
     longitude: float = Field(ge=-180, le=180)
-    altitude_m: float = 0.0
+    altitude_m: float = Field(default=0.0, ge=-500, le=9000, description="[m], Dead Sea to Everest")
 
 
 class Grid(_Model):
     import_limit_kw: NonNegativeSlotSeries
     export_limit_kw: NonNegativeSlotSeries = 0.0
-    phase_limit_a: PositiveFloat | list[PositiveFloat | None] | None = Field(
+    phase_limit_a: PositiveSiteA | list[PositiveSiteA | None] | None = Field(
         default=None,
         description="per grid phase [A]: one number, or one per slot (null: no limit then)",
     )
-    voltage_v: PositiveFloat = DEFAULT_VOLTAGE_V
+    voltage_v: PositiveFloat = Field(default=DEFAULT_VOLTAGE_V, le=MAX_VOLTAGE_V)
 
 
 class Circuit(_Model):
     id: str = Field(min_length=1)
     parent: str | None = None
-    limit_kw: NonNegativeFloat | None = None
-    phase_limit_a: NonNegativeFloat | None = None
+    limit_kw: NonNegativeSitePowerKw | None = None
+    phase_limit_a: NonNegativeSiteA | None = None
 
 
 class Charger(_Model):
@@ -97,10 +157,10 @@ class Charger(_Model):
         description="Grid phase of the charger's L1, L2, L3 in order, e.g. 'L2L3L1', or 'L2' "
         "for a one-phase charger. Default: 'L1L2L3' cut to the charger's phases.",
     )
-    max_current_a: PositiveFloat | None = None
-    min_current_a: NonNegativeFloat = 6.0
-    max_power_kw: PositiveFloat | None = None
-    min_power_kw: NonNegativeFloat = 0.0
+    max_current_a: PositiveChargerA | None = None
+    min_current_a: NonNegativeChargerA = 6.0
+    max_power_kw: PositiveChargerKw | None = None
+    min_power_kw: NonNegativeChargerKw = 0.0
     ocpp_version: Literal["1.6", "2.0.1", "2.1"] = "1.6"
     charging_rate_unit: Literal["A", "W"] = Field(
         default="A", description="A or W; DC and bidirectional chargers are always limited in W"
@@ -202,10 +262,10 @@ class Charger(_Model):
 
 class PVArray(_Model):
     id: str = Field(min_length=1)
-    kwp: PositiveFloat
+    kwp: PositiveSitePowerKw
     tilt_deg: float = Field(default=30.0, ge=0, le=90)
     azimuth_deg: float = Field(default=180.0, ge=0, lt=360)
-    inverter_kw: PositiveFloat | None = None
+    inverter_kw: PositiveSitePowerKw | None = None
     losses_pct: float = Field(default=14.0, ge=0, lt=100)
 
 
@@ -215,19 +275,19 @@ class Battery(_Model):
 
     id: str = Field(min_length=1)
     circuit: str | None = Field(default=None, description="the circuit it hangs below, if any")
-    capacity_kwh: PositiveFloat
-    soc_kwh: NonNegativeFloat = Field(description="state of charge at the horizon's start")
-    min_soc_kwh: NonNegativeFloat = 0.0
-    max_soc_kwh: NonNegativeFloat | None = Field(default=None, description="default: capacity")
-    final_soc_kwh: NonNegativeFloat | None = Field(
+    capacity_kwh: EnergyKwh = Field(gt=0)
+    soc_kwh: EnergyKwh = Field(description="state of charge at the horizon's start")
+    min_soc_kwh: EnergyKwh = 0.0
+    max_soc_kwh: EnergyKwh | None = Field(default=None, description="default: capacity")
+    final_soc_kwh: EnergyKwh | None = Field(
         default=None, description="the least state at the horizon's end; default: soc_kwh"
     )
-    max_charge_kw: NonNegativeFloat
-    max_discharge_kw: NonNegativeFloat
+    max_charge_kw: NonNegativeSitePowerKw
+    max_discharge_kw: NonNegativeSitePowerKw
     efficiency: float = Field(
         default=0.9, gt=0, le=1, description="round trip, split as its square root each way"
     )
-    cycle_cost_per_kwh: NonNegativeFloat = Field(
+    cycle_cost_per_kwh: NonNegativeMoney = Field(
         default=0.0, description="degradation, charged on the energy discharged"
     )
 
@@ -401,8 +461,8 @@ class PricePoint(_Model):
 
 class Tariff(_Model):
     currency: str = "EUR"
-    import_price_per_kwh: SlotSeries = 0.0
-    export_price_per_kwh: SlotSeries = 0.0
+    import_price_per_kwh: PriceSeries = 0.0
+    export_price_per_kwh: PriceSeries = 0.0
     time_of_use: list[TimeOfUseRule] = Field(
         default_factory=list,
         description="recurring local-time rules over the flat prices; later rules win",
@@ -411,8 +471,8 @@ class Tariff(_Model):
         default_factory=list,
         description="time-indexed prices, sorted by time; they win over time_of_use and flat",
     )
-    demand_charge_per_kw: NonNegativeFloat = 0.0
-    peak_so_far_kw: NonNegativeFloat = Field(
+    demand_charge_per_kw: NonNegativeMoney = 0.0
+    peak_so_far_kw: NonNegativeSitePowerKw = Field(
         default=0.0, description="the peak already paid in the billing period holding the start"
     )
     demand_charge_period: Literal["month", "day", "none"] = Field(
@@ -424,8 +484,8 @@ class Tariff(_Model):
 class Discharge(_Model):
     """What a bidirectional session may feed back (SPEC §4, V2G)."""
 
-    max_power_kw: PositiveFloat
-    max_energy_kwh: NonNegativeFloat
+    max_power_kw: PositiveChargerKw
+    max_energy_kwh: EnergyKwh
 
 
 class Session(_Model):
@@ -436,11 +496,11 @@ class Session(_Model):
     departure: SupportedTime | None = Field(
         default=None, description="null or absent: estimated (SPEC §6), listed in `estimated`"
     )
-    energy_kwh: NonNegativeFloat | None = Field(
+    energy_kwh: EnergyKwh | None = Field(
         default=None, description="null or absent: estimated (SPEC §6), listed in `estimated`"
     )
-    max_current_a: PositiveFloat | None = None
-    max_power_kw: PositiveFloat | None = None
+    max_current_a: PositiveChargerA | None = None
+    max_power_kw: PositiveChargerKw | None = None
     phases: Literal[1, 2, 3] | None = None
     priority: int = Field(default=0, ge=0, le=9)
     departure_early: SupportedTime | None = Field(
@@ -449,12 +509,12 @@ class Session(_Model):
         "that fits by then is planned before it wherever no other session gives up energy for "
         "it. Set to the `departure_quantile` of an estimated departure.",
     )
-    energy_delivered_kwh: NonNegativeFloat = Field(
+    energy_delivered_kwh: EnergyKwh = Field(
         default=0.0,
         description="energy delivered before the horizon's start; an estimated energy need is "
         "conditioned on it and reduced by it (a given energy_kwh is already what is left)",
     )
-    ev_max_current_a: PositiveFloat | None = Field(
+    ev_max_current_a: PositiveChargerA | None = Field(
         default=None,
         description="the EV's effective maximum current per phase as observed in its meter "
         "values (AC): a limit like max_current_a, named `ev_max` in limited_by",
@@ -492,7 +552,7 @@ class Session(_Model):
 
 
 class Options(_Model):
-    time_limit_s: PositiveFloat = 10.0
+    time_limit_s: PositiveFloat = Field(default=10.0, le=MAX_TIME_LIMIT_S)
     mip_gap: float = Field(default=0.005, ge=0, le=1)
     include_default_profiles: bool = True
     risk: Literal["p50", "p90"] = Field(
@@ -541,7 +601,7 @@ class Problem(_Model):
     site: Site
     horizon: Horizon
     tariff: Tariff = Field(default_factory=Tariff)
-    base_load_kw: SlotSeries | None = 0.0
+    base_load_kw: PowerSeriesKw | None = 0.0
     pv_kw: Annotated[NonNegativeSlotSeries | None, Field()] = 0.0
     weather: Weather | None = Field(
         default=None, description="a weather forecast: PV is forecast from it when pv_kw is null"

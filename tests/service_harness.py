@@ -177,3 +177,22 @@ def arrival(
         "energy_kwh": energy_kwh,
         **fields,
     }
+
+
+def store_site_unchecked(database_url: str, tenant: str, document: dict[str, Any]) -> None:
+    """A site as a database from before ids were restricted (`api.store.ids`) may hold one:
+    written straight into the table, past the checks of `POST /v1/sites`."""
+    from sqlalchemy import select
+
+    from smartcharge.api.store.database import Database
+    from smartcharge.api.store.tables import SiteRow, Tenant
+
+    database = Database(database_url)
+    try:
+        with database.transaction() as session:
+            tenant_id = session.scalar(select(Tenant.id).where(Tenant.name == tenant))
+            session.add(
+                SiteRow(tenant_id=tenant_id, site_id=document["site"]["id"], document=document)
+            )
+    finally:
+        database.dispose()

@@ -69,7 +69,9 @@ def test_over_the_size_limit_is_413_naming_the_limit(make_api):
 
 
 def test_healthz_and_openapi(api):
-    assert api.client.get("/healthz").json() == {"status": "ok"}
+    health = api.client.get("/healthz").json()
+    assert health["status"] == "ok" and health["database"]["state"] == "ok"
+    assert api.client.get("/readyz").json() == {"ready": True}
     assert "/v1/optimize" in api.client.get("/openapi.json").json()["paths"]
 
 

@@ -17,7 +17,7 @@ from smartcharge.api.console.views import (
     slot_runs,
     why_in_words,
 )
-from tests.service_harness import arrival, site_document
+from tests.service_harness import arrival, site_document, store_site_unchecked
 
 CLOCK = Clock.of(
     {"start": "2026-11-24T12:00:00+01:00", "step_minutes": 15, "slots": 96}, "Europe/Amsterdam"
@@ -174,8 +174,10 @@ def test_pages_need_no_key_and_fragments_need_one(api) -> None:
 
 
 def test_fragments_escape_what_users_typed(api) -> None:
+    """Ids with markup cannot be stored any more (422), but older databases may hold them."""
     site_id = "<script>alert(1)</script>"
-    assert api.post("/v1/sites", json=site_document(site_id)).status_code == 201
+    assert api.post("/v1/sites", json=site_document(site_id)).status_code == 422
+    store_site_unchecked(api.url, "acme", site_document(site_id))
     listed = api.get("/console/sites").text
     assert site_id not in listed and escape(site_id) in listed
     shell = api.client.get("/sites/%3Cimg%20src%3Dx%3E/ocpp")  # the id from the URL, too

@@ -70,7 +70,7 @@ def test_schedule_etag_and_profile_deltas(api):
 
     # The EV on cp-3 now wants much less: only its profile (and perhaps neighbours sharing the
     # circuit) change.
-    changed = api.patch("/v1/sites/depot/sessions/s-3", json={"energy_delivered_kwh": 8.5})
+    changed = api.patch("/v1/sites/depot/sessions/s-3", json={"energy_kwh": 1.5})
     assert changed.status_code == 200
     api.settle()
     latest = api.get("/v1/sites/depot/schedule")
@@ -188,9 +188,41 @@ def test_reads_answer_while_a_big_site_solves(make_api):
         while api.client.app.state.planner.pool.in_flight == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert api.client.app.state.planner.pool.in_flight == 1
-        assert api.client.get("/healthz").json() == {"status": "ok"}
+        assert api.client.get("/healthz").json()["status"] == "ok"
         assert api.get("/v1/sites").status_code == 200
         assert "smartcharge_solve_queue_length 1.0" in api.client.get("/metrics").text
         assert worker.is_alive(), "the solve finished before the reads: not a test of anything"
         worker.join(120)
         assert results[0].status_code == 200
+
+
+def test_a_meter_value_alone_waits_for_the_next_plan_unless_it_meets_the_request(api):
+    """Metered energy every minute must not keep a site re-planning; the value that completes
+    a session's energy frees its capacity at once."""
+    assert api.post("/v1/sites", json=site_document("depot", chargers=2)).status_code == 201
+    assert (
+        api.post("/v1/sites/depot/sessions", json=arrival("s-0", "cp-0", 10.0)).status_code == 202
+    )
+    first = api.wait_for_version("depot", 1)
+    api.settle()
+    for delivered_kwh in (1.0, 2.5, 4.0):
+        answer = api.patch(
+            "/v1/sites/depot/sessions/s-0", json={"energy_delivered_kwh": delivered_kwh}
+        )
+        assert answer.status_code == 200 and answer.json()["replan"] == "with_next_plan"
+        assert answer.json()["session"]["energy_delivered_kwh"] == delivered_kwh
+    api.settle()
+    assert api.get("/v1/sites/depot/schedule").json()["version"] == first["version"]
+
+    met = api.patch("/v1/sites/depot/sessions/s-0", json={"energy_delivered_kwh": 10.0})
+    assert met.json()["replan"] == "scheduled"
+    replanned = api.wait_for_version("depot", first["version"] + 1)
+    (session,) = replanned["sessions"]
+    assert session["energy_kwh"] == 0.0  # nothing left to plan for it
+    api.settle()
+    again = api.patch("/v1/sites/depot/sessions/s-0", json={"energy_delivered_kwh": 10.2})
+    assert again.json()["replan"] == "with_next_plan"  # met once, not again every minute
+    assert (
+        api.patch("/v1/sites/depot/sessions/nope", json={"energy_delivered_kwh": 1}).status_code
+        == 404
+    )

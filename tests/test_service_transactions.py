@@ -298,7 +298,7 @@ def test_plans_stored_before_the_record_was_kept(api: Api) -> None:
     everything = api.get("/v1/sites/depot/profiles").json()["profiles"]
     assert api.get(f"/v1/sites/depot/profiles?since={old}").json()["profiles"] == []
 
-    api.patch("/v1/sites/depot/sessions/s-0", json={"energy_delivered_kwh": 0.5})
+    api.patch("/v1/sites/depot/sessions/s-0", json={"energy_kwh": 7.5})
     api.settle()
     new = api.get("/v1/sites/depot/schedule").json()["version"]
     across = api.get(f"/v1/sites/depot/profiles?since={old}").json()

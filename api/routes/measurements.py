@@ -8,7 +8,7 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NonNegativeFloat, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from smartcharge.api.deps import ClockDep, DatabaseDep, SiteDep
 from smartcharge.api.errors import field_error
@@ -21,7 +21,12 @@ from smartcharge.api.store.measurements import (
 from smartcharge.api.stored_problem import stored_problem
 from smartcharge.forecasting.pv_candidates import BANDS
 from smartcharge.forecasting.resolve import horizon_times, resolve_forecasts
-from smartcharge.optimizer.problem import parse_problem
+from smartcharge.optimizer.problem import (
+    EnergyKwh,
+    NonNegativeSitePowerKw,
+    SitePowerKw,
+    parse_problem,
+)
 
 router = APIRouter(prefix="/v1/sites/{site_id}", tags=["measurements and forecasts"])
 
@@ -31,11 +36,11 @@ class MeasurementIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     time_utc: AwareDatetime
-    base_load_kw: float | None = Field(default=None, description="site load without charging")
-    pv_kw: float | None = Field(default=None, ge=0, description="PV production")
-    import_kw: float | None = Field(default=None, ge=0, description="grid meter, import")
-    export_kw: float | None = Field(default=None, ge=0, description="grid meter, export")
-    battery_soc_kwh: dict[str, NonNegativeFloat] | None = Field(
+    base_load_kw: SitePowerKw | None = Field(default=None, description="site load without charging")
+    pv_kw: NonNegativeSitePowerKw | None = Field(default=None, description="PV production")
+    import_kw: NonNegativeSitePowerKw | None = Field(default=None, description="grid meter, import")
+    export_kw: NonNegativeSitePowerKw | None = Field(default=None, description="grid meter, export")
+    battery_soc_kwh: dict[str, EnergyKwh] | None = Field(
         default=None,
         description="per battery id of the site (SPEC §4), its measured state of charge at "
         "time_utc; the next plan starts from the latest one instead of the document's soc_kwh",

@@ -2,7 +2,8 @@
 (transaction started, the driver's or ISO 15118's departure and energy, metered energy),
 departure; and one session as the service knows it, with what its meter values taught.
 
-Every event re-plans the site, debounced (see `api.planner`)."""
+Every event re-plans the site, debounced (see `api.planner`); a meter value alone waits for
+the next plan."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Response
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat
+from pydantic import BaseModel, ConfigDict, Field
 
 from smartcharge.api.deps import ClockDep, DatabaseDep, PlannerDep, SiteDep
 from smartcharge.api.errors import field_error
+from smartcharge.api.planner import Planner
 from smartcharge.api.site_document import compose_problem, plan_start, validate_problem
+from smartcharge.api.store.database import Database
 from smartcharge.api.store.meter_values import count_meter_values
 from smartcharge.api.store.schedules import latest_schedule
 from smartcharge.api.store.sessions import (
@@ -24,12 +27,16 @@ from smartcharge.api.store.sessions import (
     end_session,
     get_session,
     live_sessions,
+    record_metered_energy,
     update_session,
 )
 from smartcharge.api.store.tables import SessionRow, SiteRow
 from smartcharge.optimizer.problem import (
     Discharge,
+    EnergyKwh,
     FieldError,
+    PositiveChargerA,
+    PositiveChargerKw,
     ProblemError,
     Session,
     SupportedTime,
@@ -56,7 +63,7 @@ class SessionUpdate(BaseModel):
     departure: SupportedTime | None = Field(
         default=None, description="when the driver leaves (ISO 15118 departureTime)"
     )
-    energy_kwh: NonNegativeFloat | None = Field(
+    energy_kwh: EnergyKwh | None = Field(
         default=None,
         description="the session's total request since arrival, if the driver or the EV told "
         "it (ISO 15118 energyAmount plus what was delivered before it was sent)",
@@ -64,11 +71,11 @@ class SessionUpdate(BaseModel):
     phases: Literal[1, 2, 3] | None = Field(
         default=None, description="from ISO 15118 requestedEnergyTransfer"
     )
-    energy_delivered_kwh: NonNegativeFloat | None = Field(
+    energy_delivered_kwh: EnergyKwh | None = Field(
         default=None, description="metered energy delivered since arrival"
     )
-    max_current_a: PositiveFloat | None = None
-    max_power_kw: PositiveFloat | None = None
+    max_current_a: PositiveChargerA | None = None
+    max_power_kw: PositiveChargerKw | None = None
     priority: int | None = Field(default=None, ge=0, le=9)
     discharge: Discharge | None = Field(
         default=None,
@@ -113,7 +120,11 @@ class SessionOut(BaseModel):
 
 class Accepted(BaseModel):
     session: SessionOut
-    replan: str = Field(description="'scheduled': the site re-plans once the burst settles")
+    replan: str = Field(
+        description="'scheduled': the site re-plans once the burst settles; 'with_next_plan': "
+        "a meter value alone (only energy_delivered_kwh, short of the session's energy), which "
+        "the site's next re-plan (its next event, or the tick) plans with"
+    )
 
 
 class SessionDetail(SessionOut):
@@ -222,9 +233,28 @@ def change(
         raise field_error([], "nothing to change: give at least one field")
     if "transaction_id" in changes:
         changes["transaction_id"] = str(changes["transaction_id"])
+    if changes.keys() == {"energy_delivered_kwh"}:
+        return metered(site, session_id, changes["energy_delivered_kwh"], database, planner)
     row = update_session(database, site.pk, session_id, changes, sessions_check(site, clock.now()))
     if row is None:
         raise HTTPException(404, f"no session {session_id!r}")
+    planner.request(site.pk)
+    return Accepted(session=session_out(row), replan="scheduled")
+
+
+def metered(
+    site: SiteRow, session_id: str, delivered_kwh: float, database: Database, planner: Planner
+) -> Accepted:
+    """A meter value alone. A CSMS sends each session's metered energy every minute or so:
+    re-planning on each would keep every busy site re-planning without pause (a 60-charger
+    site: every `max_wait_s`) for changes the plan already expects. The value is stored for
+    the site's next plan; only the value that meets the session's request re-plans at once
+    (the EV is done, its capacity goes to others)."""
+    row, met = record_metered_energy(database, site.pk, session_id, delivered_kwh)
+    if row is None:
+        raise HTTPException(404, f"no session {session_id!r}")
+    if not met:
+        return Accepted(session=session_out(row), replan="with_next_plan")
     planner.request(site.pk)
     return Accepted(session=session_out(row), replan="scheduled")
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Response
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveFloat
+from pydantic import BaseModel, ConfigDict, Field
 
 from smartcharge.api.deps import CallerDep, ClockDep, DatabaseDep, PlannerDep, SiteDep
 from smartcharge.api.errors import field_error
@@ -26,6 +26,12 @@ from smartcharge.api.store.sites import (
     replace_document,
 )
 from smartcharge.api.store.tables import SiteRow
+from smartcharge.optimizer.problem import (
+    NonNegativeSiteA,
+    NonNegativeSitePowerKw,
+    NonNegativeSlotSeries,
+    PositiveSiteA,
+)
 
 router = APIRouter(prefix="/v1/sites", tags=["sites"])
 
@@ -39,17 +45,17 @@ class SiteOut(BaseModel):
 
 class CircuitLimits(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    limit_kw: NonNegativeFloat | None = None
-    phase_limit_a: NonNegativeFloat | None = None
+    limit_kw: NonNegativeSitePowerKw | None = None
+    phase_limit_a: NonNegativeSiteA | None = None
 
 
 class LimitsPatch(BaseModel):
     """Only the limits given change; a circuit's limits are addressed by the circuit's id."""
 
     model_config = ConfigDict(extra="forbid")
-    import_limit_kw: NonNegativeFloat | list[NonNegativeFloat] | None = None
-    export_limit_kw: NonNegativeFloat | list[NonNegativeFloat] | None = None
-    phase_limit_a: PositiveFloat | None = None
+    import_limit_kw: NonNegativeSlotSeries | None = None
+    export_limit_kw: NonNegativeSlotSeries | None = None
+    phase_limit_a: PositiveSiteA | None = None
     circuits: dict[str, CircuitLimits] = Field(default_factory=dict)
     changed_by: str | None = Field(default=None, max_length=200, description="default: the key")
     reason: str | None = Field(default=None, max_length=500)

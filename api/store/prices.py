@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from smartcharge.api.store.audit import record_bulk_change
 from smartcharge.api.store.database import Database
 from smartcharge.api.store.tables import PricePoint, utc_now
 
@@ -79,6 +80,8 @@ def upsert_prices(
                 },
             )
             session.execute(statement)
+        span = f"from {values[0]['time_utc'].isoformat()} to {values[-1]['time_utc'].isoformat()}"
+        record_bulk_change(session, f"price_points {len(values)} stored {span}")
     return len(rows)
 
 

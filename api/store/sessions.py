@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from smartcharge.api.site_document import session_document
 from smartcharge.api.store.database import Database
+from smartcharge.api.store.ids import check_session_ids
 from smartcharge.api.store.sites import lock_site
 from smartcharge.api.store.tables import SessionRow, utc_now
 from smartcharge.optimizer.ev_learning import EV_MAX_HEADROOM_A
@@ -102,6 +103,7 @@ class SessionExists(Exception):
 def add_session(
     database: Database, site_pk: int, values: dict[str, Any], check: SessionsCheck
 ) -> SessionRow:
+    check_session_ids(values)
     with database.transaction() as session:
         lock_site(session, site_pk)
         if session.get(SessionRow, (site_pk, values["id"])) is not None:
@@ -139,6 +141,24 @@ def update_session(
             others = [to_document(r) for r in _live(session, site_pk) if r is not row]
             check([*others, to_document(row)])
         return row
+
+
+def record_metered_energy(
+    database: Database, site_pk: int, session_id: str, delivered_kwh: float
+) -> tuple[SessionRow | None, bool]:
+    """Store a session's metered energy: (the row, or None if there is no such session; whether
+    this value is the one that met the session's request). A meter value cannot make a valid
+    site invalid, so it skips the check of the site's sessions that other updates pass."""
+    with database.transaction() as session:
+        row = session.get(SessionRow, (site_pk, session_id))
+        if row is None:
+            return None, False
+        # An estimated need (energy_kwh null) is met only as the plan sees it: the next plan.
+        need_kwh = row.energy_kwh
+        was_short = need_kwh is not None and row.energy_delivered_kwh < need_kwh
+        row.energy_delivered_kwh = delivered_kwh
+        row.updated_at = utc_now()
+        return row, was_short and delivered_kwh >= need_kwh
 
 
 def end_session(

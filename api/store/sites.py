@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from smartcharge.api.site_document import limit_changes
 from smartcharge.api.store.database import Database
+from smartcharge.api.store.ids import check_site_ids
 from smartcharge.api.store.tables import LimitChange, SiteRow, utc_now
 
 
@@ -26,6 +27,7 @@ def find_site(session: Session, tenant_id: int, site_id: str) -> SiteRow | None:
 
 def create_site(database: Database, tenant_id: int, document: dict[str, Any], by: str) -> SiteRow:
     site_id = document["site"]["id"]
+    check_site_ids(document)
     try:
         with database.transaction() as session:
             if find_site(session, tenant_id, site_id) is not None:
@@ -49,6 +51,7 @@ def replace_document(
     reason: str | None = None,
 ) -> SiteRow | None:
     """Store a new document; every limit that changed goes into the history in the same commit."""
+    check_site_ids(document)
     with database.transaction() as session:
         row = find_site(session, tenant_id, site_id)
         if row is None:

@@ -67,6 +67,9 @@ class ApiKey(Base):
     label: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # What the key may do (`api.access.Role`) and its own request rate (null: the default).
+    role: Mapped[str] = mapped_column(String(10), default="manage", server_default="manage")
+    rate_limit_per_s: Mapped[float | None] = mapped_column(Float)
 
 
 class SiteRow(Base):

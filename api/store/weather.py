@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.dialects import postgresql, sqlite
 
+from smartcharge.api.store.audit import record_bulk_change
 from smartcharge.api.store.database import Database
 from smartcharge.api.store.series import read_frame
 from smartcharge.api.store.tables import WeatherForecast, utc_now
@@ -54,6 +55,9 @@ def upsert_weather(database: Database, site_pk: int, rows: list[dict[str, Any]])
                 set_={c: statement.excluded[c] for c in (*WEATHER_COLUMNS, "received_at")},
             )
             session.execute(statement)
+        times = [v["time_utc"] for v in values]
+        span = f"from {min(times).isoformat()} to {max(times).isoformat()}"
+        record_bulk_change(session, f"weather_forecasts {len(values)} stored {span}")
     return len(rows)
 
 

@@ -6,6 +6,10 @@
    a URL or a cookie). A 401 from anything brings the sign-in back with the server's message.
    Text from the server is only ever set with textContent (or escaped by Jinja): never innerHTML.
 
+   Who: after sign-in `GET /v1/me` tells the key's tenant and role, shown in the header;
+   `Console.me` (a promise) lets a page disable the changes the role may not make. The server
+   still decides: a change a role may not make is a 403 whatever the page shows.
+
    Live: a site page polls `GET /v1/sites/{id}/schedule` with the last ETag every 4 s (a 304 costs
    nothing). Server-sent events cannot carry an Authorization header (EventSource has none), and
    the key must not travel in a URL, hence polling. */
@@ -96,6 +100,8 @@ window.Console = (() => {
 
   function signOut(message) {
     sessionStorage.removeItem(KEY_NAME);
+    mePromise = null;
+    $("who").hidden = true;
     stopLive();
     showSignIn(message ? `The key was refused: ${message}` : "");
   }
@@ -121,10 +127,35 @@ window.Console = (() => {
     start();
   }
 
+  let mePromise = null;
+  /** The key's tenant, role and what it may do (`GET /v1/me`), once per page. */
+  function me() {
+    if (!mePromise) {
+      mePromise = api("/v1/me").then((r) => r.data);
+      mePromise.catch(() => {
+        mePromise = null;
+      });
+    }
+    return mePromise;
+  }
+
+  async function showWho() {
+    try {
+      const who = await me();
+      $("who").textContent = `${who.tenant} · ${who.role} key`;
+      $("who").title = `key ${who.key_prefix}…${who.label ? ` (${who.label})` : ""}`;
+      $("who").hidden = false;
+      body.dataset.role = who.role;
+    } catch (error) {
+      report(error);
+    }
+  }
+
   function start() {
     $("signin").hidden = true;
     $("main").hidden = false;
     $("sign-out").hidden = false;
+    showWho();
     body.dispatchEvent(new CustomEvent("console-ready"));
     formatTimes(document);
     if (siteId) startLive();
@@ -294,6 +325,7 @@ window.Console = (() => {
 
   return {
     api,
+    me,
     report,
     siteId,
     enc,

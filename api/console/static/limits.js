@@ -106,8 +106,22 @@
     }
   }
 
+  /** A key that may not change limits sees them, greyed, with the reason. */
+  async function readOnlyUnlessAllowed() {
+    const who = await C.me();
+    const form = formBox.querySelector("#limits");
+    if (who.may.change_sites || !form) return;
+    for (const control of form.querySelectorAll("input, textarea, button")) control.disabled = true;
+    const note = document.createElement("p");
+    note.id = "limits-read-only";
+    note.className = "hint read-only-note";
+    note.textContent = `Your key's role is '${who.role}': it may look at the limits but not change them (a 'manage' key may).`;
+    form.prepend(note);
+  }
+
   formBox.addEventListener("submit", submit);
   formBox.addEventListener("htmx:afterSwap", () => {
+    readOnlyUnlessAllowed().catch((e) => C.report(e));
     if (!prefill.has("import_limit_kw")) return;
     const input = formBox.querySelector("#grid-import");
     input.value = prefill.get("import_limit_kw");

@@ -257,7 +257,7 @@
       showKpis(current, whatIf);
       await drawCompare(current, whatIf);
       statusBox.textContent = `Current plan v${current.version} against the what-if (${whatIf.status}). Nothing was stored.`;
-      $("wi-apply").disabled = !request.site;
+      $("wi-apply").disabled = !request.site || !(await C.me()).may.change_sites;
     } catch (e) {
       statusBox.textContent = "";
       C.report(e, error);

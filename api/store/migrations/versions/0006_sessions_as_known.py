@@ -14,7 +14,7 @@ from smartcharge.api.store.tables import UtcDateTime
 
 revision = "0006"
 # Another branch adds 0005 (issue 19); whoever merges second re-chains this onto it.
-down_revision = "0004"
+down_revision = "0005"
 
 
 def upgrade() -> None:

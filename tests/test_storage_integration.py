@@ -1,6 +1,9 @@
-"""SPEC §4 meets SPEC §6: an early departure (an estimated one's protective quantile) counts the
-energy in the car net of V2G discharge, and the early stage runs with battery, discharge and
-one-phase columns in the model. Worked by hand, both models, every plan through the checker."""
+"""SPEC §4 (batteries, V2G, phase switching) with what other issues built around the MILP.
+
+SPEC §6: an early departure (an estimated one's protective quantile) counts the energy in the
+car net of V2G discharge, and the early stage runs with battery, discharge and one-phase
+columns in the model. SPEC §7: the rule-based plan a service answers when it gives up on a
+solve leaves batteries idle and says so. Worked by hand, every plan through the checker."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import numpy as np
 import pytest
 
 from smartcharge.optimizer.check import check_answer, format_violations
-from smartcharge.optimizer.optimize import optimize
+from smartcharge.optimizer.optimize import fallback_plan, optimize
 from smartcharge.optimizer.problem import parse_problem
 from tests.builders import at, charger, problem, session
 
@@ -86,3 +89,21 @@ def test_the_early_stage_runs_with_a_battery_and_a_switching_charger(model):
     assert battery_kw[4:].sum() * 0.25 == pytest.approx(2.0, abs=0.05)
     early_kwh = sum(sum(s["power_kw"][:4]) for s in answer["sessions"]) * 0.25
     assert early_kwh == pytest.approx(11.04 + 5.0, abs=0.1)
+
+
+def test_the_plan_a_service_falls_back_to_leaves_batteries_idle_and_says_so():
+    """A solve given up on (SPEC §7): the rule-based schedule charges the EV, never discharges
+    it, keeps the battery idle and warns that its final state is not reached."""
+    doc = v2g_doc()
+    doc["site"]["batteries"] = [
+        {"id": "bess-1", "capacity_kwh": 10, "soc_kwh": 2, "final_soc_kwh": 6,
+         "max_charge_kw": 5, "max_discharge_kw": 5}
+    ]  # fmt: skip
+    answer = fallback_plan(doc, "the solver was abandoned").to_answer()
+    violations = check_answer(parse_problem(doc), answer)
+    assert not violations, format_violations(violations)
+    assert answer["status"] == "fallback"
+    assert any("bess-1" in w and "final_soc_kwh" in w for w in answer["warnings"])
+    np.testing.assert_allclose(answer["batteries"][0]["power_kw"], 0.0)
+    assert answer["sessions"][0]["discharged_kwh"] == 0.0
+    assert answer["sessions"][0]["energy_kwh"] == pytest.approx(5.52, abs=0.01)
