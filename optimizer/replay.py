@@ -6,11 +6,18 @@ carries the site's prices and base load from then on. It returns the set-points 
 slot, which are applied (already rounded as chargers execute them) and advance the EVs.
 Strategies never see the simulator, nor sessions that have not arrived: the same code could
 drive a real site (ACN-Sim's interface idea).
+
+With SPEC §4 parts: a strategy may return a `FirstSlot` with the batteries' power and the phases
+used besides the set-points (`milp` does); the batteries follow it and their state carries from
+slot to slot (each view starts from it). A strategy that returns set-points only (the rule-based
+baselines) leaves the batteries idle and every session on its nominal phases. A V2G session's
+view may discharge only what its `max_energy_kwh` still allows.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import statistics
 import time
@@ -22,13 +29,24 @@ from typing import Any
 import numpy as np
 
 from smartcharge.optimizer.check import check_answer
-from smartcharge.optimizer.flows import site_flows
+from smartcharge.optimizer.flows import session_power_kw, site_flows
 from smartcharge.optimizer.index import build_index
-from smartcharge.optimizer.kpis import compute_kpis
 from smartcharge.optimizer.optimize import Plan
 from smartcharge.optimizer.problem import Problem, parse_problem
 
-Strategy = Callable[[Problem], np.ndarray]  # view -> set-points of its first slot, per session
+
+@dataclass(frozen=True)
+class FirstSlot:
+    """What a strategy executes now: set-points (S,), the batteries' power (B,) [kW, +
+    charging] and the phases each session uses (S,)."""
+
+    setpoint: np.ndarray
+    battery_kw: np.ndarray | None = None
+    phases: np.ndarray | None = None
+
+
+# view -> set-points of its first slot, per session (or a `FirstSlot`)
+Strategy = Callable[[Problem], "np.ndarray | FirstSlot"]
 
 
 @dataclass
@@ -37,17 +55,26 @@ class ReplayResult:
     problem: Problem  # the whole replay as one problem (all sessions, all slots)
     setpoint: np.ndarray  # (S, T) what was applied
     replan_s: list[float] = field(default_factory=list)
+    battery_kw: np.ndarray | None = None  # (B, T) what the batteries did (None: idle)
+    phases: np.ndarray | None = None  # (S, T) the phases used (None: the nominal ones)
 
     def plan(self) -> Plan:
         index = build_index(self.problem)
+        flows = site_flows(index, self.setpoint, None, self.battery_kw, self.phases)
         return Plan(
-            index, self.setpoint, site_flows(index, self.setpoint), "replay", index.warnings
+            index,
+            self.setpoint,
+            flows,
+            "replay",
+            index.warnings,
+            battery_kw=self.battery_kw,
+            phases=self.phases,
         )
 
     def kpis(self) -> dict[str, Any]:
         plan = self.plan()
         answer = plan.to_answer()
-        kpis = compute_kpis(plan.index, self.setpoint, plan.flows)
+        kpis = answer["kpis"]
         wanted = plan.index.energy_kwh
         delivered = np.array([s["energy_kwh"] for s in answer["sessions"]])
         violations = check_answer(self.problem, answer)
@@ -111,24 +138,64 @@ def replay(
     index = build_index(full)
     step = timedelta(minutes=full.horizon.step_minutes)
     remaining_kwh = index.energy_kwh.copy()
+    discharged_kwh = np.zeros(index.n_sessions)
     setpoint = np.zeros((index.n_sessions, slots))
+    phases = index.nominal_phases()
+    battery_kw = np.zeros((index.n_batteries, slots))
+    soc_kwh = np.array([b.soc_kwh for b in full.site.batteries], dtype=float)
     timings = []
     from tqdm import tqdm
 
     for t in tqdm(range(slots), desc=name, disable=not progress, leave=False):
         present = np.flatnonzero(index.plugged[:, t] & (remaining_kwh > 1e-6))
-        if present.size == 0:
+        if present.size == 0 and not index.n_batteries:
             continue
-        view = _view(site, full, t, present, remaining_kwh, min(lookahead_slots, slots - t), step)
+        view = _view(
+            site,
+            full,
+            t,
+            present,
+            remaining_kwh,
+            min(lookahead_slots, slots - t),
+            step,
+            soc_kwh,
+            discharged_kwh,
+        )
         started = time.perf_counter()
         first_slot = strategy(view)
         timings.append(time.perf_counter() - started)
-        applied = np.minimum(first_slot, index.unit_max[present])
-        energy = applied * index.kw_per_unit[present] * index.step_h
+        if not isinstance(first_slot, FirstSlot):
+            first_slot = FirstSlot(np.asarray(first_slot))
+        if first_slot.phases is not None:
+            phases[present, t] = first_slot.phases
+        applied = np.minimum(first_slot.setpoint, index.unit_max[present])
+        if first_slot.phases is not None and index.unit_max_one is not None:
+            one = first_slot.phases == 1
+            applied = np.where(
+                one, np.minimum(first_slot.setpoint, index.unit_max_one[present]), applied
+            )
+        now = np.zeros((index.n_sessions, 1))
+        now[present, 0] = applied
+        energy = session_power_kw(index, now, phases[:, t : t + 1])[present, 0] * index.step_h
         applied = np.where(energy > remaining_kwh[present] + 1e-6, 0.0, applied)
+        energy = np.where(energy > remaining_kwh[present] + 1e-6, 0.0, energy)
         setpoint[present, t] = applied
-        remaining_kwh[present] -= applied * index.kw_per_unit[present] * index.step_h
-    return ReplayResult(name, full, setpoint, timings)
+        remaining_kwh[present] -= energy
+        discharged_kwh[present] += np.maximum(-energy, 0.0)
+        if first_slot.battery_kw is not None and index.batteries is not None:
+            battery_kw[:, t] = first_slot.battery_kw
+            soc_kwh = index.batteries.soc_kwh(battery_kw[:, t : t + 1], index.step_h)[:, 0]
+            index = dataclasses.replace(
+                index, batteries=dataclasses.replace(index.batteries, soc0_kwh=soc_kwh)
+            )
+    return ReplayResult(
+        name,
+        full,
+        setpoint,
+        timings,
+        battery_kw if battery_kw.any() else None,
+        phases if index.switches.any() else None,
+    )
 
 
 def _view(
@@ -139,8 +206,21 @@ def _view(
     remaining_kwh: np.ndarray,
     slots: int,
     step: timedelta,
+    soc_kwh: np.ndarray | None = None,
+    discharged_kwh: np.ndarray | None = None,
 ) -> Problem:
     doc = full.model_dump(mode="json")
+    for battery, original, soc in zip(
+        doc["site"]["batteries"],
+        full.site.batteries,
+        soc_kwh if soc_kwh is not None else [],
+        strict=False,
+    ):
+        battery["soc_kwh"] = float(min(max(soc, 0.0), battery["capacity_kwh"]))
+        # Every view keeps the replay's own final state as its target, within the range.
+        battery["final_soc_kwh"] = float(
+            min(max(original.final_target_kwh, original.min_soc_kwh), original.upper_soc_kwh)
+        )
     start = full.horizon.start + t * step
     doc["horizon"] = {
         "start": start.isoformat(),
@@ -155,6 +235,11 @@ def _view(
     doc["sessions"] = [
         {**doc["sessions"][s], "energy_kwh": float(max(remaining_kwh[s], 0.0))} for s in present
     ]
+    if discharged_kwh is not None:
+        for entry, s in zip(doc["sessions"], present, strict=True):
+            if entry.get("discharge"):
+                left = max(entry["discharge"]["max_energy_kwh"] - float(discharged_kwh[s]), 0.0)
+                entry["discharge"] = {**entry["discharge"], "max_energy_kwh": left}
     return parse_problem(doc)
 
 
@@ -212,7 +297,14 @@ def offline(site: dict[str, Any], sessions: list[dict[str, Any]], slots: int) ->
     full = whole_replay(site, sessions, replay_slots(site, sessions, slots))
     started = time.perf_counter()
     plan = optimize(full)
-    return ReplayResult("offline", full, plan.setpoint, [time.perf_counter() - started])
+    return ReplayResult(
+        "offline",
+        full,
+        plan.setpoint,
+        [time.perf_counter() - started],
+        plan.battery_kw,
+        plan.phases,
+    )
 
 
 class UnknownStrategyError(ValueError):
