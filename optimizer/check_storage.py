@@ -18,8 +18,9 @@ session's limits) and for the rules of §4 alone:
   bidirectional charger feeds back at most `max_power_kw`, at most `max_energy_kwh` in all;
   `discharged_kwh` is what it fed back (any other session feeding back breaks
   `negative_power`).
-- `v2g_short`: a session that discharges leaves with all the energy that counts (else it
-  paid for the site's arbitrage, or another EV's charge, with range).
+- `v2g_short`: a session that discharges leaves with all the energy that counts, but for
+  what rounding its set-points down to 0.1 A costs (else it paid for the site's arbitrage,
+  or another EV's charge, with range).
 - `v2g_range`: a V2G session never ends the horizon with less net energy than 0, less what it
   can still charge after the horizon beyond its `energy_kwh` (no driver pays with range).
 - `phases_used`, `phase_switches`: a switching session says 1 or 3 per slot and changes at most
@@ -116,7 +117,11 @@ def check_discharge(
             f"discharges {total:.6g} kWh, more than its max_energy_kwh {limit.max_energy_kwh:g}",
         )
     unmet = entry.get("unmet_kwh")
-    if total > slack and isinstance(unmet, int | float) and unmet > slack:
+    # Set-points are rounded down to 0.1 A (SPEC §2): that much per slot may go short.
+    voltage_v = problem.site.grid.voltage_v
+    step_kw = 1e-4 if charger.kind == "dc" else 0.1 * voltage_v * charger.phases / 1000.0
+    rounding_kwh = step_kw * problem.horizon.slots * step_h
+    if total > slack and isinstance(unmet, int | float) and unmet > slack + rounding_kwh:
         report.add(
             "v2g_short",
             name,

@@ -178,6 +178,24 @@ class MatrixModel:
             self._mip.addRow(-highspy.kHighsInf, held[2], cols.size, cols, held[1])
         return upper
 
+    def rule_based_values(self) -> np.ndarray | None:
+        """The rule-based schedule (`optimizer.fallback.water_fill`: batteries idle, no EV
+        discharging, three phases) as a schedule of this MILP, for a start where a dive found
+        none (the sides of SPEC §4 can leave every rounding of a dive infeasible); None where
+        the model has no such sides (a dive always ends there)."""
+        from smartcharge.optimizer.fallback import water_fill
+
+        index = self.index
+        if index.batteries is None and not index.bidirectional.any() and not index.switches.any():
+            return None
+        values = np.zeros(self.lp.n_cols)
+        setpoint = water_fill(index)
+        values[self.lp.blocks["x"]] = setpoint[self.pairs.session, self.pairs.slot]
+        values[self.lp.blocks["pv_used_kw"]] = index.pv_kw
+        values[self.lp.blocks["three_phase"]] = 1.0
+        values[self.lp.blocks["battery_charging"]] = 1.0
+        return tightened(self, values)
+
     def is_integral(self, values: np.ndarray) -> bool:
         """Whether every integer column of the MILP is integral in `values` (a family of
         binaries a dive does not round must not slip through as a schedule)."""
@@ -726,6 +744,14 @@ def dive_columns(m: MatrixModel) -> DiveColumns:
     three phases and on one, and the binaries that choose a side (`DIRECTION_BLOCKS`)."""
     blocks, pairs = m.lp.blocks, m.pairs
     _, upper = m.lp.column_bounds()
+    inverted = np.flatnonzero(m.index.export_price > m.index.import_price)
+    sp, bp = switching_pairs(m), bidirectional_pairs(m)
+    sides = {  # per direction block: (columns whose flow means 1, whose flow means 0)
+        "importing": (blocks["grid_import_kw"][inverted], blocks["grid_export_kw"][inverted]),
+        "battery_charging": (blocks["battery_charge_kw"], blocks["battery_discharge_kw"]),
+        "discharging": (blocks["discharge"], blocks["x"][bp]),
+        "three_phase": (blocks["x"][sp], blocks["x_one"]),
+    }
     parts = [
         _semi_continuous(m, "semi_continuous_floor", blocks["x"], np.arange(pairs.session.size)),
         _semi_continuous(m, "one_phase_floor", blocks["x_one"], switching_pairs(m)),
@@ -740,6 +766,24 @@ def dive_columns(m: MatrixModel) -> DiveColumns:
         slot=pairs.slot[pair],
         session=pairs.session[pair],
         on=np.concatenate([p[3] for p in parts]).astype(np.int32),
+        side_one=np.concatenate([sides[name][0] for name in DIRECTION_BLOCKS]).astype(np.int32),
+        side_zero=np.concatenate([sides[name][1] for name in DIRECTION_BLOCKS]).astype(np.int32),
+        side_one_needs_zero=np.concatenate(
+            [
+                blocks["unmet_kwh"][pairs.session[bp]]
+                if name == "discharging"
+                else np.full(sides[name][0].size, -1)
+                for name in DIRECTION_BLOCKS
+            ]
+        ).astype(int),
+        side_one_floor=np.concatenate(
+            [
+                m.index.unit_min[pairs.session[bp]]
+                if name == "discharging"
+                else np.zeros(sides[name][0].size)
+                for name in DIRECTION_BLOCKS
+            ]
+        ),
     )
 
 

@@ -31,7 +31,7 @@ from smartcharge.optimizer.objective_order import (
 )
 from smartcharge.optimizer.problem import Problem, parse_problem
 from smartcharge.optimizer.redispatch import redispatch_batteries
-from smartcharge.optimizer.rounding import round_setpoints
+from smartcharge.optimizer.rounding import round_setpoints, within_net_energy
 from smartcharge.optimizer.session_estimates import (
     SessionEstimate,
     SessionHistory,
@@ -230,7 +230,7 @@ def optimize(
             f"({report['termination']}): a rule-based schedule is returned"
         )
     solved = setpoint
-    setpoint = round_setpoints(index, setpoint, phases)
+    setpoint = within_net_energy(index, round_setpoints(index, setpoint, phases), phases)
     if status != "fallback":
         # An optimal schedule leaves room only where rounding freed it: fill that without a
         # peak the plan avoided. A schedule cut short by the time limit may leave much more,

@@ -63,6 +63,10 @@ def solve_relaxation_first(model: MatrixModel, deadline: float, mip_gap: float) 
         if stage.proven():
             model.speedups.add("dive")
             return stage.result(Termination.OPTIMAL)
+    elif not math.isfinite(stage.incumbent):
+        rules = model.rule_based_values()  # SPEC §4 sides: a start the MIP can improve on
+        if rules is not None:
+            stage.offer(rules)
     if time.perf_counter() >= deadline:
         return stage.result(Termination.TIME_LIMIT)
     # The MIP solver on what the dive left open: its last LP has far fewer fractional pairs

@@ -49,3 +49,29 @@ def round_setpoints(
     rounded = np.where(at_floor, floor, rounded)
     rounded = np.where(rounded < floor, 0.0, rounded)
     return np.where(clipped < 0, -rounded, rounded) + 0.0
+
+
+def within_net_energy(
+    index: ProblemIndex, setpoint: np.ndarray, phases: np.ndarray | None = None
+) -> np.ndarray:
+    """Set-points whose net energy is at most each session's `energy_kwh` (SPEC §4): a V2G
+    session's discharge, floored in size, can leave it a few Wh more than it asked for; its
+    latest charging is lowered by whole steps (to 0 where it would fall below the minimum)."""
+    if index.discharge_max_unit is None or not (setpoint < 0).any():
+        return setpoint
+    step = np.where(index.is_ac, CURRENT_STEP_A, DC_POWER_STEP_KW)
+    kw_per_unit = index.kw_per_unit_at(phases)  # (S, T)
+    net_kwh = (setpoint * kw_per_unit).sum(axis=1) * index.step_h
+    result = setpoint.copy()
+    for s in np.flatnonzero(net_kwh > index.energy_kwh + 1e-9):
+        excess_kwh = net_kwh[s] - index.energy_kwh[s]
+        for t in np.flatnonzero(result[s] > 0)[::-1]:
+            unit_kwh = kw_per_unit[s, t] * index.step_h
+            lower = np.ceil(excess_kwh / unit_kwh / step[s] - _NOISE) * step[s]
+            new = result[s, t] - lower
+            new = 0.0 if new < index.unit_min[s] - _NOISE else round(new, 10)
+            excess_kwh -= (result[s, t] - new) * unit_kwh
+            result[s, t] = new
+            if excess_kwh <= 1e-9:
+                break
+    return result

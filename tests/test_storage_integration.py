@@ -2,8 +2,10 @@
 
 SPEC §6: an early departure (an estimated one's protective quantile) counts the energy in the
 car net of V2G discharge, and the early stage runs with battery, discharge and one-phase
-columns in the model. SPEC §7: the rule-based plan a service answers when it gives up on a
-solve leaves batteries idle and says so. Worked by hand, every plan through the checker."""
+columns in the model; a replay executes V2G discharge whatever the EV model, and a slot a
+switching session spends on one phase teaches no one-phase EV. SPEC §7: the rule-based plan a
+service answers when it gives up on a solve leaves batteries idle and says so. Worked by hand,
+every plan through the checker."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import pytest
 from smartcharge.optimizer.check import check_answer, format_violations
 from smartcharge.optimizer.optimize import fallback_plan, optimize
 from smartcharge.optimizer.problem import parse_problem
+from smartcharge.optimizer.replay import ReplayOptions, replay
+from smartcharge.optimizer.strategies import STRATEGIES
 from tests.builders import at, charger, problem, session
 
 MODELS = ["matrix", "pyomo"]
@@ -107,3 +111,54 @@ def test_the_plan_a_service_falls_back_to_leaves_batteries_idle_and_says_so():
     np.testing.assert_allclose(answer["batteries"][0]["power_kw"], 0.0)
     assert answer["sessions"][0]["discharged_kwh"] == 0.0
     assert answer["sessions"][0]["energy_kwh"] == pytest.approx(5.52, abs=0.01)
+
+
+def test_a_replay_with_a_switching_charger_does_not_learn_a_one_phase_ev():
+    """2 kW of PV and no import: `milp` charges the switching session on one phase in every
+    slot (test_storage_known_answers). The meter then shows current on one phase only, which
+    is all the charger offered: the replay must not learn a one-phase EV from it (SPEC §6
+    learning, SPEC §4 switching)."""
+    doc = problem(
+        [charger("c1", ocpp_version="2.0.1", phase_switching=True)],
+        [],
+        slots=8,
+        import_limit_kw=0.0,
+        pv_kw=2.0,
+    )
+    sessions = [session("s1", "c1", 10.0, arrival=at(0), departure=at(8))]
+    result = replay(doc, sessions, STRATEGIES["milp"], "milp", 8)
+    assert result.phases is not None and (result.phases[0] == 1).all()
+    np.testing.assert_allclose(result.setpoint[0], 8.6)
+    kinds = [entry["kind"] for entry in result.learnt.get("s1", {}).get("log", [])]
+    assert "phases" not in kinds
+    assert result.kpis()["violations"] == 0
+
+
+@pytest.mark.parametrize("ev_model", ["ideal", "taper"])
+def test_a_replay_discharges_a_v2g_ev_into_a_spike_and_charges_it_back(ev_model):
+    """Export pays 1.0 in slot 1 only. From slot 0 the plan discharges 16 A into the spike
+    and charges 16 A in the three slots after it: 5.52 kWh net. The replay executes the
+    discharge whatever the EV model (it shapes only what an EV draws): ideal, the EV leaves
+    with 5.52 kWh; tapering (arriving at 20 %, its default battery), it takes less in the last
+    slot, where it is within 20 % of full."""
+    discharge = {"max_power_kw": 11.04, "max_energy_kwh": 10}
+    doc = problem(
+        [charger("v1", ocpp_version="2.1", bidirectional=True)],
+        [],
+        slots=5,
+        tariff={"import_price_per_kwh": 0.2, "export_price_per_kwh": [0, 1.0, 0, 0, 0]},
+        grid={"export_limit_kw": 50},
+    )
+    sessions = [session("s1", "v1", 5.52, arrival=at(0), departure=at(5), discharge=discharge)]
+    options = ReplayOptions(ev_model=ev_model)
+    result = replay(doc, sessions, STRATEGIES["milp"], "milp", 5, options=options)
+    np.testing.assert_allclose(result.setpoint[0, :4], [0, -16, 16, 16])
+    kpis = result.kpis()
+    assert kpis["violations"] == 0
+    assert result.plan().to_answer()["kpis"]["v2g_discharged_kwh"] == pytest.approx(2.76)
+    if ev_model == "ideal":
+        assert result.setpoint[0, 4] == pytest.approx(16.0)
+        assert kpis["energy_delivered_kwh"] == pytest.approx(5.52, abs=0.01)
+    else:
+        assert 0 < result.setpoint[0, 4] < 16.0
+        assert 5.0 < kpis["energy_delivered_kwh"] < 5.52
