@@ -17,7 +17,8 @@ import itertools
 import logging
 import multiprocessing
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_futures
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from typing import Any
@@ -70,9 +71,13 @@ class SolverPool:
 
 
 def _warm_up() -> None:
-    """Imported in a fresh worker before any solve, so the first solve's deadline is spent
-    solving, not importing numpy, pandas and HiGHS."""
-    import smartcharge.api.service  # noqa: F401
+    """Submitted once per worker of a fresh executor, so its processes start (and preload the
+    solver stack, `preload_solver_stack`) at once rather than at the first solve."""
+
+
+# How long a call waits for a fresh executor's workers to start before its deadline counts
+# anyway (a start-up that slow is a machine in trouble; the call then runs as it can).
+WARM_UP_WAIT_S = 300.0
 
 
 class PriorityGate:
@@ -115,7 +120,8 @@ class PriorityGate:
 
 class ExecutorPool(SolverPool):
     """At most `workers` calls are handed to the executor at once (the others wait here, by
-    priority), so a call starts when it is handed over and its deadline counts from there."""
+    priority), so a call starts when it is handed over to a started worker, and its deadline
+    counts from there."""
 
     def __init__(
         self, make_executor: Callable[[], Executor], workers: int, retries: int = 2
@@ -124,19 +130,29 @@ class ExecutorPool(SolverPool):
         self._make_executor = make_executor
         self._workers = workers
         self._slots = PriorityGate(workers)
+        self._warming: list[Future] = []
         self._executor = self._start()
 
     def _start(self) -> Executor:
         executor = self._make_executor()
+        self._warming = []
         if isinstance(executor, ProcessPoolExecutor):
-            for _ in range(self._workers):
-                executor.submit(_warm_up)
+            self._warming = [executor.submit(_warm_up) for _ in range(self._workers)]
         return executor
+
+    async def _started(self) -> None:
+        """Until the executor's workers have started: a worker's start-up (a new process, its
+        imports, a warm-up plan: 20-30 s on a busy 2-core machine) is not the solve's time,
+        and a deadline counting it abandoned the fallback after a hung solve as well."""
+        warming = [f for f in self._warming if not f.done()]
+        if warming:
+            await asyncio.to_thread(wait_for_futures, warming, WARM_UP_WAIT_S)
 
     async def _run(self, call: Callable[[], Any], deadline_s: float | None, priority: int) -> Any:
         loop = asyncio.get_running_loop()
         async with self._slots.slot(priority):
             for attempt in range(self.retries + 1):
+                await self._started()
                 executor = self._executor
                 try:
                     future = loop.run_in_executor(executor, call)

@@ -115,6 +115,7 @@ def _run_on(
                 await on_tick(elapsed_s, server)
 
         server_cpu_at_start = [0.0]
+        database_mb_start = [0.0]  # once the sites, sessions and first plans are stored
 
         async def drive() -> tuple[float, float]:
             set_up = time.time()
@@ -123,6 +124,7 @@ def _run_on(
             progress(f"[load] sites and {sessions} sessions in {time.time() - set_up:.0f} s")
             await _settled(server.base, health, set_up)
             progress(f"[load] first plans after {time.time() - set_up:.0f} s; running")
+            database_mb_start[0] = await asyncio.to_thread(database_size_mb, url)
             started = time.time()
             server_cpu_at_start[0] = server.cpu_s()
             await traffic.run(tick)
@@ -132,14 +134,13 @@ def _run_on(
             await traffic.close()
             return started, ended
 
-        database_mb_start = database_size_mb(url)
         cpu_started = time.process_time()
         started, ended = asyncio.run(drive())
         harness_cpu_s = time.process_time() - cpu_started
         server_cpu_s = server.cpu_s() - server_cpu_at_start[0]
         rss.append((ended - started, server.rss_mb()))
         workers_mb = server.worker_rss_mb()
-        database_mb = (database_mb_start, database_size_mb(url))
+        database_mb = (database_mb_start[0], database_size_mb(url))
         lost, acknowledged = find_lost_writes(url, traffic)
         plans = stored_plans(url)
     finally:

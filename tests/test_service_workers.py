@@ -186,3 +186,28 @@ def test_a_what_if_goes_before_the_background_replans_waiting_for_a_worker():
             pool.close()
 
     assert asyncio.run(scenario()) == ["replan-0", "what-if", "replan-1", "replan-3"]
+
+
+def test_a_workers_start_up_is_not_the_solves_time():
+    """A fresh worker's start-up (a new process, its imports, a warm-up plan) took longer than a
+    deadline on a busy machine: after a hung solve, the fallback on the fresh worker was
+    abandoned too and no plan stored. A deadline counts from a started worker."""
+    import asyncio
+    import math
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from smartcharge.api.solver_pool import ExecutorPool
+
+    def slow_starting() -> ProcessPoolExecutor:
+        spawn = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(1, mp_context=spawn, initializer=time.sleep, initargs=(3.0,))
+
+    async def scenario() -> float:
+        pool = ExecutorPool(slow_starting, workers=1)
+        try:
+            return await pool.run(math.sqrt, 4.0, deadline_s=1.0)
+        finally:
+            pool.close()
+
+    assert asyncio.run(scenario()) == 2.0
