@@ -151,6 +151,13 @@ def dive(
                 if solved is not None:
                     break
             if solved is None:
+                # Last resort: what earlier rounds held (pairs on, sides) is let go, every EV
+                # discharge closed and the fractional pairs off; the next rounds settle anew.
+                touched_setpoint[:] = touched_direction[:] = True
+                changed = (touched_setpoint, touched_direction)
+                settled = bounds.released_for_settling(columns, fractional)
+                solved = _solve_with(relaxation, columns, settled, changed, deadline)
+            if solved is None:
                 break
             values, bounds = solved, settled
             x, d = values[columns.setpoint], values[columns.direction]
@@ -226,6 +233,21 @@ class _Bounds:
         """These bounds with the lower bounds of `held` pairs back to what they were."""
         lower = np.where(held, before.setpoint_lower, self.setpoint_lower)
         return _Bounds(lower, self.setpoint_upper, self.direction_lower, self.direction_upper)
+
+    def released_for_settling(self, columns: DiveColumns, off: np.ndarray) -> _Bounds:
+        """No pair held on, `off` pairs fixed off, every side free but EV discharge closed."""
+        upper = np.where(off, 0.0, self.setpoint_upper)
+        closed = (
+            columns.side_one_floor > 0
+            if columns.side_one_floor is not None
+            else np.zeros(columns.direction.size, dtype=bool)
+        )
+        return _Bounds(
+            np.zeros(columns.setpoint.size),
+            upper,
+            np.zeros(columns.direction.size),
+            np.where(closed, 0.0, 1.0),
+        )
 
     def rounded(
         self,

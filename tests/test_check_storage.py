@@ -22,7 +22,6 @@ Site: charging 17.94, -4.6 kW; net 5 + charging + battery = 30.94, -6.8 kW. Pane
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -30,6 +29,7 @@ import pytest
 
 from smartcharge.optimizer.check import Violation, check_answer, format_violations
 from smartcharge.optimizer.problem import parse_problem
+from tests.test_check import assert_found, patched
 
 START = datetime(2026, 11, 24, 6, 0, tzinfo=timezone(timedelta(hours=1)))
 V2G, SWITCHING = 0, 1
@@ -160,22 +160,6 @@ ANSWER: dict[str, Any] = {
         },
     ],
 }
-
-
-def patched(doc: dict[str, Any], changes: dict[tuple, Any]) -> dict[str, Any]:
-    doc = copy.deepcopy(doc)
-    for path, value in changes.items():
-        node = doc
-        for key in path[:-1]:
-            node = node[key]
-        if value is _DELETE:
-            del node[path[-1]]
-        else:
-            node[path[-1]] = value
-    return doc
-
-
-_DELETE = object()
 
 
 def violations(problem_changes=None, answer_changes=None) -> list[Violation]:
@@ -326,7 +310,7 @@ CASES = [
     (
         "phases-missing",
         {},
-        {("sessions", SWITCHING, "phases_used"): _DELETE},
+        {("sessions", SWITCHING, "phases_used"): None},
         [("phases_used", "session:s-sw", None, 2), ("power_current", "session:s-sw", 1, 4.6)],
     ),
     (
@@ -356,14 +340,7 @@ def test_each_storage_rule_is_caught_where_and_by_how_much(
     if expected is None:  # the battery's entry is gone: it cannot be read, nothing adds up
         assert {"battery_entries", "balance"} <= {v.rule for v in found}, format_violations(found)
         return
-    got = sorted((v.rule, v.entity, -1 if v.slot is None else v.slot) for v in found)
-    want = sorted(
-        (rule, entity, -1 if slot is None else slot) for rule, entity, slot, _ in expected
-    )
-    assert got == want, format_violations(found)
-    amounts = {(v.rule, v.entity, v.slot): v.amount for v in found}
-    for rule, entity, slot, amount in expected:
-        assert amounts[(rule, entity, slot)] == pytest.approx(amount, rel=1e-3, abs=1e-6)
+    assert_found(found, expected)
 
 
 def test_a_final_state_missed_with_a_warning_naming_the_battery_is_accepted():

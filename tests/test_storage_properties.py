@@ -22,6 +22,12 @@ FEW = settings(
 )
 
 
+def both_optimal(*answers: dict | None) -> bool:
+    """The claims are about optimal plans: a stage cut short by a stall or the time limit
+    (`feasible`) promises only a schedule that keeps every rule."""
+    return all(a is not None and a["status"] == "optimal" for a in answers)
+
+
 def answered(doc: dict) -> dict | None:
     try:
         problem = parse_problem(doc)
@@ -78,7 +84,7 @@ def test_adding_a_battery_never_raises_the_optimal_cost(doc):
     without = copy.deepcopy(doc)
     without["site"]["batteries"] = []
     with_answer, without_answer = answered(doc), answered(without)
-    if with_answer is None or without_answer is None or not doc["site"]["batteries"]:
+    if not both_optimal(with_answer, without_answer) or not doc["site"]["batteries"]:
         return
     tol = energy_tolerance_kwh(doc)
     assert no_worse_in_energy(
@@ -87,7 +93,7 @@ def test_adding_a_battery_never_raises_the_optimal_cost(doc):
     same_energy = np.allclose(
         unmet_by_tier(doc, with_answer), unmet_by_tier(doc, without_answer), atol=1e-3
     )
-    if same_energy and "optimal" == with_answer["status"] == without_answer["status"]:
+    if same_energy:
         cost_with = with_answer["kpis"]["total_cost"] + with_answer["kpis"]["battery_cycle_cost"]
         cost_without = without_answer["kpis"]["total_cost"]
         # Rounding set-points down may move either plan's cost by a few cents of energy.
@@ -104,7 +110,7 @@ def test_allowing_discharge_never_lowers_a_sessions_net_energy(doc):
     for session in without["sessions"]:
         session.pop("discharge", None)
     with_answer, without_answer = answered(doc), answered(without)
-    if with_answer is None or without_answer is None:
+    if not both_optimal(with_answer, without_answer):
         return
     tol = energy_tolerance_kwh(doc)
     assert no_worse_in_energy(
@@ -122,7 +128,7 @@ def test_allowing_switching_never_lowers_energy(doc):
     for charger in without["site"]["chargers"]:
         charger["phase_switching"] = False
     with_answer, without_answer = answered(doc), answered(without)
-    if with_answer is None or without_answer is None:
+    if not both_optimal(with_answer, without_answer):
         return
     assert no_worse_in_energy(
         unmet_by_tier(doc, with_answer),
