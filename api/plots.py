@@ -22,7 +22,9 @@ def plot_schedule(answer: dict[str, Any], path: str | Path | None = None) -> plt
     """Stacked charging power per session over base load, with PV, import limit and price.
 
     Sessions beyond the twelve largest are drawn as one band ("other sessions") so that a
-    120-charger depot stays readable.
+    120-charger depot stays readable. With storage (SPEC §4) a stationary battery's charging is
+    a band on top, and what feeds the site back (V2G discharge, battery discharge) is stacked
+    below zero; a second panel shows each battery's state of charge at the end of each slot.
     """
     site = answer["site"]
     slot_start = pd.DatetimeIndex(pd.to_datetime(site["slot_start"]))
@@ -36,7 +38,10 @@ def plot_schedule(answer: dict[str, Any], path: str | Path | None = None) -> plt
 
     base_kw = ext(site["base_load_kw"])
     sessions = answer["sessions"]
-    power_kw = np.array([ext(s["power_kw"]) for s in sessions]).reshape(len(sessions), len(times))
+    signed_kw = np.array([ext(s["power_kw"]) for s in sessions]).reshape(len(sessions), len(times))
+    power_kw = np.maximum(signed_kw, 0.0)
+    batteries = answer.get("batteries") or []
+    battery_kw = np.array([ext(b["power_kw"]) for b in batteries]).reshape(-1, len(times))
     order = np.argsort(-power_kw.sum(axis=1))
     shown = order[:MAX_STACKED_SESSIONS]
     bands = [power_kw[i] for i in shown]
@@ -45,15 +50,36 @@ def plot_schedule(answer: dict[str, Any], path: str | Path | None = None) -> plt
         bands.append(power_kw[order[MAX_STACKED_SESSIONS:]].sum(axis=0))
         labels.append(f"{len(order) - MAX_STACKED_SESSIONS} other sessions")
 
-    fig, ax = plt.subplots(figsize=(11, 5.5), constrained_layout=True)
-    ax.stackplot(
-        times,
-        base_kw,
-        *bands,
-        labels=["base load", *labels],
-        step="post",
-        colors=["#bbbbbb", *plt.cm.tab20(np.linspace(0, 1, max(len(bands), 1)))],
-    )
+    colors = ["#bbbbbb", *plt.cm.tab20(np.linspace(0, 1, max(len(bands), 1)))]
+    if batteries:
+        bands.append(np.maximum(battery_kw, 0.0).sum(axis=0))
+        labels.append("battery charging")
+        colors.append("#1b9e77")
+        fig, (ax, soc_ax) = plt.subplots(
+            2,
+            1,
+            figsize=(11, 7.5),
+            sharex=True,
+            constrained_layout=True,
+            gridspec_kw={"height_ratios": [3, 1]},
+        )
+    else:
+        fig, ax = plt.subplots(figsize=(11, 5.5), constrained_layout=True)
+    ax.stackplot(times, base_kw, *bands, labels=["base load", *labels], step="post", colors=colors)
+    feeding_back = {
+        "V2G discharge": np.minimum(signed_kw, 0.0).sum(axis=0),
+        "battery discharge": np.minimum(battery_kw, 0.0).sum(axis=0),
+    }
+    feeding_back = {k: v for k, v in feeding_back.items() if (v < 0).any()}
+    if feeding_back:
+        ax.stackplot(
+            times,
+            *feeding_back.values(),
+            labels=list(feeding_back),
+            step="post",
+            colors=["#d95f02", "#7570b3"][: len(feeding_back)],
+        )
+        ax.axhline(0, color="black", lw=0.6)
     for key, label, style in SITE_LINES:
         ax.step(times, ext(site[key]), where="post", label=label, **style)
     ax.set_ylabel("power [kW]")
@@ -63,6 +89,12 @@ def plot_schedule(answer: dict[str, Any], path: str | Path | None = None) -> plt
         f"{answer['status']}: {kpis['energy_delivered_kwh']:.0f} of "
         f"{kpis['energy_requested_kwh']:.0f} kWh delivered, cost {kpis['total_cost']:.2f}, "
         f"peak {kpis['peak_import_kw']:.0f} kW"
+        + (f", V2G {kpis['v2g_discharged_kwh']:.0f} kWh" if kpis.get("v2g_discharged_kwh") else "")
+        + (
+            f", battery wear {kpis['battery_cycle_cost']:.2f}"
+            if kpis.get("battery_cycle_cost")
+            else ""
+        )
     )
     price_ax = ax.twinx()
     price_ax.step(
@@ -86,11 +118,25 @@ def plot_schedule(answer: dict[str, Any], path: str | Path | None = None) -> plt
         framealpha=0.85,
     )
     ax.margins(x=0)
+    if batteries:
+        plot_state_of_charge(soc_ax, times, batteries)
     fig.autofmt_xdate()
     if path is not None:
         fig.savefig(path, dpi=110)
         plt.close(fig)
     return fig
+
+
+def plot_state_of_charge(
+    ax: plt.Axes, times: pd.DatetimeIndex, batteries: list[dict[str, Any]]
+) -> None:
+    """Each battery's state of charge [kWh] at the end of each slot (SPEC §4 `soc_kwh[t]`)."""
+    for battery in batteries:
+        ax.plot(times[1:], battery["soc_kwh"], marker=".", lw=1.5, label=battery["id"])
+    ax.set_ylabel("battery state [kWh]")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper left", fontsize=7)
+    ax.margins(x=0)
 
 
 def plot_replay(

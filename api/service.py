@@ -125,10 +125,20 @@ def replan(
     answer = result.to_answer(explained_before=explained)
     answer["warnings"] = forecast_warnings + answer["warnings"]
     sent = {m["session_id"]: m for m in previous_answer.get("ocpp", []) if m["session_id"]}
-    kept = {sid: sent[sid] for sid in same if sid in sent}
+    now = {entry["id"]: entry for entry in answer["sessions"]}
+    kept = {
+        sid: sent[sid] for sid in same if sid in sent and same_session_plan(before[sid], now[sid])
+    }
     answer["ocpp"] = build_ocpp_messages(planned, answer, kept=kept)
     answer["pending_transactions"] = pending_transactions(planned, answer)
     return result, answer
+
+
+def same_session_plan(before: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Whether a session's answer entry would give its charger the same payload: equal set-points
+    are not enough where the phases it charges on (SPEC §4 `phases_used`) or its signed power
+    (V2G) changed."""
+    return all(before.get(k) == now.get(k) for k in ("current_a", "power_kw", "phases_used"))
 
 
 def optimize_answer(data: dict[str, Any] | Problem, **histories: Any) -> dict:

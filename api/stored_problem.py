@@ -14,7 +14,11 @@ import pandas as pd
 from smartcharge.api.site_document import compose_problem, plan_start
 from smartcharge.api.store.database import Database
 from smartcharge.api.store.grid_limits import windows_in_force
-from smartcharge.api.store.measurements import peak_import_kw, read_measurements
+from smartcharge.api.store.measurements import (
+    latest_battery_soc,
+    peak_import_kw,
+    read_measurements,
+)
 from smartcharge.api.store.prices import held_prices
 from smartcharge.api.store.sessions import finished_sessions, live_sessions, to_document
 from smartcharge.api.store.tables import SiteRow
@@ -70,6 +74,7 @@ def stored_problem(
     # `none`: the peak never resets, so every metered value retention still keeps counts.
     peak = peak_import_kw(database, site.pk, period_start or EARLIEST_TIME, now)
     problem = compose_problem(document, sessions, start, slots=slots, measured_peak_kw=peak)
+    start_from_measured_soc(problem, latest_battery_soc(database, site.pk, now))
     horizon = problem["horizon"]
     end = start + timedelta(minutes=horizon["step_minutes"] * horizon["slots"])
     step = timedelta(minutes=horizon["step_minutes"])
@@ -93,6 +98,19 @@ def stored_problem(
     if history is not None:
         histories["session_history"] = history
     return StoredProblem(problem, histories)
+
+
+def start_from_measured_soc(
+    problem: dict[str, Any], measured: dict[str, tuple[datetime, float]]
+) -> None:
+    """Each battery starts from its latest measured state of charge, where one is stored: the
+    document's `soc_kwh` is what it held when the site was configured, the measurement what it
+    holds now. (A `final_soc_kwh` left out follows, SPEC §4: the starting state.) A state above
+    a capacity lowered since is the capacity."""
+    for battery in problem["site"].get("batteries") or []:
+        if battery["id"] in measured:
+            _, soc_kwh = measured[battery["id"]]
+            battery["soc_kwh"] = min(soc_kwh, battery["capacity_kwh"])
 
 
 def stored_weather(

@@ -39,6 +39,9 @@ SCENARIOS: dict[str, dict] = {
     "hard 1000x96": {"n_chargers": 1000, "slots": 96, "hard": True},
     "hard 200x288 (5 min)": {"n_chargers": 200, "slots": 288, "step_minutes": 5, "hard": True},
     "hard 1000x96, limit 3 s": {"n_chargers": 1000, "slots": 96, "hard": True, "time_limit_s": 3},
+    # SPEC §4: the same depot with a 200 kWh battery and 20 bidirectional sessions (within 2x)
+    "depot 120x96": {"n_chargers": 120, "slots": 96},
+    "depot 120x96 + battery, 20 V2G": {"n_chargers": 120, "slots": 96, "storage": True},
 }
 QUICK = ("10x96", "50x96", "200x96", "hard 200x96")
 TIME_LIMIT_S = 60.0
@@ -71,10 +74,35 @@ def problem_of(name: str, seed: int = 1) -> dict:
 
     spec = dict(SCENARIOS[name])
     time_limit_s = spec.pop("time_limit_s", TIME_LIMIT_S)
+    storage = spec.pop("storage", False)
     if spec.pop("hard", False):
         return hard_problem(seed=seed, time_limit_s=time_limit_s, **spec)
     doc = generate_problem(seed=seed, **spec)
     doc["options"] = {**doc.get("options", {}), "time_limit_s": time_limit_s, "mip_gap": 0.005}
+    return with_storage(doc) if storage else doc
+
+
+def with_storage(doc: dict, v2g_sessions: int = 20) -> dict:
+    """The site with a 200 kWh battery (100 kW each way, 90 % round trip, 0.02 per kWh of
+    cycling) and its first `v2g_sessions` sessions on bidirectional OCPP 2.1 chargers that
+    may feed back 11 kW and 10 kWh each (SPEC §4)."""
+    doc = copy.deepcopy(doc)
+    doc["site"]["batteries"] = [
+        {
+            "id": "bess-1",
+            "capacity_kwh": 200,
+            "soc_kwh": 100,
+            "min_soc_kwh": 20,
+            "max_charge_kw": 100,
+            "max_discharge_kw": 100,
+            "efficiency": 0.9,
+            "cycle_cost_per_kwh": 0.02,
+        }
+    ]
+    chargers = {c["id"]: c for c in doc["site"]["chargers"]}
+    for session in doc["sessions"][:v2g_sessions]:
+        chargers[session["charger_id"]].update(ocpp_version="2.1", bidirectional=True)
+        session["discharge"] = {"max_power_kw": 11.0, "max_energy_kwh": 10.0}
     return doc
 
 

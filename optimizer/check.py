@@ -24,6 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from smartcharge.optimizer.check_storage import (
+    BatteryReading,
+    check_discharge,
+    check_storage_kpis,
+    read_batteries,
+    read_phases_used,
+)
 from smartcharge.optimizer.check_tariff import (
     BillingPeriod,
     read_billing_periods,
@@ -127,6 +134,12 @@ class _SessionReading:
     phase_a_per_unit: np.ndarray  # (3,) grid-phase A per A of set-point (AC) or per kW (DC)
     circuits: tuple[str, ...]  # the charger's circuit and every circuit above it
     counts_kwh: float  # the energy that counts (SPEC §1, Energy)
+    # SPEC §4 V2G: the net energy may end below 0 only by what it can charge after the horizon
+    # beyond its energy_kwh.
+    least_net_kwh: float
+    # SPEC §4 phase switching: on one phase, the charger's first grid phase after rotation.
+    max_current_one_a: float = math.inf
+    one_phase_a_per_unit: np.ndarray | None = None
 
 
 def _series(value: float | list[float], slots: int) -> np.ndarray:
@@ -192,11 +205,27 @@ def _read_session(
         max_power_kw = max_current_a * voltage_v * phases_used / 1000.0
         for grid_phase in _charger_grid_phases(charger)[:phases_used]:
             phase_a_per_unit[GRID_PHASES.index(grid_phase)] += 1.0
+        one_phase_a_per_unit = np.zeros(3)
+        one_phase_a_per_unit[GRID_PHASES.index(_charger_grid_phases(charger)[0])] = 1.0
+        max_current_one_a = min(
+            [a for a in (charger.max_current_a, session.max_current_a) if a is not None]
+            + (
+                [max(session.ev_max_current_a, charger.min_current_a)]
+                if session.ev_max_current_a is not None
+                else []
+            )
+            + [
+                kw * 1000.0 / voltage_v
+                for kw in (charger.max_power_kw, session.max_power_kw)
+                if kw is not None
+            ]
+        )
     # Energy the EV can still get after the horizon (while plugged in, at its max power) does
     # not count as unmet.
     after_start_s = max(slot_start_s[-1] + step_s, arrival_s)
     hours_after = max(departure_s - after_start_s, 0.0) / 3600.0
     counts_kwh = max(wanted_kwh(session) - max_power_kw * hours_after, 0.0)
+    least_net_kwh = min(wanted_kwh(session) - max_power_kw * hours_after, 0.0)
     return _SessionReading(
         session=session,
         charger=charger,
@@ -208,6 +237,15 @@ def _read_session(
         phase_a_per_unit=phase_a_per_unit,
         circuits=_circuits_above(charger.circuit, parent_of),
         counts_kwh=counts_kwh,
+        least_net_kwh=least_net_kwh,
+        **(
+            {}
+            if charger.kind == "dc"
+            else {
+                "max_current_one_a": max_current_one_a,
+                "one_phase_a_per_unit": one_phase_a_per_unit,
+            }
+        ),
     )
 
 
@@ -323,25 +361,48 @@ def check_answer(problem: Problem, answer: dict, tol: float = 1e-6) -> list[Viol
     entries = {e["id"]: e for e in answer["sessions"]}
     power_kw = np.zeros((len(readings), slots))
     setpoint = np.zeros((len(readings), slots))  # A for AC, kW for DC
+    phases_used = np.zeros((len(readings), slots), dtype=int)
+    discharged = 0.0
     for i, r in enumerate(readings):
         entry = entries[r.session.id]
         power_kw[i] = entry["power_kw"]
         setpoint[i] = power_kw[i] if r.is_dc else np.asarray(entry["current_a"], dtype=float)
-    # (S, 3, T): each session's current on each grid phase.
+        phases_used[i] = read_phases_used(
+            problem, r.session, r.charger, entry, r.phases_used, report
+        )
+        discharged += check_discharge(
+            problem, r.session, r.charger, entry, power_kw[i], r.least_net_kwh, report
+        )
+    # (S, 3, T): each session's current on each grid phase (one phase: the charger's first).
     per_unit = np.array([r.phase_a_per_unit for r in readings]).reshape(-1, 3)
     phase_a = per_unit[:, :, None] * setpoint[:, None, :]
+    for i, r in enumerate(readings):
+        one = (phases_used[i] == 1) & (r.phases_used == 3)
+        if one.any() and r.one_phase_a_per_unit is not None:
+            phase_a[i][:, one] = r.one_phase_a_per_unit[:, None] * setpoint[i][one]
+    batteries = read_batteries(problem, answer, parent_of, report)
 
-    _check_sessions(problem, readings, power_kw, setpoint, report)
+    _check_sessions(problem, readings, power_kw, setpoint, phases_used, report)
     delivered_kwh = power_kw.sum(axis=1) * step_h
     _check_energy(problem, readings, entries, delivered_kwh, report)
-    _check_balance(site, base_kw, pv_available_kw, power_kw, report)
+    _check_balance(site, base_kw, pv_available_kw, power_kw, batteries, report)
     _check_grid_limits(
-        problem, answer, site, base_kw, pv_available_kw, readings, power_kw, phase_a, report
+        problem,
+        answer,
+        site,
+        base_kw,
+        pv_available_kw,
+        readings,
+        power_kw,
+        phase_a,
+        report,
+        batteries.power_kw.sum(axis=0),
     )
-    _check_circuits(problem, readings, power_kw, phase_a, report)
+    _check_circuits(problem, readings, power_kw, phase_a, batteries, report)
     prices = read_slot_prices(problem)
     _check_reported_inputs(problem, answer, prices, report)
     _check_kpis(problem, answer, site, readings, delivered_kwh, pv_available_kw, prices, report)
+    check_storage_kpis(problem, answer, batteries, discharged, report)
     return report.found
 
 
@@ -427,13 +488,17 @@ def _check_sessions(
     readings: list[_SessionReading],
     power_kw: np.ndarray,
     setpoint: np.ndarray,
+    phases_used: np.ndarray,
     report: _Report,
 ) -> None:
     """Rules `session_window`, `negative_power`, `session_max`, `semi_continuous`, `rounding`,
-    `power_current` (SPEC §1, Slots and Power and current).
+    `power_current` (SPEC §1, Slots and Power and current; SPEC §4).
 
-    power = 0 outside the window; AC: I = 0 or min_current_a <= I <= max, I a multiple of 0.1 A,
-    P = I * V * n / 1000; DC: P = 0 or min_power_kw <= P <= min(charger, session max_power_kw).
+    power = 0 outside the window; AC: I = 0 or min_current_a <= |I| <= max (on one phase, the
+    one-phase max), I a multiple of 0.1 A, P = I * V * n / 1000 with n the phases used in the
+    slot; DC: P = 0 or min_power_kw <= |P| <= min(charger, session max_power_kw). A negative
+    set-point is a discharge, which only a V2G session may do (`check_storage`); the limits on
+    its size are the same.
     """
     tol, voltage_v = report.tol, problem.site.grid.voltage_v
     for i, r in enumerate(readings):
@@ -443,21 +508,28 @@ def _check_sessions(
                 "session_window", name, int(t), abs(power[t]), "draws power outside its window"
             )
         unit = "kW" if r.is_dc else "A"
-        for t in np.flatnonzero(value < -tol):
-            report.add("negative_power", name, int(t), -value[t], f"negative set-point [{unit}]")
+        may_discharge = r.session.discharge is not None and r.charger.bidirectional
+        if not may_discharge:
+            for t in np.flatnonzero(value < -tol):
+                report.add(
+                    "negative_power", name, int(t), -value[t], f"negative set-point [{unit}]"
+                )
+        size = np.abs(value) if may_discharge else value
         if r.is_dc:
-            report.above("session_max", name, power, r.max_power_kw, "power [kW]")
+            drawn = np.abs(power) if may_discharge else power
+            report.above("session_max", name, drawn, r.max_power_kw, "power [kW]")
             floor, what = r.charger.min_power_kw, "kW"
         else:
-            report.above("session_max", name, value, r.max_current_a, "current [A]")
+            most_a = np.where(phases_used[i] == 1, r.max_current_one_a, r.max_current_a)
+            report.above("session_max", name, size, most_a, "current [A]")
             floor, what = r.charger.min_current_a, "A"
         # IEC 61851: an EV does not charge below ~6 A, so a set-point is 0 or at least the floor.
-        for t in np.flatnonzero((value > tol) & (value < floor - tol)):
+        for t in np.flatnonzero((size > tol) & (size < floor - tol)):
             report.add(
                 "semi_continuous",
                 name,
                 int(t),
-                floor - value[t],
+                floor - size[t],
                 f"{value[t]:.6g} {what} is neither 0 nor at least {floor:g} {what}",
             )
         if r.is_dc:
@@ -469,7 +541,7 @@ def _check_sessions(
             report.add(
                 "rounding", name, int(t), below, f"{value[t]!r} A is not a multiple of 0.1 A"
             )
-        expected_kw = value * voltage_v * r.phases_used / 1000.0
+        expected_kw = value * voltage_v * phases_used[i] / 1000.0
         mismatch = np.abs(power - expected_kw)
         for t in np.flatnonzero(mismatch > tol + RELATIVE_TOL * np.abs(expected_kw)):
             report.add(
@@ -478,7 +550,7 @@ def _check_sessions(
                 int(t),
                 mismatch[t],
                 f"power {power[t]:.6g} kW != {value[t]:.6g} A x {voltage_v:g} V x "
-                f"{r.phases_used} / 1000 = {expected_kw[t]:.6g} kW",
+                f"{phases_used[i, t]} / 1000 = {expected_kw[t]:.6g} kW",
             )
 
 
@@ -523,12 +595,14 @@ def _check_balance(
     base_kw: np.ndarray,
     pv_available_kw: np.ndarray,
     power_kw: np.ndarray,
+    batteries: BatteryReading,
     report: _Report,
 ) -> None:
     """Rules `balance`, `negative_flow`, `import_export_both`, `pv_used` (SPEC §1, Grid).
 
-    charging_kw = sum of session powers; import - export = base + charging - pv_used, both
-    >= 0 and never both > 0 in one slot; 0 <= pv_used <= pv_available.
+    charging_kw = sum of session powers (net of V2G discharge); import - export = base +
+    charging + batteries - pv_used (SPEC §4: a battery counts in the balance), both >= 0 and
+    never both > 0 in one slot; 0 <= pv_used <= pv_available.
     """
     tol = report.tol
     n_sessions = power_kw.shape[0]
@@ -540,7 +614,8 @@ def _check_balance(
         report.add(
             "balance", "site.charging_kw", int(t), off[t], "is not the sum of session powers"
         )
-    net_kw = base_kw + site["charging_kw"] - pv_used_kw
+    battery_kw = batteries.power_kw.sum(axis=0)
+    net_kw = base_kw + site["charging_kw"] + battery_kw - pv_used_kw
     off = np.abs(import_kw - export_kw - net_kw)
     for t in np.flatnonzero(off > 5 * tol + RELATIVE_TOL * np.abs(net_kw)):
         report.add(
@@ -548,8 +623,8 @@ def _check_balance(
             "grid",
             int(t),
             off[t],
-            f"import - export = {import_kw[t] - export_kw[t]:.6g} kW but base + charging - "
-            f"pv used = {net_kw[t]:.6g} kW",
+            f"import - export = {import_kw[t] - export_kw[t]:.6g} kW but base + charging + "
+            f"batteries - pv used = {net_kw[t]:.6g} kW",
         )
     for name, flow in (("import_kw", import_kw), ("export_kw", export_kw)):
         for t in np.flatnonzero(flow < -tol):
@@ -577,12 +652,14 @@ def _check_grid_limits(
     power_kw: np.ndarray,
     phase_a: np.ndarray,
     report: _Report,
+    battery_kw: np.ndarray | float = 0.0,
 ) -> None:
     """Rules `grid_import`, `grid_export`, `grid_phase`, `blocked_slot_charging`,
     `missing_warning` (SPEC §1, Grid and Phases).
 
     import <= import_limit, export <= export_limit, |I| <= phase_limit_a on each grid phase with
-    base - pv_used spread evenly over the three. What base load and PV alone break (all PV used
+    base - pv_used (and the batteries, SPEC §4) spread evenly over the three. What base load
+    and PV alone break (all PV used
     and no charging, or no PV at all for export) the engine cannot help: there charging must be
     0 and a warning must say so, and the limit is only as strict as what could be avoided.
     """
@@ -639,7 +716,7 @@ def _check_grid_limits(
         return
     n_dc = sum(r.is_dc for r in readings)
     slack_a = tol * (1 + a_per_kw * (2 + n_dc))
-    charging_a = phase_a.sum(axis=0)  # (3, T)
+    charging_a = phase_a.sum(axis=0) + battery_kw * a_per_kw  # (3, T)
     total_a = charging_a + (base_kw - pv_used_kw) * a_per_kw
     for p, phase in enumerate(GRID_PHASES):
         upper_a = np.where(
@@ -659,28 +736,32 @@ def _check_circuits(
     readings: list[_SessionReading],
     power_kw: np.ndarray,
     phase_a: np.ndarray,
+    batteries: BatteryReading,
     report: _Report,
 ) -> None:
-    """Rules `circuit_power`, `circuit_phase` (SPEC §1, Circuits and Phases).
+    """Rules `circuit_power`, `circuit_phase` (SPEC §1, Circuits and Phases; SPEC §4).
 
-    For every circuit, summed over every charger in its subtree: charging power <= limit_kw and
-    |current| <= phase_limit_a on each grid phase.
+    For every circuit, summed over every charger and battery in its subtree: |power| <=
+    limit_kw and |current| <= phase_limit_a on each grid phase (a battery as balanced
+    three-phase current; in either direction, since a battery or an EV may feed it).
     """
     a_per_kw = 1000.0 / (3 * problem.site.grid.voltage_v)
     for circuit in problem.site.circuits:
         below = np.array([circuit.id in r.circuits for r in readings], dtype=bool)
-        n_below = int(below.sum())
+        stored = np.array([circuit.id in c for c in batteries.parent_circuits], dtype=bool)
+        battery_kw = batteries.power_kw[stored].sum(axis=0)
+        n_below = int(below.sum()) + int(stored.sum())
         if circuit.limit_kw is not None:
             report.above(
                 "circuit_power",
                 f"circuit:{circuit.id}",
-                power_kw[below].sum(axis=0),
+                np.abs(power_kw[below].sum(axis=0) + battery_kw),
                 circuit.limit_kw,
                 "charging power [kW]",
                 report.tol * max(n_below, 1),
             )
         if circuit.phase_limit_a is not None:
-            current_a = phase_a[below].sum(axis=0)
+            current_a = phase_a[below].sum(axis=0) + battery_kw * a_per_kw
             slack_a = report.tol * (1 + a_per_kw * n_below)
             for p, phase in enumerate(GRID_PHASES):
                 report.above(

@@ -5,10 +5,12 @@ semi-continuous (session, slot) pairs: a session given less than its minimum cur
 limit leaves a sliver. A dive rounds those (`_attempts`: up to the minimum where the LP can
 make room, else off), fixes them, re-solves the LP from its basis (dual simplex, a few hundred
 iterations where a MIP solver would first presolve and cut the whole model) and repeats until
-no pair is fractional. Rounding down is always feasible (charging less keeps every upper
-limit; curtailing PV keeps export and the phases' lower limits), so a round always ends. The
-binaries that choose a slot's direction (import or export, where exporting pays more than
-importing costs) are rounded to the nearer side, the other side if that is infeasible.
+no pair is fractional. Without anything that feeds the site, rounding down is always feasible
+(charging less keeps every upper limit; curtailing PV keeps export and the phases' lower
+limits), so a round always ends; with a battery or an EV discharging it may not be, which the
+caller checks (`MatrixModel.is_feasible`). The binaries that choose a side (import or export
+where exporting pays more than importing costs, a battery or an EV charging or discharging,
+three phases or one) are rounded to the nearer side, the other side if that is infeasible.
 
 The result is a schedule of the MILP (every pair 0 or at least its minimum) whose objective the
 caller compares with the relaxation's bound: a dive proves nothing by itself.
@@ -40,6 +42,32 @@ class DiveColumns:
     direction: np.ndarray  # (D,) int32: the import/export binaries (continuous in the LP)
     slot: np.ndarray  # (B,) the slot of each set-point
     session: np.ndarray  # (B,) the session of each set-point
+    on: np.ndarray  # (B,) int32: the binary that says each set-point is on (for a MIP)
+    # Per direction, a column whose flow means side 1 (import, battery charge, EV discharge,
+    # three phases) and one whose flow means side 0: a side the LP's flows already take is
+    # where a direction is rounded (the other side would cut a flow the LP relies on).
+    side_one: np.ndarray | None = None  # (D,) int32
+    side_zero: np.ndarray | None = None  # (D,) int32
+    # The least flow on side 1 (an EV's minimum discharge; 0 elsewhere): a direction whose
+    # side-1 flow is below it goes to side 0 (the discharge is dropped, like a sliver).
+    side_one_floor: np.ndarray | None = None  # (D,)
+    # A column that must be 0 on side 1 (a discharging EV's unmet energy), -1 where none: a
+    # side the LP could not keep once integral is not implied.
+    side_one_needs_zero: np.ndarray | None = None  # (D,) int
+
+    def implied_sides(self, values: np.ndarray) -> np.ndarray:
+        """(D,) 1 or 0 where one side's flow is positive and the other's is not, else nan."""
+        if self.side_one is None or self.side_zero is None:
+            return np.full(self.direction.size, np.nan)
+        floor = 0.0 if self.side_one_floor is None else self.side_one_floor
+        one = values[self.side_one] > np.maximum(floor - _EPS, _EPS)
+        sliver = (values[self.side_one] > _EPS) & ~one
+        if self.side_one_needs_zero is not None:
+            needs = self.side_one_needs_zero
+            sliver |= (needs >= 0) & (values[np.maximum(needs, 0)] > 1e-6)
+            one &= ~sliver
+        zero = (values[self.side_zero] > _EPS) | sliver
+        return np.where(one & ~zero, 1.0, np.where(zero & ~one, 0.0, np.nan))
 
 
 @dataclass(frozen=True)
@@ -71,7 +99,12 @@ def dive(
         np.ones(columns.direction.size),
     )
     touched_setpoint = np.zeros(columns.setpoint.size, dtype=bool)
-    touched_direction = np.zeros(columns.direction.size, dtype=bool)
+    # EV discharge directions may all be closed by an attempt (`_Bounds.rounded`).
+    touched_direction = (
+        columns.side_one_floor > 0
+        if columns.side_one_floor is not None
+        else np.zeros(columns.direction.size, dtype=bool)
+    )
     values = start
     # The relaxation's optimal basis, for the next stage to start from (the dive's last one
     # is far from optimal once the bounds are restored: thousands of iterations instead of a
@@ -94,7 +127,7 @@ def dive(
             for attempt in _attempts(columns, x, off, fractional, on):
                 if not attempt.towards and not split.any():
                     continue
-                rounded = bounds.rounded(columns, attempt, d, split)
+                rounded = bounds.rounded(columns, attempt, d, split, columns.implied_sides(values))
                 solved = _solve_with(relaxation, columns, rounded, changed, deadline)
                 if solved is not None or time.perf_counter() >= deadline:
                     break
@@ -102,7 +135,35 @@ def dive(
                 break
             # Pairs held on for this round only: next round they may give way again.
             values, bounds = solved, rounded.released(columns, on & ~fractional, bounds)
-        return Dive(_rounded_down(values, columns) if not split.any() else None, values, False)
+        # Sides still split (a battery, an EV discharging, a phase setting): settled with the
+        # fractional pairs off, the round that always ended a dive without them; sides a
+        # settling splits anew are settled in turn.
+        for _ in range(MAX_ROUNDS):
+            if not split.any():
+                return Dive(_rounded_down(values, columns), values, False)
+            touched_direction |= split
+            changed = (touched_setpoint, touched_direction)
+            implied = columns.implied_sides(values)
+            for towards in (True, False):  # the other way also closes every EV discharge
+                settle = _Attempt(np.zeros_like(fractional), fractional, towards)
+                settled = bounds.rounded(columns, settle, d, split, implied)
+                solved = _solve_with(relaxation, columns, settled, changed, deadline)
+                if solved is not None:
+                    break
+            if solved is None:
+                # Last resort: what earlier rounds held (pairs on, sides) is let go, every EV
+                # discharge closed and the fractional pairs off; the next rounds settle anew.
+                touched_setpoint[:] = touched_direction[:] = True
+                changed = (touched_setpoint, touched_direction)
+                settled = bounds.released_for_settling(columns, fractional)
+                solved = _solve_with(relaxation, columns, settled, changed, deadline)
+            if solved is None:
+                break
+            values, bounds = solved, settled
+            x, d = values[columns.setpoint], values[columns.direction]
+            fractional = (x > _EPS) & (x < columns.floor - _EPS) & (bounds.setpoint_upper > 0)
+            split = (d > _EPS) & (d < 1 - _EPS) & (bounds.direction_lower < bounds.direction_upper)
+        return Dive(None, values, False)
     finally:
         original = _Bounds(
             np.zeros(columns.setpoint.size),
@@ -134,14 +195,16 @@ def _attempts(
        slivers are used without loss), and no pair can turn fractional again: one round
        usually ends the dive.
     2. The same with the pairs on free to go.
-    3. In each slot only the fractional pair given the most (and of a session only its
+    3. The same with the split directions the other way, and no open EV discharge.
+    4. In each slot only the fractional pair given the most (and of a session only its
        largest of those: a session short of little may not afford its minimum twice), the
-       others left to the LP; then the same with the import/export directions the other way.
+       others left to the LP; then the same with the split directions the other way.
     If none is feasible the dive stops: what is left is a few pairs for a MIP solver (turning
     them off and freeing the rest again only moves the slivers around, measured: 30 rounds).
     """
     yield _Attempt(fractional | on, off, True)
     yield _Attempt(fractional, off, True)
+    yield _Attempt(fractional, off, False)
     most = np.zeros_like(fractional)
     candidates = np.flatnonzero(fractional)
     if candidates.size:
@@ -171,27 +234,50 @@ class _Bounds:
         lower = np.where(held, before.setpoint_lower, self.setpoint_lower)
         return _Bounds(lower, self.setpoint_upper, self.direction_lower, self.direction_upper)
 
+    def released_for_settling(self, columns: DiveColumns, off: np.ndarray) -> _Bounds:
+        """No pair held on, `off` pairs fixed off, every side free but EV discharge closed."""
+        upper = np.where(off, 0.0, self.setpoint_upper)
+        closed = (
+            columns.side_one_floor > 0
+            if columns.side_one_floor is not None
+            else np.zeros(columns.direction.size, dtype=bool)
+        )
+        return _Bounds(
+            np.zeros(columns.setpoint.size),
+            upper,
+            np.zeros(columns.direction.size),
+            np.where(closed, 0.0, 1.0),
+        )
+
     def rounded(
         self,
         columns: DiveColumns,
         attempt: _Attempt,
         d: np.ndarray,
         split: np.ndarray,
+        implied: np.ndarray,
     ) -> _Bounds:
         """These bounds with the attempt's pairs held on or fixed off; split directions to
-        the nearer side (or, if the attempt says so, the farther one)."""
+        the side their flows take, else the nearer side (or, if the attempt says so, the
+        farther one)."""
         lower, upper = self.setpoint_lower.copy(), self.setpoint_upper.copy()
         lower[attempt.up] = columns.floor[attempt.up]
         upper[attempt.down] = 0.0
         side = np.where(d >= 0.5, 1.0, 0.0)
+        side = np.where(np.isnan(implied), side, implied)
+        direction_lower = np.where(split, side, self.direction_lower)
+        direction_upper = np.where(split, side, self.direction_upper)
         if not attempt.towards:
-            side = 1.0 - side
-        return _Bounds(
-            lower,
-            upper,
-            np.where(split, side, self.direction_lower),
-            np.where(split, side, self.direction_upper),
-        )
+            # The other way: undecided sides flipped, and no EV discharges at all (a side
+            # never needed, like a pair that may always go off; one held on by an earlier
+            # round may be what leaves no rounding feasible).
+            direction_lower = np.where(split & np.isnan(implied), 1.0 - side, direction_lower)
+            direction_upper = np.where(split & np.isnan(implied), 1.0 - side, direction_upper)
+            if columns.side_one_floor is not None:
+                optional = columns.side_one_floor > 0
+                direction_lower = np.where(optional, 0.0, direction_lower)
+                direction_upper = np.where(optional, 0.0, direction_upper)
+        return _Bounds(lower, upper, direction_lower, direction_upper)
 
 
 def _rounded_down(values: np.ndarray, columns: DiveColumns) -> np.ndarray:

@@ -10,7 +10,9 @@ see each of these, and `learn` folds readings one at a time into an `EvState`:
   `CONFIRM_READINGS` readings in a row, k differing from what is believed, makes k the EV's
   phases. Currents are the charger's L1, L2, L3 as its connector meter reports them; the
   charger's `phase_rotation` maps them onto the grid. A one-phase EV seen on another phase than
-  the charger's first is noted in the log (the plan assumes its first phase).
+  the charger's first is noted in the log (the plan assumes its first phase). A reading of a
+  phase-switching charger set to fewer phases than its own (`offered_phases`, SPEC §4) does not
+  count: the EV draws on those because they are all it is offered.
 - **ev_max**: drawing at least `SHORT_A` below an offer of at least the minimum current (and not
   ~0), `CONFIRM_READINGS` times in a row, makes the larger of those draws the EV's maximum
   current. It follows the draws down (a tapering battery), and is dropped when the EV takes all
@@ -54,6 +56,9 @@ class MeterReading:
     soc_pct: float | None = None
     offered_a: float | None = None  # AC: per phase; DC: None (see offered_kw)
     offered_kw: float | None = None
+    # The phases the charger offered, where it switches them (SPEC §4 `numberPhases`): fewer
+    # than its own say nothing of how many the EV could use.
+    offered_phases: int | None = None
 
 
 @dataclass(frozen=True)
@@ -190,6 +195,8 @@ def _draw_a(spec: EvSpec, state: EvState, r: MeterReading) -> float | None:
 
 
 def _learn_phases(spec: EvSpec, state: EvState, r: MeterReading) -> EvState:
+    if r.offered_phases is not None and r.offered_phases < spec.charger_phases:
+        return state
     currents = [c if c is not None else 0.0 for c in (r.current_a or ())][: spec.charger_phases]
     if not currents or max(currents) < 2 * PHASE_ACTIVE_A:
         return state

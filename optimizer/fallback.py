@@ -42,11 +42,14 @@ class LimitRows:
     coefficient: np.ndarray  # (E,) units of the row per unit of set-point
     circuit_limit: np.ndarray  # (R,) the fixed limit of circuit rows, nan for grid rows
     grid_rows: int  # rows 0..grid_rows-1 are the import row and the grid phases
+    circuit_of_row: np.ndarray  # (R,) the circuit of each row, -1 for grid rows
+    is_phase_row: np.ndarray  # (R,) bool: the row is in A on one phase (else kW)
 
     @classmethod
     def of(cls, index: ProblemIndex) -> LimitRows:
         sessions = np.arange(index.n_sessions)
         rows, members, coefficients, limits = [], [], [], []
+        circuit_of_row, is_phase_row = [-1], [False]
         rows.append(np.zeros(sessions.size, dtype=int))
         members.append(sessions)
         coefficients.append(index.kw_per_unit)
@@ -58,6 +61,8 @@ class LimitRows:
                 members.append(sessions[on])
                 coefficients.append(index.phase_a_per_unit[on, phi])
             n_rows += 3
+            circuit_of_row += [-1] * 3
+            is_phase_row += [True] * 3
         grid_rows = n_rows
         limits.append(np.full(grid_rows, np.nan))
         circuits = index.circuits
@@ -70,6 +75,8 @@ class LimitRows:
                 coefficients.append(index.kw_per_unit[below])
                 limits.append(np.array([circuits.limit_kw[c]]))
                 n_rows += 1
+                circuit_of_row.append(c)
+                is_phase_row.append(False)
             if np.isfinite(circuits.phase_limit_a[c]):
                 for phi in range(3):
                     on = below[index.phase_a_per_unit[below, phi] > 0]
@@ -78,12 +85,16 @@ class LimitRows:
                     coefficients.append(index.phase_a_per_unit[on, phi])
                     limits.append(np.array([circuits.phase_limit_a[c]]))
                     n_rows += 1
+                    circuit_of_row.append(c)
+                    is_phase_row.append(True)
         return cls(
             row=np.concatenate(rows),
             session=np.concatenate(members),
             coefficient=np.concatenate(coefficients).astype(float),
             circuit_limit=np.concatenate(limits),
             grid_rows=grid_rows,
+            circuit_of_row=np.array(circuit_of_row, dtype=int),
+            is_phase_row=np.array(is_phase_row, dtype=bool),
         )
 
     def usage(self, setpoint: np.ndarray) -> np.ndarray:
@@ -143,14 +154,18 @@ def fill(
     rank: np.ndarray,
     import_cap_kw: float | np.ndarray = np.inf,
     rows: LimitRows | None = None,
+    fixed_usage: np.ndarray | None = None,
 ) -> np.ndarray:
     """`setpoint` (S, T) raised slot by slot, in time order, for sessions that still want
     energy (`wanted_kwh`, per session), served in `rank` order (lower first) in each slot,
     within every limit and without importing more than `import_cap_kw` (one cap, or one per
-    slot: each billing period's own peak)."""
+    slot: each billing period's own peak). `fixed_usage` (R, T) is what something else uses
+    of the circuit rows (a battery below a circuit)."""
     rows = LimitRows.of(index) if rows is None else rows
     result = setpoint.copy()
     usage = rows.usage(result)
+    if fixed_usage is not None:
+        usage = usage + fixed_usage
     unit_kwh = np.maximum(index.kw_per_unit * index.step_h, _EPS)
     step = np.where(index.is_ac, CURRENT_STEP_A, DC_POWER_STEP_KW)
     # What a session wants, up to a whole step (set-points move in steps of 0.1 A), and never

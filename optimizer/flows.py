@@ -1,4 +1,9 @@
-"""Site flows implied by a schedule: charging, phase currents, PV used, import and export."""
+"""Site flows implied by a schedule: charging, phase currents, PV used, import and export.
+
+A schedule is the sessions' set-points (negative where a bidirectional session discharges),
+with, where the site has them (SPEC §4), each battery's net power and the phases each
+switching session uses per slot.
+"""
 
 from __future__ import annotations
 
@@ -12,31 +17,44 @@ from smartcharge.optimizer.units import phase_current_of_balanced_kw
 
 @dataclass(frozen=True)
 class SiteFlows:
-    charging_kw: np.ndarray  # (T,)
+    charging_kw: np.ndarray  # (T,) the sessions' net power
     pv_used_kw: np.ndarray  # (T,)
     import_kw: np.ndarray  # (T,)
     export_kw: np.ndarray  # (T,)
-    charging_phase_a: np.ndarray  # (3, T) charging current per grid phase
+    charging_phase_a: np.ndarray  # (3, T) the sessions' current per grid phase
+    battery_kw: np.ndarray | None = None  # (T,) the batteries' net power, + charging
 
 
-def session_power_kw(index: ProblemIndex, setpoint: np.ndarray) -> np.ndarray:
-    """(S, T) power [kW] of (S, T) set-points."""
-    return setpoint * index.kw_per_unit[:, None]
+def session_power_kw(
+    index: ProblemIndex, setpoint: np.ndarray, phases: np.ndarray | None = None
+) -> np.ndarray:
+    """(S, T) power [kW] of (S, T) set-points (with `phases` (S, T) used, if they switch)."""
+    if phases is None:
+        return setpoint * index.kw_per_unit[:, None]
+    return setpoint * index.kw_per_unit_at(phases)
 
 
 def site_flows(
-    index: ProblemIndex, setpoint: np.ndarray, pv_used_hint_kw: np.ndarray | None = None
+    index: ProblemIndex,
+    setpoint: np.ndarray,
+    pv_used_hint_kw: np.ndarray | None = None,
+    battery_kw: np.ndarray | None = None,
+    phases: np.ndarray | None = None,
 ) -> SiteFlows:
     """Flows of a schedule, with PV used chosen inside every limit.
 
     PV used is kept as close to the hint (the solver's choice) as the limits allow: at least
     what keeps import and every phase within their upper limits, at most what keeps export and
     every phase within their lower limits and the PV available. Import and export follow from
-    the net balance, so they are never both positive.
+    the net balance, so they are never both positive. A battery's net power (`battery_kw`,
+    (B, T)) counts like base load: in the balance and as balanced three-phase current.
     """
-    charging_kw = session_power_kw(index, setpoint).sum(axis=0)
-    charging_phase_a = index.phase_a_per_unit.T @ setpoint
+    charging_kw = session_power_kw(index, setpoint, phases).sum(axis=0)
+    charging_phase_a = index.phase_currents_a(setpoint, phases)
+    battery_total_kw = None if battery_kw is None else np.asarray(battery_kw).sum(axis=0)
     base, pv = index.base_load_kw, index.pv_kw
+    if battery_total_kw is not None:
+        base = base + battery_total_kw
     amps_per_kw = float(phase_current_of_balanced_kw(1.0, index.voltage_v))
     lower = np.maximum(0.0, base + charging_kw - index.import_limit_kw)
     upper = np.minimum(pv, base + charging_kw + index.export_limit_kw)
@@ -61,4 +79,5 @@ def site_flows(
         import_kw=np.maximum(net_kw, 0.0),
         export_kw=np.maximum(-net_kw, 0.0),
         charging_phase_a=charging_phase_a,
+        battery_kw=battery_total_kw,
     )

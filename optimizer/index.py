@@ -20,6 +20,7 @@ from smartcharge.optimizer.problem import (
     session_max_current_a,
     session_max_power_kw,
     session_phases,
+    session_switches_phases,
 )
 from smartcharge.optimizer.tariff import DemandPeriods, demand_periods, slot_prices
 from smartcharge.optimizer.units import kw_per_a, phase_current_of_balanced_kw
@@ -56,6 +57,40 @@ class CircuitIndex:
     limit_kw: np.ndarray  # (C,), inf where none
     phase_limit_a: np.ndarray  # (C,), inf where none
     contains_session: np.ndarray  # (C, S) bool: the session's charger is below the circuit
+
+
+@dataclass(frozen=True)
+class BatteryIndex:
+    """The site's batteries (SPEC §4) as arrays, b a battery.
+
+    Charge and discharge are kW at the battery's terminals, as the site meter sees them; the
+    state moves by charge x sqrt(eta) x dt and by discharge / sqrt(eta) x dt. The state's range
+    includes the starting state (a battery measured outside its range may stay there, but never
+    go further), and the final state is what the battery can reach by itself where the site's
+    limits leave it less room than its `final_soc_kwh` needs (`optimizer.index`, warned).
+    """
+
+    ids: list[str]
+    soc0_kwh: np.ndarray  # (B,)
+    min_soc_kwh: np.ndarray  # (B,) widened to the starting state
+    max_soc_kwh: np.ndarray  # (B,)
+    final_soc_kwh: np.ndarray  # (B,) the least end state planned for
+    max_charge_kw: np.ndarray  # (B,)
+    max_discharge_kw: np.ndarray  # (B,)
+    charge_upper_kw: np.ndarray  # (B, T): 0 in blocked slots
+    sqrt_efficiency: np.ndarray  # (B,)
+    cycle_cost_per_kwh: np.ndarray  # (B,)
+    in_circuit: np.ndarray  # (C, B) bool: the battery is below the circuit
+
+    @property
+    def count(self) -> int:
+        return len(self.ids)
+
+    def soc_kwh(self, power_kw: np.ndarray, step_h: float) -> np.ndarray:
+        """(B, T) state at the end of each slot of net powers (B, T), + charging."""
+        charge = np.maximum(power_kw, 0.0) * self.sqrt_efficiency[:, None]
+        discharge = np.maximum(-power_kw, 0.0) / self.sqrt_efficiency[:, None]
+        return self.soc0_kwh[:, None] + np.cumsum((charge - discharge) * step_h, axis=1)
 
 
 @dataclass(frozen=True)
@@ -99,6 +134,17 @@ class ProblemIndex:
     early_kwh: np.ndarray  # (S,)
     circuits: CircuitIndex
     warnings: list[str] = field(default_factory=list)
+    # SPEC §4. V2G: the most a session may discharge per slot (set-point units; 0 when it may
+    # not) and in all. Phase switching: sessions whose phases are decided per slot, with their
+    # limits on one phase (the charger's first after rotation); unit_max etc. hold three.
+    batteries: BatteryIndex | None = None
+    discharge_max_unit: np.ndarray | None = None  # (S,)
+    discharge_max_kwh: np.ndarray | None = None  # (S,)
+    switching: np.ndarray | None = None  # (S,) bool
+    unit_max_one: np.ndarray | None = None  # (S,) A on one phase
+    phase_a_per_unit_one: np.ndarray | None = None  # (S, 3)
+    max_phase_switches: int = 4
+    least_net_kwh: np.ndarray | None = None  # (S,) the least net energy a V2G session ends with
 
     @property
     def n_sessions(self) -> int:
@@ -120,6 +166,44 @@ class ProblemIndex:
     def needs_binary(self) -> np.ndarray:
         """(S,) whether a session's set-point is semi-continuous (0 or >= a floor)."""
         return self.unit_min > 0
+
+    @property
+    def n_batteries(self) -> int:
+        return 0 if self.batteries is None else self.batteries.count
+
+    @property
+    def bidirectional(self) -> np.ndarray:
+        """(S,) whether a session may discharge (SPEC §4, V2G)."""
+        if self.discharge_max_unit is None:
+            return np.zeros(self.n_sessions, dtype=bool)
+        return self.discharge_max_unit > 0
+
+    @property
+    def switches(self) -> np.ndarray:
+        """(S,) whether a session's phases are decided per slot (SPEC §4)."""
+        if self.switching is None:
+            return np.zeros(self.n_sessions, dtype=bool)
+        return self.switching
+
+    def nominal_phases(self) -> np.ndarray:
+        """(S, T) the phases each session uses in every slot when it does not switch."""
+        return np.repeat(self.phases_used[:, None], self.slots, axis=1)
+
+    def kw_per_unit_at(self, phases: np.ndarray | None) -> np.ndarray:
+        """(S, T) kW per unit of set-point with `phases` (S, T) used (None: the nominal)."""
+        if phases is None:
+            return np.repeat(self.kw_per_unit[:, None], self.slots, axis=1)
+        return np.where(self.is_ac[:, None], kw_per_a(self.voltage_v, phases), 1.0)
+
+    def phase_currents_a(self, setpoint: np.ndarray, phases: np.ndarray | None) -> np.ndarray:
+        """(3, T) current per grid phase of (S, T) set-points (negative: discharge)."""
+        if phases is None or not self.switches.any():
+            return self.phase_a_per_unit.T @ setpoint
+        one = self.switches[:, None] & (phases == 1)
+        assert self.phase_a_per_unit_one is not None
+        return self.phase_a_per_unit.T @ np.where(one, 0.0, setpoint) + (
+            self.phase_a_per_unit_one.T @ np.where(one, setpoint, 0.0)
+        )
 
 
 def build_index(problem: Problem) -> ProblemIndex:
@@ -193,6 +277,10 @@ def build_index(problem: Problem) -> ProblemIndex:
 
     for i in np.flatnonzero(~plugged.any(axis=1) & (energy_counts > 0)):
         warnings.append(f"session '{sessions[i].id}' has no slot in the horizon to charge in")
+    spec4 = _storage_and_switching(problem, charger_of_session, is_ac, kw_per_unit, unit_max)
+    # A V2G session may end the horizon below where it started only by what it can still
+    # charge after the horizon beyond its energy_kwh (SPEC §4: no driver pays with range).
+    spec4["least_net_kwh"] = np.minimum(energy - max_power * hours_after_horizon, 0.0)
     prices = slot_prices(
         problem,
         slot_times,
@@ -236,6 +324,8 @@ def build_index(problem: Problem) -> ProblemIndex:
         early_kwh=early_kwh,
         circuits=_circuit_index(problem, charger_of_session),
         warnings=warnings,
+        batteries=_battery_index(problem, base_load, pv, limits, warnings),
+        **spec4,
     )
 
 
@@ -314,6 +404,154 @@ def _uncontrollable_limits(
         phase_upper_a=np.maximum(phase_limit_a, net_min_kw * k),
         phase_lower_a=np.minimum(-phase_limit_a, base_load * k),
     )
+
+
+def _storage_and_switching(
+    problem: Problem,
+    charger_of_session: np.ndarray,
+    is_ac: np.ndarray,
+    kw_per_unit: np.ndarray,
+    unit_max: np.ndarray,
+) -> dict:
+    """The per-session arrays of SPEC §4: discharge limits and one-phase limits."""
+    chargers, sessions = problem.site.chargers, problem.sessions
+    voltage_v = problem.site.grid.voltage_v
+    n = len(sessions)
+    discharge_kw = np.array(
+        [0.0 if s.discharge is None else s.discharge.max_power_kw for s in sessions], dtype=float
+    )
+    discharge_max_unit = (
+        np.minimum(discharge_kw / np.where(kw_per_unit > 0, kw_per_unit, 1.0), unit_max)
+        if n
+        else np.zeros(0)
+    )
+    switching = np.array(
+        [
+            session_switches_phases(s, chargers[c])
+            for s, c in zip(sessions, charger_of_session, strict=True)
+        ],
+        dtype=bool,
+    )
+    unit_max_one = np.array(
+        [
+            session_max_current_a(s, chargers[c], voltage_v, phases=1) if switching[i] else 0.0
+            for i, (s, c) in enumerate(zip(sessions, charger_of_session, strict=True))
+        ],
+        dtype=float,
+    )
+    phase_one = np.zeros((n, 3))
+    for i in np.flatnonzero(switching):
+        first = chargers[charger_of_session[i]].grid_phases[0]
+        phase_one[i, GRID_PHASES.index(first)] = 1.0
+    return {
+        "discharge_max_unit": discharge_max_unit,
+        "discharge_max_kwh": np.array(
+            [0.0 if s.discharge is None else s.discharge.max_energy_kwh for s in sessions],
+            dtype=float,
+        ),
+        "switching": switching,
+        "unit_max_one": unit_max_one,
+        "phase_a_per_unit_one": phase_one,
+        "max_phase_switches": problem.options.max_phase_switches,
+    }
+
+
+def _battery_index(
+    problem: Problem,
+    base_load: np.ndarray,
+    pv: np.ndarray,
+    limits: _Limits,
+    warnings: list[str],
+) -> BatteryIndex | None:
+    batteries = problem.site.batteries
+    if not batteries:
+        return None
+    slots = problem.horizon.slots
+    soc0 = np.array([b.soc_kwh for b in batteries], dtype=float)
+    min_soc = np.array([b.min_soc_kwh for b in batteries], dtype=float)
+    max_soc = np.array([b.upper_soc_kwh for b in batteries], dtype=float)
+    for b, battery in enumerate(batteries):
+        if not min_soc[b] <= soc0[b] <= max_soc[b]:
+            warnings.append(
+                f"battery '{battery.id}' starts at {soc0[b]:g} kWh, outside [min_soc_kwh, "
+                f"max_soc_kwh] = [{min_soc[b]:g}, {max_soc[b]:g}]: it is planned not to go "
+                "further out"
+            )
+    max_charge = np.array([b.max_charge_kw for b in batteries], dtype=float)
+    charge_upper = np.repeat(max_charge[:, None], slots, axis=1)
+    charge_upper[:, limits.blocked] = 0.0
+    sqrt_eta = np.sqrt(np.array([b.efficiency for b in batteries], dtype=float))
+    circuits = problem.site.circuits
+    position = {c.id: i for i, c in enumerate(circuits)}
+    parent = {c.id: c.parent for c in circuits}
+    in_circuit = np.zeros((len(circuits), len(batteries)), dtype=bool)
+    for b, battery in enumerate(batteries):
+        node = battery.circuit
+        while node is not None:
+            in_circuit[position[node], b] = True
+            node = parent[node]
+    final = np.array([b.final_target_kwh for b in batteries], dtype=float)
+    reachable = soc0 + _reachable_charge_kwh(
+        problem, charge_upper, sqrt_eta, in_circuit, base_load, pv, limits
+    )
+    for b, battery in enumerate(batteries):
+        if final[b] > max(reachable[b], soc0[b]) + 1e-9:
+            warnings.append(
+                f"battery '{battery.id}' can reach only {reachable[b]:.3f} kWh by the horizon's "
+                f"end within the site's limits: its final_soc_kwh {final[b]:g} is not met"
+            )
+    # A hair below what is reachable, so the solver's round-off cannot make it infeasible.
+    final = np.minimum(final, np.maximum(reachable - 1e-6, soc0))
+    return BatteryIndex(
+        ids=[b.id for b in batteries],
+        soc0_kwh=soc0,
+        min_soc_kwh=np.minimum(min_soc, soc0),
+        max_soc_kwh=np.maximum(max_soc, soc0),
+        final_soc_kwh=final,
+        max_charge_kw=max_charge,
+        max_discharge_kw=np.array([b.max_discharge_kw for b in batteries], dtype=float),
+        charge_upper_kw=charge_upper,
+        sqrt_efficiency=sqrt_eta,
+        cycle_cost_per_kwh=np.array([b.cycle_cost_per_kwh for b in batteries], dtype=float),
+        in_circuit=in_circuit,
+    )
+
+
+def _reachable_charge_kwh(
+    problem: Problem,
+    charge_upper_kw: np.ndarray,
+    sqrt_eta: np.ndarray,
+    in_circuit: np.ndarray,
+    base_load: np.ndarray,
+    pv: np.ndarray,
+    limits: _Limits,
+) -> np.ndarray:
+    """(B,) what each battery can store by the horizon's end with no session charging: the
+    room the import limit, the grid's phases and its circuits leave after base load minus all
+    PV, shared in proportion to the batteries' charge power. Planning for more than this could
+    leave no schedule at all (the engine never fails for what it cannot control)."""
+    voltage_v = problem.site.grid.voltage_v
+    kw_per_balanced_a = 3.0 * voltage_v / 1000.0
+    net_kw = base_load - pv
+    room_kw = np.minimum(
+        limits.import_limit_kw - net_kw,
+        limits.phase_upper_a * kw_per_balanced_a - net_kw,
+    )
+    share = charge_upper_kw.max(axis=1) / max(float(charge_upper_kw.max(axis=1).sum()), 1e-9)
+    with np.errstate(invalid="ignore"):  # a battery with no share of an unlimited room: 0
+        shared_kw = np.nan_to_num(share[:, None] * np.maximum(room_kw, 0.0)[None, :], nan=0.0)
+    cap_kw = np.minimum(charge_upper_kw, shared_kw)
+    for c, circuit in enumerate(problem.site.circuits):
+        below = in_circuit[c]
+        circuit_kw = min(
+            np.inf if circuit.limit_kw is None else circuit.limit_kw,
+            np.inf if circuit.phase_limit_a is None else circuit.phase_limit_a * kw_per_balanced_a,
+        )
+        if not below.any() or not np.isfinite(circuit_kw):
+            continue
+        within = share[below] / max(float(share[below].sum()), 1e-9)
+        cap_kw[below] = np.minimum(cap_kw[below], within[:, None] * circuit_kw)
+    return sqrt_eta * cap_kw.sum(axis=1) * problem.horizon.step_h
 
 
 def _phase_currents_per_unit(

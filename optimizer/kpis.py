@@ -10,9 +10,12 @@ from smartcharge.optimizer.flows import SiteFlows, session_power_kw
 from smartcharge.optimizer.index import ProblemIndex
 
 
-def session_energy(index: ProblemIndex, setpoint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(delivered kWh, unmet kWh) per session; unmet counts only the energy that counts."""
-    delivered_kwh = session_power_kw(index, setpoint).sum(axis=1) * index.step_h
+def session_energy(
+    index: ProblemIndex, setpoint: np.ndarray, phases: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(delivered kWh, unmet kWh) per session; unmet counts only the energy that counts.
+    Delivered is net of what a bidirectional session discharged (SPEC §4)."""
+    delivered_kwh = session_power_kw(index, setpoint, phases).sum(axis=1) * index.step_h
     unmet_kwh = np.maximum(index.energy_counts_kwh - delivered_kwh, 0.0)
     return delivered_kwh, unmet_kwh
 
@@ -25,10 +28,35 @@ def demand_charges(index: ProblemIndex, import_kw: np.ndarray) -> tuple[np.ndarr
     return peak_kw, index.problem.tariff.demand_charge_per_kw * (peak_kw - demand.peak_so_far_kw)
 
 
-def compute_kpis(index: ProblemIndex, setpoint: np.ndarray, flows: SiteFlows) -> dict[str, float]:
-    """The figures of SPEC §2, plus `peak_so_far_kw` (SPEC §5): every one a number."""
+def discharged_kwh(
+    index: ProblemIndex, setpoint: np.ndarray, phases: np.ndarray | None = None
+) -> np.ndarray:
+    """(S,) energy each session fed back (SPEC §4, V2G) [kWh]."""
+    power_kw = session_power_kw(index, setpoint, phases)
+    return np.maximum(-power_kw, 0.0).sum(axis=1) * index.step_h
+
+
+def battery_cycle_cost(index: ProblemIndex, battery_kw: np.ndarray | None) -> float:
+    """Degradation: `cycle_cost_per_kwh` on the energy each battery discharged at its
+    terminals (SPEC §4)."""
+    if battery_kw is None or index.batteries is None:
+        return 0.0
+    discharged = np.maximum(-battery_kw, 0.0).sum(axis=1) * index.step_h
+    return float(discharged @ index.batteries.cycle_cost_per_kwh)
+
+
+def compute_kpis(
+    index: ProblemIndex,
+    setpoint: np.ndarray,
+    flows: SiteFlows,
+    phases: np.ndarray | None = None,
+    battery_kw: np.ndarray | None = None,
+) -> dict[str, float]:
+    """The figures of SPEC §2, plus `peak_so_far_kw` (SPEC §5) and the storage figures of
+    SPEC §4: every one a number. `total_cost` is the site's bill; the batteries' cycle cost
+    is its own figure."""
     dt = index.step_h
-    delivered_kwh, unmet_kwh = session_energy(index, setpoint)
+    delivered_kwh, unmet_kwh = session_energy(index, setpoint, phases)
     import_cost = float((flows.import_kw * index.import_price).sum() * dt)
     export_revenue = float((flows.export_kw * index.export_price).sum() * dt)
     demand_charge = float(demand_charges(index, flows.import_kw)[1].sum())
@@ -45,6 +73,8 @@ def compute_kpis(index: ProblemIndex, setpoint: np.ndarray, flows: SiteFlows) ->
         "peak_so_far_kw": float(index.problem.tariff.peak_so_far_kw),
         "pv_used_kwh": float(flows.pv_used_kw.sum() * dt),
         "pv_curtailed_kwh": float((index.pv_kw - flows.pv_used_kw).sum() * dt),
+        "battery_cycle_cost": battery_cycle_cost(index, battery_kw),
+        "v2g_discharged_kwh": float(discharged_kwh(index, setpoint, phases).sum()),
     }
     return {name: round(value, 6) for name, value in kpis.items()}
 

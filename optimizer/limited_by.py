@@ -14,6 +14,12 @@ A limit counts as binding when less than one minimum set-point of room is left o
 What meter values taught about the EV (SPEC §6) comes first: `ev_full` for every plugged slot
 of a battery seen full or paused, `ev_max` where the session gets the EV's observed maximum
 current and the charger would allow more.
+
+With SPEC §4 parts: a switching session that has used all its `max_phase_switches` and is off
+or on one phase is `phase_switching`; where the grid or a circuit binds and a battery that
+could relieve it (any battery for the grid, one below the circuit for a circuit) discharges at
+its most, `battery:power`; where such a battery could have discharged more but its stored energy
+went to other slots or is kept for its final state, `battery:soc`.
 """
 
 from __future__ import annotations
@@ -44,11 +50,13 @@ def limited_by(
     flows: SiteFlows,
     status: str = "optimal",
     sessions: np.ndarray | None = None,
+    phases: np.ndarray | None = None,
+    battery_kw: np.ndarray | None = None,
 ) -> list[list[dict]]:
     """Per session, `[{"slots": [...], "constraint": name}, ...]` for a plan of `status`; only
     for the `sessions` marked (a bool mask) if given, the others get None (a re-plan keeps
     their explanation)."""
-    power_kw = session_power_kw(index, setpoint)
+    power_kw = session_power_kw(index, setpoint, phases)
     delivered_before = np.cumsum(power_kw, axis=1) * index.step_h - power_kw * index.step_h
     wants_more = delivered_before < index.energy_kwh[:, None] - _ENERGY_EPS_KWH
     below_max = setpoint < index.unit_max[:, None] - CURRENT_STEP_A - 1e-9
@@ -82,6 +90,10 @@ def limited_by(
         & (flows.import_kw > demand.peak_so_far_kw[demand.of_slot] + 1e-6)
     )
     pv_surplus_kw = np.maximum(flows.pv_used_kw - index.base_load_kw, 0.0)
+    battery_at_most = _batteries_at_most(index, battery_kw)
+    switches_used_up = _switches_used_up(index, phases)
+    # (S, T) one phase used; read before the loop, whose `phases` are a session's wired phases.
+    on_one_phase = None if phases is None else phases == 1
 
     result: list = []
     for s in range(index.n_sessions):
@@ -108,6 +120,9 @@ def limited_by(
         def assign(mask: np.ndarray, name: str, reasons=reasons) -> None:
             reasons[(reasons == "") & mask] = name
 
+        if switches_used_up[s]:
+            assert on_one_phase is not None
+            assign(on_one_phase[s, slots] | (setpoint[s, slots] <= 0), "phase_switching")
         for c in np.flatnonzero(circuits.contains_session[:, s]):
             for phi in phases:
                 room = circuit_phase_room_a[c, phi, slots] / per_unit_a[phi]
@@ -118,6 +133,8 @@ def limited_by(
             room = grid_phase_room_a[phi, slots] / per_unit_a[phi]
             assign(room < threshold, f"grid:{GRID_PHASES[phi]}")
         assign(import_room_kw[slots] / index.kw_per_unit[s] < threshold, "grid:import")
+        if battery_at_most is not None:
+            _battery_reasons(index, reasons, slots, battery_at_most)
         assign(sets_peak[slots], "demand_charge")
         if met[s]:
             charging = power_kw[s] > 0
@@ -151,3 +168,41 @@ def _capped_by_ev(index: ProblemIndex) -> np.ndarray:
         )
         capped[s] = index.unit_max[s] < uncapped - CURRENT_STEP_A
     return capped
+
+
+def _batteries_at_most(index: ProblemIndex, battery_kw: np.ndarray | None) -> np.ndarray | None:
+    """(B, T) whether each battery discharges at its most; None without batteries."""
+    batteries = index.batteries
+    if batteries is None:
+        return None
+    if battery_kw is None:
+        return np.zeros((batteries.count, index.slots), dtype=bool)
+    return -battery_kw >= batteries.max_discharge_kw[:, None] - 1e-6
+
+
+def _battery_reasons(
+    index: ProblemIndex, reasons: np.ndarray, slots: np.ndarray, at_most: np.ndarray
+) -> None:
+    """A grid or circuit limit a battery could have relieved becomes the battery's reason:
+    `battery:power` where every such battery discharges at its most, else `battery:soc` (its
+    stored energy went to other slots or is kept for its final state)."""
+    assert index.batteries is not None
+    circuit_row = {cid: c for c, cid in enumerate(index.circuits.ids)}
+    for j, reason in enumerate(reasons):
+        kind, _, rest = reason.partition(":")
+        if kind == "grid":
+            relieving = np.ones(at_most.shape[0], dtype=bool)
+        elif kind == "circuit":
+            relieving = index.batteries.in_circuit[circuit_row[rest.split(":")[0]]]
+        else:
+            continue
+        if relieving.any():
+            reasons[j] = "battery:power" if at_most[relieving, slots[j]].all() else "battery:soc"
+
+
+def _switches_used_up(index: ProblemIndex, phases: np.ndarray | None) -> np.ndarray:
+    """(S,) whether a switching session changed phases as often as it may."""
+    if phases is None or not index.switches.any():
+        return np.zeros(index.n_sessions, dtype=bool)
+    changes = (np.diff(phases, axis=1) != 0).sum(axis=1)
+    return index.switches & (changes >= index.max_phase_switches)

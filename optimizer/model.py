@@ -7,9 +7,12 @@ only pairs with variables), phi a grid phase, c a circuit, dt the slot length [h
     charging power [kW]   p[k]       = kw_per_unit[s] * x[k]
     grid-phase current [A] I[phi, k] = phase_a_per_unit[s, phi] * x[k]
 
-`build_model` calls, in this order: `add_sessions` (semi-continuous set-points, energy),
-`add_grid` (balance, import/export limits, PV curtailment, peak), `add_phase_limits` (grid
-phases), `add_circuits` (circuit tree), `add_objective` (the strict order of SPEC §1).
+`build_model` calls, in this order: `add_sessions` (semi-continuous set-points), the SPEC §4
+families of `optimizer.model_storage` (`add_phase_switching`, `add_discharge`), `add_energy`
+(energy, unmet, ramps), `add_discharge_only_when_served`, `add_batteries`, `add_grid`
+(balance, import/export limits, PV curtailment, peak), `add_phase_limits` (grid phases),
+`add_circuits` (circuit tree), `add_objective` (the strict order of SPEC §1). Where a problem
+has no §4 parts their sets are empty and every expression is the one of SPEC §1.
 
 The objective order is realised in two steps (see `optimizer.solve_stages`): one solve of a
 weighted objective, in which a kWh of unmet energy costs more than any price, demand charge
@@ -25,8 +28,18 @@ import numpy as np
 import pyomo.environ as pyo
 
 from smartcharge.optimizer.index import ProblemIndex
+from smartcharge.optimizer.model_storage import (
+    add_batteries,
+    add_discharge,
+    add_discharge_only_when_served,
+    add_phase_switching,
+    battery_kw,
+    battery_phase_a,
+    session_kw,
+    session_phase_a,
+)
 from smartcharge.optimizer.pairs import PairIndex
-from smartcharge.optimizer.units import phase_current_of_balanced_kw
+from smartcharge.optimizer.units import kw_per_a, phase_current_of_balanced_kw
 from smartcharge.optimizer.weights import EnergyWeights, energy_weights
 
 
@@ -37,7 +50,12 @@ def build_model(index: ProblemIndex) -> pyo.ConcreteModel:
     model.pairs = PairIndex.of(index)
     model.weights = energy_weights(index)
     add_sessions(model, index)
+    add_phase_switching(model, index)
+    add_discharge(model, index)
+    add_energy(model, index)
     add_early_departures(model, index)
+    add_discharge_only_when_served(model, index)
+    add_batteries(model, index)
     add_grid(model, index)
     add_phase_limits(model, index)
     add_circuits(model, index)
@@ -76,13 +94,16 @@ def add_sessions(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
         doc="x <= unit_max * on",
     )
 
+
+def add_energy(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
+    """Delivered energy E[s] = sum_k p[k] dt <= energy_kwh[s] (net of discharge, SPEC §4);
+    unmet[s] >= counts[s] - E[s]; ramp[k] >= p[k] - p[k-1] in the change window."""
+    pairs = model.pairs
     kw_per_unit = index.kw_per_unit
     pairs_of_session = pairs.of_session(index.n_sessions)
     model.delivered_kwh = pyo.Expression(
         model.S,
-        rule=lambda m, s: sum(
-            float(kw_per_unit[s] * index.step_h) * m.x[k] for k in pairs_of_session[s]
-        ),
+        rule=lambda m, s: sum(session_kw(m, index, k) * index.step_h for k in pairs_of_session[s]),
         doc="energy delivered in the horizon [kWh]",
     )
     model.energy_cap = pyo.Constraint(
@@ -102,12 +123,19 @@ def add_sessions(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
     )
     model.KR = pyo.Set(initialize=pairs.ramped.tolist(), doc="pairs in the change window")
     model.ramp_up_kw = pyo.Var(model.KR, bounds=(0.0, None), doc="increase of power since t-1")
+    one_kw = float(kw_per_a(index.voltage_v, 1))
+
+    def charge_kw(m, k):
+        """Charging power of a pair (discharge is not a ramp up)."""
+        power = float(kw_per_unit[pairs.session[k]]) * m.x[k]
+        return power + one_kw * m.x_one[k] if k in m.KS else power
+
     model.ramp_up_definition = pyo.Constraint(
         model.KR,
         rule=lambda m, k: (
             m.ramp_up_kw[k]
-            >= float(kw_per_unit[pairs.session[k]])
-            * (m.x[k] - (m.x[int(pairs.previous[k])] if pairs.previous[k] >= 0 else 0.0))
+            >= charge_kw(m, k)
+            - (charge_kw(m, int(pairs.previous[k])) if pairs.previous[k] >= 0 else 0.0)
         ),
         doc="ramp[k] >= p[k] - p[k-1]",
     )
@@ -117,7 +145,8 @@ def add_early_departures(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
     """early_unmet[s] >= early_kwh[s] - sum of p[k] dt over the pairs before s's early departure.
 
     A session whose departure is estimated may leave at its early quantile (SPEC §6): the
-    energy that fits by then is wanted by then. The shortfall is minimised after energy and
+    energy that fits by then is wanted by then (net of what a V2G session discharged before
+    it, SPEC §4). The shortfall is minimised after energy and
     before cost (`optimizer.objective_order`), so no session's energy is given up for it.
     """
     pairs = model.pairs
@@ -125,14 +154,13 @@ def add_early_departures(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
     model.SE = pyo.Set(initialize=early.tolist(), doc="sessions with an early departure")
     model.early_unmet_kwh = pyo.Var(model.SE, bounds=(0.0, None), doc="early energy not met")
     pairs_of_session = pairs.of_session(index.n_sessions)
-    kwh_per_unit = index.kw_per_unit * index.step_h
     model.early_unmet_definition = pyo.Constraint(
         model.SE,
         rule=lambda m, s: (
             m.early_unmet_kwh[s]
             >= float(index.early_kwh[s])
             - sum(
-                float(kwh_per_unit[s]) * m.x[k]
+                session_kw(m, index, k) * index.step_h
                 for k in pairs_of_session[s]
                 if pairs.slot[k] < index.early_slot[s]
             )
@@ -150,15 +178,14 @@ def add_grid(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
     exporting pays more than importing costs, a binary chooses the direction of the slot.
     """
     pairs = model.pairs
-    kw_per_unit = index.kw_per_unit
     base, pv = index.base_load_kw, index.pv_kw
     import_limit, export_limit = index.import_limit_kw, index.export_limit_kw
     model.charging_kw = pyo.Expression(
         model.T,
-        rule=lambda m, t: sum(
-            float(kw_per_unit[pairs.session[k]]) * m.x[k] for k in pairs.by_slot[t]
+        rule=lambda m, t: (
+            sum(session_kw(m, index, k) for k in pairs.by_slot[t]) + battery_kw(m, index, t)
         ),
-        doc="total charging power [kW]",
+        doc="total power the sessions (net of discharge) and the batteries draw [kW]",
     )
     model.pv_used_kw = pyo.Var(model.T, bounds=lambda m, t: (0.0, float(pv[t])), doc="PV used")
     model.grid_import_kw = pyo.Var(model.T, bounds=lambda m, t: (0.0, float(import_limit[t])))
@@ -211,12 +238,12 @@ def add_phase_limits(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
     model.PHASES = pyo.RangeSet(0, 2, doc="grid phases L1, L2, L3")
 
     def phase_current_a(m, phi, t):
-        charging_a = sum(
-            float(index.phase_a_per_unit[pairs.session[k], phi]) * m.x[k]
-            for k in pairs.by_slot[t]
-            if index.phase_a_per_unit[pairs.session[k], phi]
+        charging_a = sum(session_phase_a(m, index, phi, k) for k in pairs.by_slot[t])
+        return (
+            charging_a
+            + battery_phase_a(m, index, t)
+            + amps_per_kw * (float(index.base_load_kw[t]) - m.pv_used_kw[t])
         )
-        return charging_a + amps_per_kw * (float(index.base_load_kw[t]) - m.pv_used_kw[t])
 
     model.grid_phase_current_a = pyo.Expression(model.PHASES, model.T, rule=phase_current_a)
     model.grid_phase_limit = pyo.Constraint(
@@ -236,35 +263,41 @@ def add_phase_limits(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
 
 
 def add_circuits(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
-    """For every circuit c and slot: sum of p[k] below c <= limit_kw[c], and per grid phase
-    sum of I[phi, k] below c <= phase_limit_a[c] (the whole subtree counts)."""
+    """For every circuit c and slot: |sum of p[k] and battery power below c| <= limit_kw[c],
+    and per grid phase |sum of I[phi, k] below c| <= phase_limit_a[c] (the whole subtree counts;
+    in either direction, since an EV or a battery below may feed it, SPEC §4)."""
     circuits, pairs = index.circuits, model.pairs
     model.C = pyo.RangeSet(0, len(circuits.ids) - 1, doc="circuits")
     below = [circuits.contains_session[c] for c in range(len(circuits.ids))]
+    batteries_below = [
+        index.batteries.in_circuit[c] if index.batteries is not None else None
+        for c in range(len(circuits.ids))
+    ]
+
+    def has_batteries(c):
+        return batteries_below[c] is not None and batteries_below[c].any()
 
     def circuit_power(m, c, t):
-        if not np.isfinite(circuits.limit_kw[c]):
-            return pyo.Constraint.Skip
+        limit = circuits.limit_kw[c]
         terms = [k for k in pairs.by_slot[t] if below[c][pairs.session[k]]]
-        if not terms:
+        if not np.isfinite(limit) or not (terms or has_batteries(c)):
             return pyo.Constraint.Skip
-        return sum(float(index.kw_per_unit[pairs.session[k]]) * m.x[k] for k in terms) <= float(
-            circuits.limit_kw[c]
-        )
+        power = sum(session_kw(m, index, k) for k in terms)
+        if has_batteries(c):
+            power += battery_kw(m, index, t, batteries_below[c])
+        return (-float(limit), power, float(limit))
 
     def circuit_phase(m, c, phi, t):
-        if not np.isfinite(circuits.phase_limit_a[c]):
+        limit = circuits.phase_limit_a[c]
+        terms = [k for k in pairs.by_slot[t] if below[c][pairs.session[k]]]
+        if not np.isfinite(limit) or not (terms or has_batteries(c)):
             return pyo.Constraint.Skip
-        terms = [
-            k
-            for k in pairs.by_slot[t]
-            if below[c][pairs.session[k]] and index.phase_a_per_unit[pairs.session[k], phi]
-        ]
-        if not terms:
+        current = sum(session_phase_a(m, index, phi, k) for k in terms)
+        if has_batteries(c):
+            current += battery_phase_a(m, index, t, batteries_below[c])
+        if isinstance(current, float):
             return pyo.Constraint.Skip
-        return sum(
-            float(index.phase_a_per_unit[pairs.session[k], phi]) * m.x[k] for k in terms
-        ) <= float(circuits.phase_limit_a[c])
+        return (-float(limit), current, float(limit))
 
     model.circuit_power_limit = pyo.Constraint(model.C, model.T, rule=circuit_power)
     model.circuit_phase_limit = pyo.Constraint(
@@ -313,19 +346,24 @@ def add_objective(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
             for t in model.T
         )
         + tariff.demand_charge_per_kw
-        * sum(model.peak_import_kw[p] - float(index.demand.peak_so_far_kw[p]) for p in model.P),
-        doc="import cost - export revenue + demand charge",
+        * sum(model.peak_import_kw[p] - float(index.demand.peak_so_far_kw[p]) for p in model.P)
+        + battery_cycle_cost(model, index),
+        doc="import cost - export revenue + demand charge + the batteries' cycle cost",
     )
     pairs = model.pairs
     position = pairs.slot / max(index.slots - 1, 1)
+    per_kwh_slot = weights.earlier_delivery_per_kwh_slot * index.slots
+    one_kw = float(kw_per_a(index.voltage_v, 1))
+    kw_of = index.kw_per_unit[pairs.session]
     model.tie_break = pyo.Expression(
-        expr=weights.earlier_delivery_per_kwh_slot
-        * index.slots
-        * sum(
-            float(position[k] * index.kw_per_unit[pairs.session[k]] * dt) * model.x[k]
-            for k in model.K
-        )
+        expr=per_kwh_slot * sum(float(position[k] * kw_of[k] * dt) * model.x[k] for k in model.K)
         + weights.setpoint_change_per_kw * sum(model.ramp_up_kw[k] for k in model.KR)
+        # SPEC §4: charge on one phase as early as on three; energy moved back and forth at no
+        # cost (equal prices, a lossless battery) is not moved; a switch costs like a kWh.
+        + per_kwh_slot * sum(float(position[k] * one_kw * dt) * model.x_one[k] for k in model.KS)
+        + per_kwh_slot * sum(float(kw_of[k] * dt) * model.discharge[k] for k in model.KV)
+        + per_kwh_slot * battery_discharge_kwh(model, index)
+        + per_kwh_slot * sum(model.phase_switch[k] for k in model.KSW)
     )
     model.early_shortfall_kwh = pyo.Expression(
         expr=sum(model.early_unmet_kwh[s] for s in model.SE), doc="early energy not met"
@@ -343,4 +381,23 @@ def add_objective(model: pyo.ConcreteModel, index: ProblemIndex) -> None:
         + model.cost
         + model.tie_break,
         sense=pyo.minimize,
+    )
+
+
+def battery_discharge_kwh(model: pyo.ConcreteModel, index: ProblemIndex):
+    """Energy the batteries discharge over the horizon [kWh]."""
+    if index.batteries is None:
+        return 0.0
+    return sum(index.step_h * model.battery_discharge_kw[b, t] for b in model.B for t in model.T)
+
+
+def battery_cycle_cost(model: pyo.ConcreteModel, index: ProblemIndex):
+    """cycle_cost_per_kwh on the energy each battery discharges (SPEC §4)."""
+    if index.batteries is None:
+        return 0.0
+    cost = index.batteries.cycle_cost_per_kwh
+    return sum(
+        float(cost[b] * index.step_h) * model.battery_discharge_kw[b, t]
+        for b in model.B
+        for t in model.T
     )

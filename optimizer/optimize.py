@@ -16,7 +16,12 @@ import numpy as np
 from smartcharge.optimizer.fallback import water_fill
 from smartcharge.optimizer.flows import SiteFlows, session_power_kw, site_flows
 from smartcharge.optimizer.index import ProblemIndex, build_index
-from smartcharge.optimizer.kpis import compute_kpis, demand_period_entries, session_energy
+from smartcharge.optimizer.kpis import (
+    compute_kpis,
+    demand_period_entries,
+    discharged_kwh,
+    session_energy,
+)
 from smartcharge.optimizer.limited_by import limited_by
 from smartcharge.optimizer.matrix_model import MatrixModel
 from smartcharge.optimizer.objective_order import (
@@ -25,7 +30,8 @@ from smartcharge.optimizer.objective_order import (
     solve_in_objective_order,
 )
 from smartcharge.optimizer.problem import Problem, parse_problem
-from smartcharge.optimizer.rounding import round_setpoints
+from smartcharge.optimizer.redispatch import redispatch_batteries
+from smartcharge.optimizer.rounding import round_setpoints, within_net_energy
 from smartcharge.optimizer.session_estimates import (
     SessionEstimate,
     SessionHistory,
@@ -70,6 +76,10 @@ class Plan:
     model: StagedModel | None = field(default=None, repr=False, compare=False)
     # Per session id, the departure and energy the engine estimated (SPEC §6).
     estimates: dict[str, SessionEstimate] = field(default_factory=dict)
+    # SPEC §4: the batteries' power (B, T), + charging (None: idle), and the phases each
+    # session uses per slot (S, T) where some switch (None: the nominal phases).
+    battery_kw: np.ndarray | None = None
+    phases: np.ndarray | None = None
 
     @property
     def problem(self) -> Problem:
@@ -77,7 +87,25 @@ class Plan:
 
     @property
     def power_kw(self) -> np.ndarray:
-        return session_power_kw(self.index, self.setpoint)
+        return session_power_kw(self.index, self.setpoint, self.phases)
+
+    def battery_entries(self) -> list[dict[str, Any]]:
+        """The answer's `batteries` (SPEC §4): power per slot and the state at each slot's end."""
+        batteries = self.index.batteries
+        if batteries is None:
+            return []
+        power_kw = np.round(self.battery_power_kw(), 6)
+        soc_kwh = batteries.soc_kwh(power_kw, self.index.step_h)
+        return [
+            {"id": bid, "power_kw": power_kw[b].tolist(), "soc_kwh": _rounded(soc_kwh[b])}
+            for b, bid in enumerate(batteries.ids)
+        ]
+
+    def battery_power_kw(self) -> np.ndarray:
+        """(B, T) the batteries' power, 0 where idle."""
+        if self.battery_kw is not None:
+            return self.battery_kw
+        return np.zeros((self.index.n_batteries, self.index.slots))
 
     def to_answer(self, explained_before: dict[str, list] | None = None) -> dict[str, Any]:
         """The SPEC §2 answer, without the OCPP payloads (those belong to `api.ocpp`).
@@ -87,16 +115,24 @@ class Plan:
         anew (`api.service.replan`).
         """
         index = self.index
-        delivered_kwh, unmet_kwh = session_energy(index, self.setpoint)
+        delivered_kwh, unmet_kwh = session_energy(index, self.setpoint, self.phases)
+        discharged = discharged_kwh(index, self.setpoint, self.phases)
         kept = explained_before or {}
         explain = np.array([s not in kept for s in index.session_ids], dtype=bool)
         reasons = limited_by(
-            index, self.setpoint, self.flows, self.status, explain if kept else None
+            index,
+            self.setpoint,
+            self.flows,
+            self.status,
+            explain if kept else None,
+            phases=self.phases,
+            battery_kw=self.battery_kw,
         )
         reasons = [
             kept[s] if r is None else r for s, r in zip(index.session_ids, reasons, strict=True)
         ]
         power_kw = np.round(self.power_kw, 6)
+        phases_used = index.nominal_phases() if self.phases is None else self.phases
         sessions = []
         for s, session in enumerate(self.problem.sessions):
             estimate = self.estimates.get(session.id)
@@ -112,12 +148,16 @@ class Plan:
             }
             if estimate:
                 entry["estimate"] = estimate.to_answer()
+            if index.bidirectional[s]:
+                entry["discharged_kwh"] = round(float(discharged[s]), 6)
+            if index.switches[s]:
+                entry["phases_used"] = phases_used[s].astype(int).tolist()
             sessions.append(entry)
         flows = self.flows
-        return {
+        answer: dict[str, Any] = {
             "status": self.status,
             "warnings": list(self.warnings),
-            "kpis": compute_kpis(index, self.setpoint, flows),
+            "kpis": compute_kpis(index, self.setpoint, flows, self.phases, self.battery_kw),
             "demand_periods": demand_period_entries(index, flows),
             "site": {
                 "slot_start": [t.isoformat() for t in index.slot_times],
@@ -139,6 +179,10 @@ class Plan:
             "sessions": sessions,
             "solver": dict(self.solver),
         }
+        if index.batteries is not None:
+            answer["batteries"] = self.battery_entries()
+            answer["site"]["battery_kw"] = _rounded(self.battery_power_kw().sum(axis=0))
+        return answer
 
 
 def optimize(
@@ -170,10 +214,13 @@ def optimize(
     staged = solve_in_objective_order(model, problem.options.mip_gap, deadline)
     report = _solver_report(model, staged, build_s, problem.options.model)
 
+    battery_kw, phases = None, None
     if staged.has_solution:
         setpoint, pv_hint = model.setpoints()
+        battery_kw, phases = _dispatch(model)
         if session_rows is not None:
             setpoint = setpoint[session_rows]
+            phases = None if phases is None else phases[session_rows]
         status = "optimal" if staged.all_optimal else "feasible"
     else:
         setpoint, pv_hint = water_fill(index), None
@@ -183,7 +230,7 @@ def optimize(
             f"({report['termination']}): a rule-based schedule is returned"
         )
     solved = setpoint
-    setpoint = round_setpoints(index, setpoint)
+    setpoint = within_net_energy(index, round_setpoints(index, setpoint, phases), phases)
     if status != "fallback":
         # An optimal schedule leaves room only where rounding freed it: fill that without a
         # peak the plan avoided. A schedule cut short by the time limit may leave much more,
@@ -192,15 +239,56 @@ def optimize(
         if status == "optimal":
             # Per slot, the peak of its billing period (or what that period had paid).
             demand = index.demand
-            peak_kw = demand.peak_kw(site_flows(index, solved, pv_hint).import_kw)
+            solved_flows = site_flows(index, solved, pv_hint, battery_kw, phases)
+            peak_kw = demand.peak_kw(solved_flows.import_kw)
             cap_kw = peak_kw[demand.of_slot] + 1e-6
-        setpoint, pv_hint = top_up(index, setpoint, cap_kw, pv_hint)
-        setpoint, status = _never_below_fallback(index, setpoint, solved, status, warnings)
+        setpoint, pv_hint = top_up(
+            index, setpoint, cap_kw, pv_hint, battery_kw=battery_kw, phases=phases
+        )
+        setpoint, status = _never_below_fallback(index, setpoint, solved, status, warnings, phases)
         if status == "fallback":
-            pv_hint = None
-    flows = site_flows(index, setpoint, pv_hint)
+            pv_hint, battery_kw, phases = None, None, None
+        elif battery_kw is not None:
+            redispatched = redispatch_batteries(index, setpoint, battery_kw, phases)
+            if redispatched is not None:
+                battery_kw = redispatched
+    if status == "fallback":
+        _warn_idle_batteries(index, warnings)
+    flows = site_flows(index, setpoint, pv_hint, battery_kw, phases)
     report["total_s"] = round(time.perf_counter() - started, 4)
-    return Plan(index, setpoint, flows, status, warnings, report, model, estimates)
+    return Plan(
+        index,
+        setpoint,
+        flows,
+        status,
+        warnings,
+        report,
+        model,
+        estimates=estimates,
+        battery_kw=battery_kw,
+        phases=phases,
+    )
+
+
+def _dispatch(model: StagedModel) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The batteries' power and the phases used of a solved model (SPEC §4)."""
+    dispatch = getattr(model, "dispatch", None)
+    return (None, None) if dispatch is None else dispatch()
+
+
+def _warn_idle_batteries(index: ProblemIndex, warnings: list[str]) -> None:
+    """The rule-based schedule leaves every battery idle: say where that misses its final
+    state of charge (the checker accepts it only with this warning)."""
+    batteries = index.batteries
+    if batteries is None:
+        return
+    for b, bid in enumerate(batteries.ids):
+        final = index.problem.site.batteries[b].final_target_kwh
+        if final > batteries.soc0_kwh[b] + 1e-9:
+            warnings.append(
+                f"battery '{bid}' is left idle by the rule-based schedule: its final_soc_kwh "
+                f"{final:g} is not reached (it stays at {batteries.soc0_kwh[b]:g} kWh)"
+            )
 
 
 def fallback_plan(
@@ -218,6 +306,7 @@ def fallback_plan(
     index = build_index(problem)
     warnings.extend(index.warnings)
     warnings.append(reason)
+    _warn_idle_batteries(index, warnings)
     setpoint = round_setpoints(index, water_fill(index))
     report: dict[str, Any] = {
         "name": "highs",
@@ -328,6 +417,7 @@ def _never_below_fallback(
     solved: np.ndarray,
     status: str,
     warnings: list[str],
+    phases: np.ndarray | None = None,
 ) -> tuple[np.ndarray, str]:
     """Never return less energy than the rules would deliver (beyond the accepted gap).
 
@@ -336,13 +426,13 @@ def _never_below_fallback(
     deliver more, in priority order, by more than `mip_gap` of the energy that counts (the
     SPEC's own notion of optimal on (1)), the rules' schedule is returned instead.
     """
-    _, unmet = session_energy(index, setpoint)
+    _, unmet = session_energy(index, setpoint, phases)
     tolerance_kwh = index.problem.options.mip_gap * float(index.energy_counts_kwh.sum())
     # The rules' schedule is feasible for the MILP, so an optimal schedule delivers at least
     # as much (within the gap): only rounding can lose more, and only then is it worth
     # computing the rules' schedule to compare. A schedule cut short by the time limit is
     # always compared.
-    _, solved_unmet = session_energy(index, solved)
+    _, solved_unmet = session_energy(index, solved, phases)
     if status == "optimal" and unmet.sum() <= solved_unmet.sum() + tolerance_kwh:
         return setpoint, status
     rules = water_fill(index)

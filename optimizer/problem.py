@@ -161,13 +161,32 @@ class Charger(_Model):
     min_current_a: NonNegativeChargerA = 6.0
     max_power_kw: PositiveChargerKw | None = None
     min_power_kw: NonNegativeChargerKw = 0.0
-    ocpp_version: Literal["1.6", "2.0.1"] = "1.6"
-    charging_rate_unit: Literal["A", "W"] = "A"
+    ocpp_version: Literal["1.6", "2.0.1", "2.1"] = "1.6"
+    charging_rate_unit: Literal["A", "W"] = Field(
+        default="A", description="A or W; DC and bidirectional chargers are always limited in W"
+    )
     connector_id: int = Field(default=1, ge=1)
     evse_id: int = Field(default=1, ge=1)
     max_periods: int = Field(default=24, ge=1)
     profile_purpose: Literal["TxProfile", "TxDefaultProfile"] = "TxProfile"
     stack_level: int = Field(default=1, ge=0)
+    bidirectional: bool = Field(
+        default=False,
+        description="an OCPP 2.1 charger that can discharge an EV (V2G): sessions with "
+        "`discharge` may feed power back (SPEC §4)",
+    )
+    phase_switching: bool = Field(
+        default=False,
+        description="a three-phase AC charger (OCPP 2.0.1 or 2.1) that can switch an EV between "
+        "one and three phases during a session: the phases are then decided per slot (SPEC §4)",
+    )
+    discharge_control: Literal["setpoint", "limits"] = Field(
+        default="setpoint",
+        description="how a bidirectional charger gets a V2G plan (OCPP 2.1): 'setpoint' sends "
+        "each period's planned power as `setpoint` with operationMode CentralSetpoint, "
+        "bounded by `limit`/`dischargeLimit`; 'limits' sends only that envelope with "
+        "operationMode ExternalLimits, for a site controller that picks the power inside it",
+    )
 
     @field_validator("phase_rotation")
     @classmethod
@@ -197,6 +216,40 @@ class Charger(_Model):
                 )
         return self
 
+    @field_validator("bidirectional")
+    @classmethod
+    def _bidirectional_needs_ocpp_21(cls, bidirectional: bool, info: ValidationInfo) -> bool:
+        version = info.data.get("ocpp_version")
+        if bidirectional and version is not None and version != "2.1":
+            raise ValueError(
+                f"needs ocpp_version '2.1' (discharge limits and set-points exist only in "
+                f"OCPP 2.1), not '{version}'"
+            )
+        return bidirectional
+
+    @field_validator("phase_switching")
+    @classmethod
+    def _switching_needs_a_three_phase_ac_charger(
+        cls, switching: bool, info: ValidationInfo
+    ) -> bool:
+        if not switching:
+            return switching
+        if info.data.get("kind") == "dc":
+            raise ValueError("a DC charger has no phases to switch")
+        if info.data.get("phases") not in (None, 3):
+            raise ValueError(f"needs a three-phase charger, not {info.data.get('phases')} phases")
+        if info.data.get("ocpp_version") == "1.6":
+            # OCPP 1.6 has no per-period phase switching: its only capability key,
+            # ConnectorSwitch3to1PhaseSupported, switches 3 -> 1 once within a transaction and
+            # never back (OCPP.md §1.3, pitfall 9), so a plan that returns to three phases could
+            # not be sent.
+            raise ValueError(
+                "needs ocpp_version '2.0.1' or '2.1': OCPP 1.6 can only switch from three phases "
+                "to one during a transaction (ConnectorSwitch3to1PhaseSupported), never back, so "
+                "a per-slot phase plan cannot be sent to it"
+            )
+        return switching
+
     @property
     def grid_phases(self) -> tuple[str, ...]:
         """The grid phase each of the charger's phases is wired to, in the charger's order."""
@@ -216,6 +269,58 @@ class PVArray(_Model):
     losses_pct: float = Field(default=14.0, ge=0, lt=100)
 
 
+class Battery(_Model):
+    """A stationary battery behind the grid connection (SPEC §4), driven by the site controller:
+    the answer's `batteries` is its set-point list (no OCPP payload)."""
+
+    id: str = Field(min_length=1)
+    circuit: str | None = Field(default=None, description="the circuit it hangs below, if any")
+    capacity_kwh: EnergyKwh = Field(gt=0)
+    soc_kwh: EnergyKwh = Field(description="state of charge at the horizon's start")
+    min_soc_kwh: EnergyKwh = 0.0
+    max_soc_kwh: EnergyKwh | None = Field(default=None, description="default: capacity")
+    final_soc_kwh: EnergyKwh | None = Field(
+        default=None, description="the least state at the horizon's end; default: soc_kwh"
+    )
+    max_charge_kw: NonNegativeSitePowerKw
+    max_discharge_kw: NonNegativeSitePowerKw
+    efficiency: float = Field(
+        default=0.9, gt=0, le=1, description="round trip, split as its square root each way"
+    )
+    cycle_cost_per_kwh: NonNegativeMoney = Field(
+        default=0.0, description="degradation, charged on the energy discharged"
+    )
+
+    @model_validator(mode="after")
+    def _states_fit_the_capacity(self) -> Battery:
+        if self.soc_kwh > self.capacity_kwh:
+            raise ValueError(f"soc_kwh {self.soc_kwh} is above capacity_kwh {self.capacity_kwh}")
+        if self.max_soc_kwh is not None and self.max_soc_kwh > self.capacity_kwh:
+            raise ValueError(
+                f"max_soc_kwh {self.max_soc_kwh} is above capacity_kwh {self.capacity_kwh}"
+            )
+        if self.min_soc_kwh > self.upper_soc_kwh:
+            raise ValueError(
+                f"min_soc_kwh {self.min_soc_kwh} is above max_soc_kwh {self.upper_soc_kwh}"
+            )
+        if self.final_soc_kwh is not None and not (
+            self.min_soc_kwh <= self.final_soc_kwh <= self.upper_soc_kwh
+        ):
+            raise ValueError(
+                f"final_soc_kwh {self.final_soc_kwh} lies outside [min_soc_kwh, max_soc_kwh] = "
+                f"[{self.min_soc_kwh}, {self.upper_soc_kwh}]"
+            )
+        return self
+
+    @property
+    def upper_soc_kwh(self) -> float:
+        return self.capacity_kwh if self.max_soc_kwh is None else self.max_soc_kwh
+
+    @property
+    def final_target_kwh(self) -> float:
+        return self.soc_kwh if self.final_soc_kwh is None else self.final_soc_kwh
+
+
 class Site(_Model):
     id: str = Field(min_length=1)
     timezone: str = "UTC"
@@ -224,6 +329,7 @@ class Site(_Model):
     circuits: list[Circuit] = Field(default_factory=list)
     chargers: list[Charger] = Field(min_length=1)
     pv: list[PVArray] = Field(default_factory=list)
+    batteries: list[Battery] = Field(default_factory=list)
     country: str | None = Field(
         default=None,
         pattern=r"^[A-Z]{2}$",
@@ -375,6 +481,13 @@ class Tariff(_Model):
     )
 
 
+class Discharge(_Model):
+    """What a bidirectional session may feed back (SPEC §4, V2G)."""
+
+    max_power_kw: PositiveChargerKw
+    max_energy_kwh: EnergyKwh
+
+
 class Session(_Model):
     id: str = Field(min_length=1)
     charger_id: str
@@ -411,6 +524,9 @@ class Session(_Model):
         description="the battery was observed full or paused: nothing is planned for it and "
         "its capacity goes to the others (`ev_full` in limited_by)",
     )
+    discharge: Discharge | None = Field(
+        default=None, description="on a bidirectional charger: what the EV may feed back (V2G)"
+    )
 
     @model_validator(mode="after")
     def _departs_after_arrival(self) -> Session:
@@ -445,6 +561,12 @@ class Options(_Model):
         "or pv_kw is null: 'p90' plans against the P90 base load and the P10 PV.",
     )
     threads: int = Field(default=1, ge=1, le=64)
+    max_phase_switches: int = Field(
+        default=4,
+        ge=0,
+        description="at most this many changes between one and three phases per session within "
+        "the horizon, on chargers with phase_switching",
+    )
     model: Literal["matrix", "pyomo"] = Field(
         default="matrix",
         description="'matrix' builds the MILP as sparse arrays for highspy (fast); 'pyomo' "
@@ -606,9 +728,18 @@ def session_phases(session: Session, charger: Charger) -> int:
     return min(charger.phases, session.phases or charger.phases)
 
 
-def session_max_current_a(session: Session, charger: Charger, voltage_v: float) -> float:
-    """The tightest of the charger's and session's current and power limits, per phase (AC)."""
-    phases = session_phases(session, charger)
+def session_switches_phases(session: Session, charger: Charger) -> bool:
+    """Whether a session's phases are a decision per slot (SPEC §4): a three-phase session on
+    a charger with phase switching."""
+    return charger.phase_switching and session_phases(session, charger) == 3
+
+
+def session_max_current_a(
+    session: Session, charger: Charger, voltage_v: float, phases: int | None = None
+) -> float:
+    """The tightest of the charger's and session's current and power limits, per phase (AC),
+    on the phases the session uses (or on `phases`, a switching session's other setting)."""
+    phases = session_phases(session, charger) if phases is None else phases
     limits = [math.inf]
     for current_a in (charger.max_current_a, session.max_current_a):
         if current_a is not None:
@@ -665,6 +796,7 @@ def cross_field_errors(problem: Problem) -> list[FieldError]:
     _duplicate_ids(errors, ("site", "circuits"), [c.id for c in site.circuits])
     _duplicate_ids(errors, ("site", "chargers"), [c.id for c in site.chargers])
     _duplicate_ids(errors, ("site", "pv"), [p.id for p in site.pv])
+    _duplicate_ids(errors, ("site", "batteries"), [b.id for b in site.batteries])
     _duplicate_ids(errors, ("sessions",), [s.id for s in problem.sessions])
 
     circuit_ids = {c.id for c in site.circuits}
@@ -673,6 +805,9 @@ def cross_field_errors(problem: Problem) -> list[FieldError]:
             err(("site", "circuits", i, "parent"), f"unknown circuit '{circuit.parent}'")
     errors.extend(_circuit_cycle_errors(site.circuits))
 
+    for i, battery in enumerate(site.batteries):
+        if battery.circuit is not None and battery.circuit not in circuit_ids:
+            err(("site", "batteries", i, "circuit"), f"unknown circuit '{battery.circuit}'")
     for i, charger in enumerate(site.chargers):
         if charger.circuit is not None and charger.circuit not in circuit_ids:
             err(("site", "chargers", i, "circuit"), f"unknown circuit '{charger.circuit}'")
@@ -706,13 +841,20 @@ def cross_field_errors(problem: Problem) -> list[FieldError]:
                 f"for charger '{charger.id}'",
             )
         if (
-            charger.ocpp_version == "2.0.1"
+            charger.ocpp_version in ("2.0.1", "2.1")
             and len(str(session.transaction_id or "")) > MAX_TRANSACTION_ID_CHARS_201
         ):
             err(
                 ("sessions", i, "transaction_id"),
-                f"has {len(str(session.transaction_id))} characters; OCPP 2.0.1 allows at most "
-                f"{MAX_TRANSACTION_ID_CHARS_201} (charger '{charger.id}')",
+                f"has {len(str(session.transaction_id))} characters; OCPP "
+                f"{charger.ocpp_version} allows at most {MAX_TRANSACTION_ID_CHARS_201} "
+                f"(charger '{charger.id}')",
+            )
+        if session.discharge is not None and not charger.bidirectional:
+            err(
+                ("sessions", i, "discharge"),
+                f"charger '{charger.id}' is not bidirectional: only a bidirectional OCPP 2.1 "
+                "charger can discharge an EV",
             )
         if charger.kind == "ac":
             max_a = session_max_current_a(session, charger, site.grid.voltage_v)

@@ -63,6 +63,10 @@ def solve_relaxation_first(model: MatrixModel, deadline: float, mip_gap: float) 
         if stage.proven():
             model.speedups.add("dive")
             return stage.result(Termination.OPTIMAL)
+    elif not math.isfinite(stage.incumbent):
+        rules = model.rule_based_values()  # SPEC §4 sides: a start the MIP can improve on
+        if rules is not None:
+            stage.offer(rules)
     if time.perf_counter() >= deadline:
         return stage.result(Termination.TIME_LIMIT)
     # The MIP solver on what the dive left open: its last LP has far fewer fractional pairs
@@ -73,7 +77,7 @@ def solve_relaxation_first(model: MatrixModel, deadline: float, mip_gap: float) 
     if stage.proven():
         model.speedups.add("fixed_relaxation")
         return stage.result(Termination.OPTIMAL)
-    binaries = model.lp.blocks["on"].size + model.lp.blocks["importing"].size
+    binaries = int(sum(i.sum() for i in model.lp.integer))
     if binaries <= FULL_MIP_MAX_BINARIES and time.perf_counter() < deadline:
         stage.solve_mip(relaxed.values, neighbourhood=False)
         if stage.proven():
@@ -102,6 +106,7 @@ class _Stage:
             objective < self.incumbent
             and model.is_integral(candidate)
             and model.keeps_holds(candidate)
+            and model.is_feasible(candidate)
         ):
             model.values = candidate
             model.has_incumbent = True
@@ -128,7 +133,7 @@ class _Stage:
         `neighbourhood` case), from the incumbent, until the deadline or a stall."""
         model, mip = self.model, self.model.mip
         columns = model.dive_columns()
-        on = model.lp.blocks["on"].astype(np.int32)
+        on = columns.on
         direction = columns.direction
         lower, upper = model.lp.column_bounds()
         binaries = np.concatenate([on, direction]).astype(np.int32)

@@ -12,11 +12,21 @@ What a CSMS is not told can be hidden (`ReplayOptions.hide`: `departure`, `energ
 the sessions finished so far in the replay, else the site kind's distributions) and, for a
 strategy that learns, what the simulated meter values taught (`optimizer.ev_learning`). The
 KPIs are always measured against the truth.
+
+With SPEC §4 parts: a strategy may return a `FirstSlot` with the batteries' power and the phases
+used besides the set-points (`milp` does); the batteries follow it and their state carries from
+slot to slot (each view starts from it). A strategy that returns set-points only (the rule-based
+baselines) leaves the batteries idle and every session on its nominal phases. A V2G session's
+negative set-point is executed as given (the EV model shapes only what an EV draws), within what
+its `max_energy_kwh` still allows, which is all its view may discharge. A slot a switching
+session spends on one phase teaches nothing about the EV's phases (`MeterReading.
+offered_phases`).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import statistics
 import time
@@ -32,7 +42,6 @@ from smartcharge.optimizer.ev_learning import EvSpec, EvState, learn
 from smartcharge.optimizer.ev_model import EV_MODELS, SimulatedEvs, meter_reading
 from smartcharge.optimizer.flows import site_flows
 from smartcharge.optimizer.index import build_index
-from smartcharge.optimizer.kpis import compute_kpis
 from smartcharge.optimizer.optimize import Plan
 from smartcharge.optimizer.problem import Problem, parse_problem
 from smartcharge.optimizer.replay_view import (
@@ -45,7 +54,19 @@ from smartcharge.optimizer.replay_view import (
 )
 from smartcharge.optimizer.session_estimates import SessionHistory, estimate_sessions
 
-Strategy = Callable[[Problem], np.ndarray]  # view -> set-points of its first slot, per session
+
+@dataclass(frozen=True)
+class FirstSlot:
+    """What a strategy executes now: set-points (S,), the batteries' power (B,) [kW, +
+    charging] and the phases each session uses (S,)."""
+
+    setpoint: np.ndarray
+    battery_kw: np.ndarray | None = None
+    phases: np.ndarray | None = None
+
+
+# view -> set-points of its first slot, per session (or a `FirstSlot`)
+Strategy = Callable[[Problem], "np.ndarray | FirstSlot"]
 
 
 @dataclass(frozen=True)
@@ -74,17 +95,26 @@ class ReplayResult:
     replan_s: list[float] = field(default_factory=list)
     offered_kw: np.ndarray | None = None  # (S, T) what was offered, as the strategy saw it
     learnt: dict[str, dict] = field(default_factory=dict)  # per session: the inference log
+    battery_kw: np.ndarray | None = None  # (B, T) what the batteries did (None: idle)
+    phases: np.ndarray | None = None  # (S, T) the phases used (None: the nominal ones)
 
     def plan(self) -> Plan:
         index = build_index(self.problem)
+        flows = site_flows(index, self.setpoint, None, self.battery_kw, self.phases)
         return Plan(
-            index, self.setpoint, site_flows(index, self.setpoint), "replay", index.warnings
+            index,
+            self.setpoint,
+            flows,
+            "replay",
+            index.warnings,
+            battery_kw=self.battery_kw,
+            phases=self.phases,
         )
 
     def kpis(self) -> dict[str, Any]:
         plan = self.plan()
         answer = plan.to_answer()
-        kpis = compute_kpis(plan.index, self.setpoint, plan.flows)
+        kpis = answer["kpis"]
         wanted = plan.index.energy_kwh
         delivered = np.array([s["energy_kwh"] for s in answer["sessions"]])
         violations = check_answer(self.problem, answer)
@@ -170,13 +200,15 @@ def replay(
     for t in tqdm(range(run.slots), desc=name, disable=not progress, leave=False):
         run.finish_departed(t)
         present = run.present(t)
-        if present.size == 0:
+        if present.size == 0 and not run.index.n_batteries:
             continue
         view = run.view(t, present)
         started = time.perf_counter()
         first_slot = strategy(view)
         run.timings.append(time.perf_counter() - started)
-        run.apply(t, present, np.asarray(first_slot, dtype=float), believed_kw_per_unit(view))
+        if not isinstance(first_slot, FirstSlot):
+            first_slot = FirstSlot(np.asarray(first_slot, dtype=float))
+        run.apply(t, present, first_slot, believed_kw_per_unit(view))
     return run.result(name)
 
 
@@ -209,7 +241,11 @@ class _Run:
             s.model_dump(mode="json", exclude_none=True) for s in self.full.sessions
         ]
         n = index.n_sessions
-        self.delivered_kwh = np.zeros(n)
+        self.delivered_kwh = np.zeros(n)  # net of V2G discharge
+        self.discharged_kwh = np.zeros(n)
+        self.phases = index.nominal_phases()
+        self.battery_kw = np.zeros((index.n_batteries, self.slots))
+        self.soc_kwh = np.array([b.soc_kwh for b in self.full.site.batteries], dtype=float)
         self.drawn = np.zeros((n, self.slots))
         self.offered_kw = np.zeros((n, self.slots))
         self.ev_states = [EvState() for _ in range(n)]
@@ -270,8 +306,26 @@ class _Run:
                 doc[name] = as_seen_at(doc[name], t, slots, per_day).tolist()
         map_series(doc, lambda values: values[t : t + slots])
         doc["sessions"] = [self._seen(s) for s in present]
+        self._storage_as_now(doc)
         view, _ = estimate_sessions(parse_problem(doc), self.history)
         return view
+
+    def _storage_as_now(self, doc: dict[str, Any]) -> None:
+        """Each battery from its state now, aiming at the replay's own final state (within its
+        range); each V2G session with what it may still feed back."""
+        for battery, original, soc in zip(
+            doc["site"].get("batteries") or [], self.full.site.batteries, self.soc_kwh, strict=True
+        ):
+            battery["soc_kwh"] = float(min(max(soc, 0.0), original.capacity_kwh))
+            battery["final_soc_kwh"] = float(
+                min(max(original.final_target_kwh, original.min_soc_kwh), original.upper_soc_kwh)
+            )
+        ids = {s.id: i for i, s in enumerate(self.full.sessions)}
+        for entry in doc["sessions"]:
+            if entry.get("discharge"):
+                fed_kwh = float(self.discharged_kwh[ids[entry["id"]]])
+                left = max(entry["discharge"]["max_energy_kwh"] - fed_kwh, 0.0)
+                entry["discharge"] = {**entry["discharge"], "max_energy_kwh": left}
 
     def _seen(self, s: int) -> dict[str, Any]:
         """Session s as the CSMS knows it now."""
@@ -285,36 +339,77 @@ class _Run:
         )
 
     def apply(
-        self, t: int, present: np.ndarray, offer: np.ndarray, believed_kw_per_unit: np.ndarray
+        self, t: int, present: np.ndarray, first_slot: FirstSlot, believed_kw_per_unit: np.ndarray
     ) -> None:
-        """What the EVs draw of the offers; the meter values that tells the CSMS."""
+        """What the EVs draw of the offers (and feed back where told to discharge), what the
+        batteries do; the meter values that tells the CSMS."""
         index, step_h = self.index, self.index.step_h
-        offer = np.maximum(offer, 0.0)
-        capped = np.minimum(offer, index.unit_max[present])
-        energy = self.evs.energy_kwh(
+        self._apply_batteries(t, first_slot.battery_kw)
+        if present.size == 0:
+            return
+        if first_slot.phases is not None:
+            self.phases[present, t] = first_slot.phases
+        phases = self.phases[present, t]
+        kw_per_unit = index.kw_per_unit_at(self.phases[:, t : t + 1])[present, 0]
+        unit_max = index.unit_max[present]
+        if index.unit_max_one is not None:
+            one = index.switches[present] & (phases == 1)
+            unit_max = np.where(one, index.unit_max_one[present], unit_max)
+        setpoint = np.asarray(first_slot.setpoint, dtype=float)
+        offer = np.maximum(setpoint, 0.0)
+        charged = self.evs.energy_kwh(
             present,
-            capped * index.kw_per_unit[present],
-            index.unit_max[present] * index.kw_per_unit[present],
+            np.minimum(offer, unit_max) * kw_per_unit,
+            unit_max * kw_per_unit,
             self.delivered_kwh[present],
             step_h,
         )
-        self.drawn[present, t] = energy / (index.kw_per_unit[present] * step_h)
+        discharged = self._discharged_kwh(present, setpoint, kw_per_unit)
+        energy = charged - discharged
+        self.drawn[present, t] = energy / (kw_per_unit * step_h)
         self.offered_kw[present, t] = offer * believed_kw_per_unit
         self.delivered_kwh[present] += energy
+        self.discharged_kwh[present] += discharged
         if not self.options.learn:
             return
         end = self.full.horizon.start + (t + 1) * self.step
         for i, s in enumerate(present):
+            if discharged[i] > 0:
+                continue  # a slot feeding the site says nothing of how the EV charges
+            # A switching session on fewer phases than its charger's: the charger offered those.
+            offered_phases = int(phases[i]) if index.switches[s] else None
             reading = meter_reading(
                 end,
                 float(self.drawn[s, t]) if index.is_ac[s] else None,
-                int(index.phases_used[s]),
+                min(int(index.phases_used[s]), int(phases[i])),
                 self.specs[s].charger_phases,
                 float(energy[i] / step_h),
                 float(self.delivered_kwh[s]),
                 float(offer[i]),
             )
+            reading = dataclasses.replace(reading, offered_phases=offered_phases)
             self.ev_states[s] = learn(self.specs[s], [reading], self.ev_states[s])
+
+    def _discharged_kwh(
+        self, present: np.ndarray, setpoint: np.ndarray, kw_per_unit: np.ndarray
+    ) -> np.ndarray:
+        """What each V2G session feeds back in the slot: its negative set-point, within its
+        discharge limits."""
+        index = self.index
+        if index.discharge_max_unit is None or index.discharge_max_kwh is None:
+            return np.zeros(present.size)
+        units = np.minimum(np.maximum(-setpoint, 0.0), index.discharge_max_unit[present])
+        left_kwh = np.maximum(index.discharge_max_kwh[present] - self.discharged_kwh[present], 0)
+        return np.minimum(units * kw_per_unit * index.step_h, left_kwh)
+
+    def _apply_batteries(self, t: int, battery_kw: np.ndarray | None) -> None:
+        """The batteries follow the strategy's first slot (idle where it says nothing)."""
+        batteries = self.index.batteries
+        if battery_kw is None or batteries is None:
+            return
+        self.battery_kw[:, t] = battery_kw
+        now = dataclasses.replace(batteries, soc0_kwh=self.soc_kwh)
+        self.soc_kwh = now.soc_kwh(self.battery_kw[:, t : t + 1], self.index.step_h)[:, 0]
 
     def result(self, name: str) -> ReplayResult:
         learnt = {
@@ -323,7 +418,14 @@ class _Run:
             if state.log
         }
         return ReplayResult(
-            name, self.full, self.drawn, self.timings, offered_kw=self.offered_kw, learnt=learnt
+            name,
+            self.full,
+            self.drawn,
+            self.timings,
+            offered_kw=self.offered_kw,
+            learnt=learnt,
+            battery_kw=self.battery_kw if self.battery_kw.any() else None,
+            phases=self.phases if self.index.switches.any() else None,
         )
 
 
@@ -345,9 +447,14 @@ def offline(
     run.timings.append(time.perf_counter() - started)
     for t in range(run.slots):
         present = np.flatnonzero(run.index.plugged[:, t])
-        if present.size:
-            truth_kw_per_unit = run.index.kw_per_unit[present]
-            run.apply(t, present, plan.setpoint[present, t], truth_kw_per_unit)
+        if present.size or run.index.n_batteries:
+            truth_kw_per_unit = run.index.kw_per_unit_at(plan.phases)[present, t]
+            first_slot = FirstSlot(
+                plan.setpoint[present, t],
+                None if plan.battery_kw is None else plan.battery_kw[:, t],
+                None if plan.phases is None else plan.phases[present, t],
+            )
+            run.apply(t, present, first_slot, truth_kw_per_unit)
     return run.result("offline")
 
 

@@ -196,13 +196,46 @@ class PyomoModel:
         return float(sum(pyo.value(self.model.unmet_kwh[s]) for s in self.model.S))
 
     def setpoints(self) -> tuple[np.ndarray, np.ndarray]:
+        """(S, T) set-points, negative where a session discharges, and the PV used."""
         model, index = self.model, self.index
         pairs = model.pairs
         values = np.array([model.x[k].value or 0.0 for k in range(pairs.session.size)])
+        for k in model.KS:
+            values[k] += model.x_one[k].value or 0.0
+        for k in model.KV:
+            values[k] -= model.discharge[k].value or 0.0
         setpoint = np.zeros(index.plugged.shape)
         setpoint[pairs.session, pairs.slot] = values
         pv_used = np.array([model.pv_used_kw[t].value or 0.0 for t in range(index.slots)])
         return setpoint, pv_used
+
+    def dispatch(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The batteries' net power (B, T) and the phases used (S, T), where there are any."""
+        from smartcharge.optimizer.matrix_model import fill_idle_phases
+
+        model, index = self.model, self.index
+        battery_kw = None
+        if index.batteries is not None:
+            battery_kw = np.array(
+                [
+                    [
+                        (model.battery_charge_kw[b, t].value or 0.0)
+                        - (model.battery_discharge_kw[b, t].value or 0.0)
+                        for t in range(index.slots)
+                    ]
+                    for b in range(index.n_batteries)
+                ]
+            )
+        if not len(model.KS):
+            return battery_kw, None
+        phases = index.nominal_phases()
+        pairs = model.pairs
+        for k in model.KS:
+            one = (model.x_one[k].value or 0.0) > 1e-9 or (
+                (model.x[k].value or 0.0) <= 1e-9 and (model.three_phase[k].value or 0.0) < 0.5
+            )
+            phases[pairs.session[k], pairs.slot[k]] = 1 if one else 3
+        return battery_kw, fill_idle_phases(index, phases)
 
     def model_size(self) -> dict[str, int]:
         highs: highspy.Highs = self._solver._solver_model

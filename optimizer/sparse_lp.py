@@ -52,10 +52,16 @@ class SparseLP:
 
     def fix_to_zero(self, cols: np.ndarray) -> None:
         """Fix columns at 0 (bounds [0, 0])."""
+        self.fix(cols, np.zeros(np.asarray(cols).size))
+
+    def fix(self, cols: np.ndarray, values: np.ndarray) -> None:
+        """Fix columns at `values` (bounds [value, value])."""
+        cols, values = np.asarray(cols), np.asarray(values, dtype=float)
         first = 0
         for lower, upper in zip(self.lower, self.upper, strict=True):
-            local = cols[(cols >= first) & (cols < first + lower.size)] - first
-            lower[local] = upper[local] = 0.0
+            inside = (cols >= first) & (cols < first + lower.size)
+            local = cols[inside] - first
+            lower[local] = upper[local] = values[inside]
             first += lower.size
 
     def add_rows(
@@ -115,6 +121,27 @@ class SparseLP:
             least = np.bincount(local, np.minimum(at_lower, at_upper), minlength=n_rows)
             most = np.bincount(local, np.maximum(at_lower, at_upper), minlength=n_rows)
         return np.nan_to_num(least, nan=-np.inf), np.nan_to_num(most, nan=np.inf)
+
+    def is_feasible(self, values: np.ndarray, tol: float = 1e-6) -> bool:
+        """Whether `values` keep every column's bounds and every row, within `tol` (relative to
+        the bound, absolute near 0)."""
+        lower, upper = self.column_bounds()
+        lower = np.where(lower <= -INF, -np.inf, lower)
+        upper = np.where(upper >= INF, np.inf, upper)
+        if np.any(values < lower - tol * (1 + np.abs(lower))) or np.any(
+            values > upper + tol * (1 + np.abs(upper))
+        ):
+            return False
+        for block in self.row_blocks:
+            activity = np.bincount(
+                block.rows, weights=block.values * values[block.cols], minlength=block.lower.size
+            )
+            with np.errstate(invalid="ignore"):
+                low = activity < block.lower - tol * (1 + np.abs(block.lower))
+                high = activity > block.upper + tol * (1 + np.abs(block.upper))
+            if low.any() or high.any():
+                return False
+        return True
 
     def n_rows(self) -> int:
         return sum(block.lower.size for block in self.row_blocks)

@@ -15,6 +15,7 @@ from smartcharge.optimizer.fallback import fill_slot
 from smartcharge.optimizer.index import ProblemIndex, build_index
 from smartcharge.optimizer.optimize import optimize
 from smartcharge.optimizer.problem import Problem
+from smartcharge.optimizer.replay import FirstSlot
 from smartcharge.optimizer.rounding import round_setpoints
 
 
@@ -61,12 +62,18 @@ def llf(view: Problem) -> np.ndarray:
     return fill_slot(index, 0, order, _wanted(index))
 
 
-def milp(view: Problem) -> np.ndarray:
-    """Ours: the MILP over the view's horizon, first slot executed (rolling horizon)."""
-    return optimize(view).setpoint[:, 0]
+def milp(view: Problem) -> FirstSlot:
+    """Ours: the MILP over the view's horizon, first slot executed (rolling horizon),
+    batteries and phase settings included (SPEC §4)."""
+    plan = optimize(view)
+    return FirstSlot(
+        plan.setpoint[:, 0],
+        None if plan.battery_kw is None else plan.battery_kw[:, 0],
+        None if plan.phases is None else plan.phases[:, 0],
+    )
 
 
-STRATEGIES: dict[str, Callable[[Problem], np.ndarray]] = {
+STRATEGIES: dict[str, Callable[[Problem], np.ndarray | FirstSlot]] = {
     "uncontrolled": uncontrolled,
     "equal-share": equal_share,
     "edf": edf,

@@ -1,16 +1,18 @@
-"""A charge point simulator (OCPP 1.6J and 2.0.1) and a small CSMS, for real OCPP round trips.
+"""A charge point simulator (OCPP 1.6J, 2.0.1, 2.1) and a small CSMS, for real OCPP round trips.
 
 Both sides are the `ocpp` package's `ChargePoint` classes over `websockets` on loopback, so
 every request and response is checked against the official JSON schemas on the way out and on
 the way in, exactly as between a real CSMS and a real charger:
 
 - `Csms` is the central system: a websockets server that accepts chargers on `/<charger id>`
-  with subprotocol `ocpp1.6` or `ocpp2.0.1`, answers BootNotification, StartTransaction (1.6:
-  the CSMS assigns the transaction id) and TransactionEvent (2.0.1: the charger does), and hands
-  out its side of each connection for `set_charging_profile` / `get_composite_schedule`.
-- `Simulator16` / `Simulator201` are the chargers: they connect to the CSMS (as real chargers
-  do), store the charging profiles they accept, drop them on `ClearChargingProfile`, start and
-  stop transactions and compute `GetCompositeSchedule` from their profiles.
+  with subprotocol `ocpp1.6`, `ocpp2.0.1` or `ocpp2.1`, answers BootNotification,
+  StartTransaction (1.6: the CSMS assigns the transaction id) and TransactionEvent (2.0.1 and
+  2.1: the charger does), and hands out its side of each connection for
+  `set_charging_profile` / `get_composite_schedule`.
+- `Simulator16` / `Simulator201` / `Simulator21` are the chargers: they connect to the CSMS (as
+  real chargers do), store the charging profiles they accept, drop them on
+  `ClearChargingProfile`, start and stop transactions and compute `GetCompositeSchedule` from
+  their profiles.
 
 The simulator's smart-charging model (OCPP 1.6 §3.13, 2.0.1 K01/K08), small on purpose:
 - only `Absolute` profiles of purpose `TxProfile` / `TxDefaultProfile` are accepted;
@@ -24,7 +26,10 @@ The simulator's smart-charging model (OCPP 1.6 §3.13, 2.0.1 K01/K08), small on 
   `TxDefaultProfile` of highest stackLevel, else the charger's own maximum; a profile is active
   from its `startSchedule` for its `duration` (forever without one);
 - limits are converted between A and W at the nominal voltage and the period's `numberPhases`
-  (3 if absent), floored to 0.1.
+  (3 if absent), floored to 0.1;
+- OCPP 2.1 periods keep their `operationMode`, `setpoint` and `dischargeLimit`, and the
+  composite schedule reports them (a V2G plan reads back with its negative set-points); a
+  set-point or discharge limit is never converted between units (bidirectional plans are in W).
 """
 
 from __future__ import annotations
@@ -38,12 +43,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
-from ocpp import v16, v201
+from ocpp import v16, v21, v201
 from ocpp.charge_point import camel_to_snake_case
 from ocpp.routing import on
 from ocpp.v16 import call as call16
 from ocpp.v16 import call_result as result16
 from ocpp.v16.enums import Action as Action16
+from ocpp.v21 import call as call21
+from ocpp.v21 import call_result as result21
 from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
 from ocpp.v201.enums import Action as Action201
@@ -52,7 +59,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-SUBPROTOCOLS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
+SUBPROTOCOLS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1", "2.1": "ocpp2.1"}
 TX_PROFILE = "TxProfile"
 TX_DEFAULT_PROFILE = "TxDefaultProfile"
 NOMINAL_VOLTAGE_V = Decimal(230)
@@ -82,8 +89,30 @@ def wire_number(value: Decimal) -> int | float:
 @dataclass(frozen=True)
 class Period:
     start_s: int  # offset from the schedule's start
-    limit: Decimal
+    limit: Decimal | None  # None: a 2.1 period without one
     phases: int | None
+    mode: str | None = None  # OCPP 2.1 operationMode (None: ChargingOnly)
+    setpoint: Decimal | None = None
+    discharge_limit: Decimal | None = None
+
+    def effect(self) -> tuple[Any, ...]:
+        return (self.limit, self.phases, self.mode, self.setpoint, self.discharge_limit)
+
+
+def period_from_wire(period: dict[str, Any]) -> Period:
+    """A snake_case period of any version, its numbers as exact decimals."""
+
+    def number(key: str) -> Decimal | None:
+        return None if period.get(key) is None else exact(period[key])
+
+    return Period(
+        int(period["start_period"]),
+        number("limit"),
+        period.get("number_phases"),
+        period.get("operation_mode"),
+        number("setpoint"),
+        number("discharge_limit"),
+    )
 
 
 @dataclass(frozen=True)
@@ -140,16 +169,15 @@ def profile_from_wire(target: int, profile: dict[str, Any]) -> StoredProfile:
         start=None if start is None else parse_time(start),
         duration_s=schedule.get("duration"),
         unit=str(schedule["charging_rate_unit"]),
-        periods=tuple(
-            Period(int(p["start_period"]), exact(p["limit"]), p.get("number_phases"))
-            for p in schedule["charging_schedule_period"]
-        ),
+        periods=tuple(map(period_from_wire, schedule["charging_schedule_period"])),
     )
 
 
-def convert_limit(limit: Decimal, unit: str, wanted: str, phases: int | None) -> Decimal:
+def convert_limit(
+    limit: Decimal | None, unit: str, wanted: str, phases: int | None
+) -> Decimal | None:
     """A limit in another rate unit at the nominal voltage, floored to 0.1."""
-    if unit == wanted:
+    if unit == wanted or limit is None:
         return limit
     factor = NOMINAL_VOLTAGE_V * (phases or 3)
     value = limit * factor if wanted == "W" else limit / factor
@@ -188,8 +216,8 @@ def composite_schedule(
         else:
             own = ruling.period_at(moment)
             limit = convert_limit(own.limit, ruling.unit, unit, own.phases)
-            period = Period(offset, limit, own.phases)
-        if not periods or (periods[-1].limit, periods[-1].phases) != (period.limit, period.phases):
+            period = Period(offset, limit, own.phases, own.mode, own.setpoint, own.discharge_limit)
+        if not periods or periods[-1].effect() != period.effect():
             periods.append(period)
     return periods
 
@@ -285,14 +313,23 @@ def install_message(state: ChargerState, message: dict[str, Any]) -> str | None:
     payload = camel_to_snake_case(message["payload"])
     if "cs_charging_profiles" in payload:
         return state.install(payload["connector_id"], payload["cs_charging_profiles"], "1.6")
-    return state.install(payload["evse_id"], payload["charging_profile"], "2.0.1")
+    return state.install(payload["evse_id"], payload["charging_profile"], message["ocpp_version"])
 
 
 def _wire_periods(periods: list[Period]) -> list[dict[str, Any]]:
-    return [
-        {"start_period": p.start_s, "limit": wire_number(p.limit), "number_phases": p.phases}
-        for p in periods
-    ]
+    """Composite periods as sent: 2.1 fields only where a period has them (None is dropped)."""
+    wire = []
+    for p in periods:
+        numbers = {"limit": p.limit, "setpoint": p.setpoint, "discharge_limit": p.discharge_limit}
+        wire.append(
+            {
+                "start_period": p.start_s,
+                **{k: wire_number(v) for k, v in numbers.items() if v is not None},
+                "number_phases": p.phases,
+                "operation_mode": p.mode,
+            }
+        )
+    return wire
 
 
 class _Recording:
@@ -386,19 +423,22 @@ class Simulator16(_Recording, v16.ChargePoint):
         )
 
 
-class Simulator201(_Recording, v201.ChargePoint):
-    """An OCPP 2.0.1 charging station."""
+class _Simulator2x(_Recording):
+    """An OCPP 2.0.1 or 2.1 charging station: the two share these messages' shapes; each
+    subclass names its version's request and response classes."""
 
-    version = "2.0.1"
+    version: str
+    calls: Any
+    results: Any
 
     def __init__(self, charger_id: str, connection: Any, state: ChargerState) -> None:
-        super().__init__(charger_id, connection, response_timeout=5)
+        super().__init__(charger_id, connection, response_timeout=5)  # type: ignore[call-arg]
         self.state = state
 
     async def boot(self) -> None:
-        await self.call(
-            call201.BootNotification(
-                charging_station={"model": "Sim-201", "vendor_name": "smartcharge"},
+        await self.call(  # type: ignore[attr-defined]
+            self.calls.BootNotification(
+                charging_station={"model": f"Sim-{self.version}", "vendor_name": "smartcharge"},
                 reason="PowerUp",
             ),
             suppress=False,
@@ -418,8 +458,8 @@ class Simulator201(_Recording, v201.ChargePoint):
     async def _transaction_event(
         self, event_type: str, trigger: str, seq_no: int, evse_id: int, transaction_id: str
     ) -> None:
-        await self.call(
-            call201.TransactionEvent(
+        await self.call(  # type: ignore[attr-defined]
+            self.calls.TransactionEvent(
                 event_type=event_type,
                 timestamp=wire_time(self.state.clock()),
                 trigger_reason=trigger,
@@ -436,7 +476,7 @@ class Simulator201(_Recording, v201.ChargePoint):
         charging_profile_id: int | None = None,
         charging_profile_criteria: dict[str, Any] | None = None,
         **_: Any,
-    ) -> result201.ClearChargingProfile:
+    ) -> Any:
         criteria = charging_profile_criteria or {}
         found = self.state.clear(
             charging_profile_id,
@@ -444,16 +484,16 @@ class Simulator201(_Recording, v201.ChargePoint):
             criteria.get("charging_profile_purpose"),
             criteria.get("stack_level"),
         )
-        return result201.ClearChargingProfile(status="Accepted" if found else "Unknown")
+        return self.results.ClearChargingProfile(status="Accepted" if found else "Unknown")
 
     @on(Action201.set_charging_profile)
     def on_set_charging_profile(
         self, evse_id: int, charging_profile: dict[str, Any], **_: Any
-    ) -> result201.SetChargingProfile:
+    ) -> Any:
         refused = self.state.install(evse_id, charging_profile, self.version)
         if refused is None:
-            return result201.SetChargingProfile(status="Accepted")
-        return result201.SetChargingProfile(
+            return self.results.SetChargingProfile(status="Accepted")
+        return self.results.SetChargingProfile(
             status="Rejected",
             status_info={"reason_code": "Rejected", "additional_info": refused[:512]},
         )
@@ -461,9 +501,9 @@ class Simulator201(_Recording, v201.ChargePoint):
     @on(Action201.get_composite_schedule)
     def on_get_composite_schedule(
         self, evse_id: int, duration: int, charging_rate_unit: str | None = None, **_: Any
-    ) -> result201.GetCompositeSchedule:
+    ) -> Any:
         unit, periods = self.state.composite(evse_id, duration, charging_rate_unit)
-        return result201.GetCompositeSchedule(
+        return self.results.GetCompositeSchedule(
             status="Accepted",
             schedule={
                 "evse_id": evse_id,
@@ -475,10 +515,23 @@ class Simulator201(_Recording, v201.ChargePoint):
         )
 
 
-Simulator = Simulator16 | Simulator201
-SIMULATORS: dict[str, type[Simulator16] | type[Simulator201]] = {
+class Simulator201(_Simulator2x, v201.ChargePoint):
+    """An OCPP 2.0.1 charging station."""
+
+    version, calls, results = "2.0.1", call201, result201
+
+
+class Simulator21(_Simulator2x, v21.ChargePoint):
+    """An OCPP 2.1 charging station (its V2G periods go into the composite schedule)."""
+
+    version, calls, results = "2.1", call21, result21
+
+
+Simulator = Simulator16 | Simulator201 | Simulator21
+SIMULATORS: dict[str, type[Simulator]] = {
     "1.6": Simulator16,
     "2.0.1": Simulator201,
+    "2.1": Simulator21,
 }
 
 
@@ -530,25 +583,37 @@ class Csms16(v16.ChargePoint):
         return result16.StopTransaction(id_tag_info={"status": "Accepted"})
 
 
-class Csms201(v201.ChargePoint):
-    """The CSMS's side of a 2.0.1 connection."""
+class _Csms2x:
+    """The CSMS's side of a 2.0.1 or 2.1 connection; subclasses name their version's classes."""
+
+    calls: Any
+    results: Any
 
     def __init__(self, charger_id: str, connection: Any, csms: Csms) -> None:
-        super().__init__(charger_id, connection, response_timeout=5)
+        super().__init__(charger_id, connection, response_timeout=5)  # type: ignore[call-arg]
         self.csms = csms
 
     @on(Action201.boot_notification)
-    def on_boot_notification(self, **_: Any) -> result201.BootNotification:
-        return result201.BootNotification(
+    def on_boot_notification(self, **_: Any) -> Any:
+        return self.results.BootNotification(
             current_time=wire_time(datetime.now(UTC)), interval=300, status="Accepted"
         )
 
     @on(Action201.transaction_event)
-    def on_transaction_event(self, **_: Any) -> result201.TransactionEvent:
-        return result201.TransactionEvent()
+    def on_transaction_event(self, **_: Any) -> Any:
+        return self.results.TransactionEvent()
 
 
-CsmsChargePoint = Csms16 | Csms201
+class Csms201(_Csms2x, v201.ChargePoint):
+    calls, results = call201, result201
+
+
+class Csms21(_Csms2x, v21.ChargePoint):
+    calls, results = call21, result21
+
+
+CsmsChargePoint = Csms16 | Csms201 | Csms21
+CSMS_SIDES: dict[str, type[CsmsChargePoint]] = {"1.6": Csms16, "2.0.1": Csms201, "2.1": Csms21}
 
 
 class Csms:
@@ -593,9 +658,7 @@ class Csms:
         if version is None:  # a real CSMS refuses a charger that speaks no OCPP it knows
             await connection.close(code=1002, reason="no supported OCPP subprotocol")
             return
-        side: CsmsChargePoint = (Csms16 if version == "1.6" else Csms201)(
-            charger_id, connection, self
-        )
+        side: CsmsChargePoint = CSMS_SIDES[version](charger_id, connection, self)
         self._chargers[charger_id] = side
         self._connected.setdefault(charger_id, asyncio.Event()).set()
         with contextlib.suppress(ConnectionClosed):
@@ -611,11 +674,8 @@ async def set_charging_profile(
     into camelCase on the wire. A CallError (e.g. the charger's schema check) raises.
     """
     arguments = camel_to_snake_case(payload)
-    request = (
-        call16.SetChargingProfile(**arguments)
-        if isinstance(side, Csms16)
-        else call201.SetChargingProfile(**arguments)
-    )
+    calls = call16 if isinstance(side, Csms16) else side.calls
+    request = calls.SetChargingProfile(**arguments)
     return await side.call(request, suppress=False, skip_schema_validation=not validate)
 
 
@@ -624,7 +684,7 @@ async def clear_charging_profile(side: CsmsChargePoint, profile_id: int | None =
     if isinstance(side, Csms16):
         result = await side.call(call16.ClearChargingProfile(id=profile_id), suppress=False)
     else:
-        request = call201.ClearChargingProfile(charging_profile_id=profile_id)
+        request = side.calls.ClearChargingProfile(charging_profile_id=profile_id)
         result = await side.call(request, suppress=False)
     return str(result.status)
 
@@ -640,7 +700,8 @@ class Composite:
 async def get_composite_schedule(
     side: CsmsChargePoint, target: int, duration_s: int, unit: str
 ) -> Composite:
-    """`GetCompositeSchedule` for a connector (1.6) or EVSE (2.0.1), read into a `Composite`."""
+    """`GetCompositeSchedule` for a connector (1.6) or EVSE (2.0.1, 2.1), read into a
+    `Composite`."""
     if isinstance(side, Csms16):
         result = await side.call(
             call16.GetCompositeSchedule(
@@ -653,7 +714,7 @@ async def get_composite_schedule(
         start = parse_time(result.schedule_start or schedule["start_schedule"])
     else:
         result = await side.call(
-            call201.GetCompositeSchedule(
+            side.calls.GetCompositeSchedule(
                 evse_id=target, duration=duration_s, charging_rate_unit=unit
             ),
             suppress=False,
@@ -665,8 +726,5 @@ async def get_composite_schedule(
         start=start,
         duration_s=int(schedule["duration"]),
         unit=schedule["charging_rate_unit"],
-        periods=[
-            Period(int(p["start_period"]), exact(p["limit"]), p.get("number_phases"))
-            for p in schedule["charging_schedule_period"]
-        ],
+        periods=[period_from_wire(p) for p in schedule["charging_schedule_period"]],
     )

@@ -205,3 +205,54 @@ def problems(draw, csms: bool = False):
         "sessions": sessions,
         "options": {"time_limit_s": 20, "mip_gap": 1e-4},
     }
+
+
+@st.composite
+def storage_problems(draw):
+    """`problems()` with SPEC §4 parts: 0-2 batteries (some below a circuit), chargers that
+    are bidirectional (OCPP 2.1) or switch phases (three-phase AC, OCPP 2.0.1 or 2.1), and
+    sessions that may discharge on the bidirectional ones."""
+    doc = draw(problems())
+    site = doc["site"]
+    circuits = [None] + [c["id"] for c in site["circuits"]]
+    batteries = []
+    for b in range(draw(st.integers(0, 2))):
+        capacity = draw(st.sampled_from([10.0, 50.0, 200.0]))
+        lowest = draw(st.sampled_from([0.0, 0.1])) * capacity
+        battery = {
+            "id": f"bess-{b}",
+            "circuit": draw(st.sampled_from(circuits)),
+            "capacity_kwh": capacity,
+            "soc_kwh": round(draw(st.floats(0.1, 0.9)) * capacity, 2),
+            "min_soc_kwh": lowest,
+            "max_charge_kw": draw(st.sampled_from([5.0, 20.0, 100.0])),
+            "max_discharge_kw": draw(st.sampled_from([5.0, 20.0, 100.0])),
+            "efficiency": draw(st.sampled_from([0.81, 0.9, 1.0])),
+            "cycle_cost_per_kwh": draw(st.sampled_from([0.0, 0.02, 0.2])),
+        }
+        if draw(st.booleans()):
+            battery["final_soc_kwh"] = round(draw(st.floats(0.1, 0.9)) * capacity, 2)
+        batteries.append(battery)
+    site["batteries"] = batteries
+    for charger in site["chargers"]:
+        three_phase_ac = charger.get("kind") != "dc" and charger.get("phases") == 3
+        kind = draw(st.sampled_from(["plain", "v2g", "v2g", "switching", "both"]))
+        if kind in ("v2g", "both"):
+            charger.update(ocpp_version="2.1", bidirectional=True)
+        if kind in ("switching", "both") and three_phase_ac:
+            charger.setdefault("ocpp_version", "2.0.1")
+            charger["phase_switching"] = True
+    bidirectional = {c["id"] for c in site["chargers"] if c.get("bidirectional")}
+    for session in doc["sessions"]:
+        if session["charger_id"] in bidirectional and draw(st.integers(0, 3)) > 0:
+            session["discharge"] = {
+                "max_power_kw": draw(st.sampled_from([3.7, 11.0, 50.0])),
+                "max_energy_kwh": draw(st.sampled_from([0.0, 2.0, 20.0, 20.0])),
+            }
+    doc["tariff"]["export_price_per_kwh"] = draw(
+        st.one_of(
+            st.just(doc["tariff"]["export_price_per_kwh"]),
+            series(doc["horizon"]["slots"], 0.0, 1.0, allow_scalar=False),
+        )
+    )
+    return doc

@@ -249,6 +249,32 @@ def test_plan_chart_draws_and_follows_the_latest_plan(signed_in: Tab) -> None:
     signed_in.shot("03-plan-tablet", full_page=False)
 
 
+def test_a_plan_with_a_battery_draws_its_power_and_state_of_charge(signed_in: Tab) -> None:
+    """SPEC §4's `batteries`, added to the served plan on its way to the page (the planner of
+    this branch may not plan batteries yet): the chart gains the battery's power and state."""
+    page = signed_in.page
+    plan = signed_in.server.schedule().json()
+    slots = len(plan["site"]["import_kw"])
+    power_kw = [(-20.0 if t % 8 < 4 else 20.0) for t in range(slots)]
+    soc_kwh = [100.0 + sum(power_kw[: t + 1]) / 4 for t in range(slots)]
+    battery = {"id": "bess-1", "power_kw": power_kw, "soc_kwh": soc_kwh}
+
+    def with_battery(route: Any) -> None:
+        response = route.fetch()
+        body = response.json()
+        route.fulfill(response=response, json=body | {"batteries": [battery]})
+
+    page.route(re.compile(r".*/v1/sites/[^/]+/schedule(\?.*)?$"), with_battery)
+    signed_in.open(site_path(SITE))
+    page.wait_for_selector(f"#plan-chart[data-version='{plan['version']}'] canvas")
+    legend = page.locator("#plan-chart .u-legend").inner_text()
+    assert "Battery" in legend and "Battery state" in legend
+    scales = "document.querySelector('#plan-chart').chart.scales"
+    assert page.evaluate(f"{scales}.kW.min") <= -20.0  # the discharge is drawn below zero
+    assert page.evaluate(f"{scales}.kWh.max") >= max(soc_kwh)
+    page.unroute(re.compile(r".*/v1/sites/[^/]+/schedule(\?.*)?$"))
+
+
 def test_the_plan_page_follows_a_replan_made_elsewhere(signed_in: Tab, server: Server) -> None:
     page = signed_in.open(site_path(SITE))
     before = server.wait_for_plan()

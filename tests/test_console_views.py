@@ -114,6 +114,54 @@ def test_a_profiles_periods_on_the_sites_clock() -> None:
     ]
 
 
+def test_a_v2g_profile_shows_its_set_points_and_discharge_limits() -> None:
+    def period(start: int, **fields: float | str) -> dict:
+        return {"startPeriod": start, "numberPhases": 3, **fields}
+
+    message = {
+        "charger_id": "v-1",
+        "session_id": "s-1",
+        "ocpp_version": "2.1",
+        "payload": {
+            "evseId": 1,
+            "chargingProfile": {
+                "id": 9,
+                "stackLevel": 1,
+                "chargingProfilePurpose": "TxProfile",
+                "chargingProfileKind": "Absolute",
+                "transactionId": "tx-1",
+                "chargingSchedule": [
+                    {
+                        "id": 9,
+                        "duration": 3600,
+                        "startSchedule": "2026-11-24T11:00:00Z",
+                        "chargingRateUnit": "W",
+                        "chargingSchedulePeriod": [
+                            period(
+                                0,
+                                operationMode="CentralSetpoint",
+                                setpoint=-7400,
+                                limit=0,
+                                dischargeLimit=-7400,
+                            ),
+                            period(
+                                900, operationMode="ExternalLimits", limit=0, dischargeLimit=-5000
+                            ),
+                            period(1800, limit=11000),
+                        ],
+                    }
+                ],
+            },
+        },
+    }
+    view = profile_view(message, CLOCK, changed=False)
+    assert [(p.limit, p.note) for p in view.periods] == [
+        (-7400.0, "set-point"),
+        (-5000.0, "discharge limit"),
+        (11000.0, ""),
+    ]
+
+
 def test_pages_need_no_key_and_fragments_need_one(api) -> None:
     page = api.client.get("/sites/depot/limits")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]

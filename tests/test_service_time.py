@@ -16,7 +16,12 @@ from alembic.migration import MigrationContext
 from smartcharge.api.clock import SimulatedClock
 from smartcharge.api.store.database import MIGRATIONS, open_database
 from smartcharge.api.store.keys import caller_for_key
-from smartcharge.api.store.measurements import read_measurements, upsert_measurements
+from smartcharge.api.store.measurements import (
+    read_battery_soc,
+    read_measurements,
+    upsert_battery_soc,
+    upsert_measurements,
+)
 from smartcharge.api.store.prices import held_prices, upsert_prices
 from smartcharge.api.store.retention import prune_before
 from smartcharge.api.store.sites import get_site
@@ -105,6 +110,7 @@ def fill(database, site_pk: int, start: datetime, count: int) -> None:
     upsert_measurements(database, site_pk, [{"time_utc": t, "import_kw": 1.0} for t in times])
     upsert_weather(database, site_pk, [{"time_utc": t, "ghi_w_m2": 10.0} for t in times])
     upsert_prices(database, site_pk, [{"time_utc": t, "import_per_kwh": 0.2} for t in times])
+    upsert_battery_soc(database, site_pk, [("bess-1", t, 10.0) for t in times])
 
 
 def test_retention_prunes_in_batches_while_writes_go_on(database_url):
@@ -145,6 +151,7 @@ def test_retention_prunes_in_batches_while_writes_go_on(database_url):
     assert failures == []
     assert pruned == {
         "measurements": 200,
+        "battery_soc": 200,
         "weather_forecasts": 200,
         "price_points": 200,
         "meter_values": 0,
@@ -153,6 +160,8 @@ def test_retention_prunes_in_batches_while_writes_go_on(database_url):
         assert read_measurements(database, site_pk, until=CUTOFF).empty
         assert read_weather_frame(database, site_pk, until=CUTOFF).empty
         assert held_prices(database, site_pk, until=CUTOFF) == []
+        assert read_battery_soc(database, site_pk, until=CUTOFF) == {}
+        assert len(read_battery_soc(database, site_pk)) == 10
         assert len(read_weather_frame(database, site_pk)) == 10
         assert len(held_prices(database, site_pk)) == 10
     kept = read_measurements(database, sites[0])

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from smartcharge.api.ocpp.delta import profile_of
+from smartcharge.api.ocpp.delta import Effect, profile_of
 
 # `limited_by` names (SPEC §2, optimizer.limited_by) as an energy manager says them.
 _REASONS = {
@@ -230,8 +230,9 @@ def problems_first(statuses: list[SiteStatus]) -> list[SiteStatus]:
 class Period:
     start: str
     end: str
-    limit: float
+    limit: float  # signed: an OCPP 2.1 set-point, or a discharge limit where it discharges
     phases: int | None
+    note: str = ""  # "set-point" or "discharge limit" (OCPP 2.1 V2G), else a plain limit
 
 
 @dataclass
@@ -258,10 +259,10 @@ def profile_view(message: dict[str, Any], clock: Clock, changed: bool) -> Profil
         Period(
             start=clock.label(start),
             end=clock.label(end) if end is not None else "open",
-            limit=limit,
-            phases=phases,
+            phases=effect.phases,
+            **shown_limit(effect),
         )
-        for start, end, (limit, phases) in zip(profile.starts, ends, profile.limits, strict=True)
+        for start, end, effect in zip(profile.starts, ends, profile.limits, strict=True)
     ]
     return ProfileView(
         charger_id=message["charger_id"],
@@ -273,6 +274,16 @@ def profile_view(message: dict[str, Any], clock: Clock, changed: bool) -> Profil
         changed=changed,
         periods=periods,
     )
+
+
+def shown_limit(effect: Effect) -> dict[str, Any]:
+    """The one number a period is read by: a V2G period's set-point (negative: discharge), or
+    its discharge limit where it may only discharge; else its limit."""
+    if effect.setpoint is not None:
+        return {"limit": effect.setpoint, "note": "set-point"}
+    if effect.discharge_limit and not effect.limit:
+        return {"limit": effect.discharge_limit, "note": "discharge limit"}
+    return {"limit": effect.limit or 0.0}
 
 
 def profiles_by_charger(

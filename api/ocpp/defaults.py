@@ -16,7 +16,11 @@ The computation, per slot t, in three steps:
 2. **Headroom per limit.** For the grid import [kW], each grid phase [A], each circuit's kW and
    each circuit's phases [A], the headroom is the limit minus what the plan draws in slot t
    (grid: base load + planned charging - PV used, base and PV spread evenly over three phases;
-   circuits: planned charging below them), never below 0. A charger counts under a limit by its
+   circuits: planned charging below them), never below 0. A planned discharge (V2G, a
+   battery) frees no headroom: the EV may leave or the battery run empty, and the default must
+   hold without them; a battery that charges draws like a base load (balanced three-phase, in
+   its circuit). A phase-switching session draws, in its one-phase slots, only on its
+   charger's first phase. A charger counts under a limit by its
    worst case per unit of its default: in kW at its full phases (`limit x V x phases`, or the W
    limit itself); on a phase, the A limit on each grid phase it is wired to (a 1-, 2- or 3-phase
    EV each draw the full per-phase limit on the phases they use), a W limit as `W / V` on each of
@@ -46,7 +50,13 @@ import numpy as np
 
 from smartcharge.api.ocpp.limits import rate_unit
 from smartcharge.optimizer.index import ProblemIndex, phase_limit_series, slot_series
-from smartcharge.optimizer.problem import GRID_PHASES, Charger, Problem, Session
+from smartcharge.optimizer.problem import (
+    GRID_PHASES,
+    Charger,
+    Problem,
+    Session,
+    session_switches_phases,
+)
 from smartcharge.optimizer.units import W_PER_KW, phase_current_of_balanced_kw
 
 
@@ -110,14 +120,18 @@ def site_limits(
     site, slots = problem.site, problem.horizon.slots
     voltage_v = site.grid.voltage_v
     flows = {k: np.asarray(answer["site"][k], dtype=float) for k in ("base_load_kw", "pv_kw")}
-    power_kw = _session_matrix(problem, answer, "power_kw")
+    power_kw = np.maximum(_session_matrix(problem, answer, "power_kw"), 0.0)
     setpoint = np.where(
-        index.is_ac[:, None], _session_matrix(problem, answer, "current_a"), power_kw
+        index.is_ac[:, None],
+        np.maximum(_session_matrix(problem, answer, "current_a"), 0.0),
+        power_kw,
     )
+    battery_kw = battery_charging_kw(problem, answer)  # (B, T)
     kw_draw = np.array([kw_per_rate_unit(c, voltage_v) for c in site.chargers])
     phase_draw = np.array([phase_a_per_rate_unit(c, voltage_v) for c in site.chargers])  # (N, 3)
+    planned_phase_a = planned_phase_currents(problem, answer, index, setpoint)  # (S, 3, T)
 
-    net_kw = flows["base_load_kw"] + power_kw.sum(axis=0) - flows["pv_kw"]
+    net_kw = flows["base_load_kw"] + power_kw.sum(axis=0) + battery_kw.sum(axis=0) - flows["pv_kw"]
     import_limit_kw = slot_series(site.grid.import_limit_kw, slots, "import_limit_kw")
     yield SiteLimit("grid import", _room(import_limit_kw - net_kw), kw_draw)
     # A phase limit may change from slot to slot (a grid operator's cap): each slot's own
@@ -125,26 +139,66 @@ def site_limits(
     phase_limit_a = phase_limit_series(site.grid.phase_limit_a, slots)
     if np.isfinite(phase_limit_a).any():
         uncontrolled_a = phase_current_of_balanced_kw(
-            flows["base_load_kw"] - flows["pv_kw"], voltage_v
+            flows["base_load_kw"] + battery_kw.sum(axis=0) - flows["pv_kw"], voltage_v
         )
-        planned_a = index.phase_a_per_unit.T @ setpoint
+        planned_a = planned_phase_a.sum(axis=0)
         for p, phase in enumerate(GRID_PHASES):
             headroom = phase_limit_a - planned_a[p] - uncontrolled_a
             yield SiteLimit(f"grid {phase}", _room(headroom), phase_draw[:, p])
 
     below = chargers_below_circuits(problem)
     circuits = index.circuits
+    batteries_below = batteries_below_circuits(problem)
     for k, circuit_id in enumerate(circuits.ids):
         sessions_below = circuits.contains_session[k]
+        battery_below_kw = battery_kw[batteries_below[k]].sum(axis=0)
         if np.isfinite(circuits.limit_kw[k]):
-            headroom = circuits.limit_kw[k] - power_kw[sessions_below].sum(axis=0)
+            headroom = (
+                circuits.limit_kw[k] - power_kw[sessions_below].sum(axis=0) - battery_below_kw
+            )
             yield SiteLimit(f"circuit {circuit_id}", _room(headroom), kw_draw * below[k])
         if np.isfinite(circuits.phase_limit_a[k]):
-            planned_a = index.phase_a_per_unit[sessions_below].T @ setpoint[sessions_below]
+            planned_a = planned_phase_a[sessions_below].sum(axis=0) + phase_current_of_balanced_kw(
+                battery_below_kw, voltage_v
+            )
             for p, phase in enumerate(GRID_PHASES):
                 headroom = circuits.phase_limit_a[k] - planned_a[p]
                 draw = phase_draw[:, p] * below[k]
                 yield SiteLimit(f"circuit {circuit_id} {phase}", _room(headroom), draw)
+
+
+def battery_charging_kw(problem: Problem, answer: dict[str, Any]) -> np.ndarray:
+    """(batteries, slots) each battery's planned charging [kW] (its discharge counts as 0)."""
+    by_id = {entry["id"]: entry for entry in answer.get("batteries") or []}
+    slots = problem.horizon.slots
+    rows = [
+        by_id[b.id]["power_kw"] if b.id in by_id else [0.0] * slots for b in problem.site.batteries
+    ]
+    return np.maximum(np.array(rows, dtype=float).reshape(len(rows), slots), 0.0)
+
+
+def batteries_below_circuits(problem: Problem) -> np.ndarray:
+    """(circuits, batteries) True where the battery hangs below the circuit, at any depth."""
+    return _below_circuits(problem, [b.circuit for b in problem.site.batteries])
+
+
+def planned_phase_currents(
+    problem: Problem, answer: dict[str, Any], index: ProblemIndex, setpoint: np.ndarray
+) -> np.ndarray:
+    """(sessions, 3, slots) planned current on each grid phase: a session's set-point on the
+    grid phases it uses; a switching session's one-phase slots on its charger's first only."""
+    drawn = index.phase_a_per_unit[:, :, None] * setpoint[:, None, :]
+    chargers = {c.id: c for c in problem.site.chargers}
+    entries = {entry["id"]: entry for entry in answer["sessions"]}
+    for s, session in enumerate(problem.sessions):
+        charger = chargers[session.charger_id]
+        used = entries[session.id].get("phases_used")
+        if used is None or not session_switches_phases(session, charger):
+            continue
+        one_phase = np.asarray(used) == 1
+        first = np.array([phase == charger.grid_phases[0] for phase in GRID_PHASES], dtype=float)
+        drawn[s][:, one_phase] = first[:, None] * setpoint[s, one_phase]
+    return drawn
 
 
 def kw_per_rate_unit(charger: Charger, voltage_v: float) -> float:
@@ -164,7 +218,7 @@ def phase_a_per_rate_unit(charger: Charger, voltage_v: float) -> np.ndarray:
     wired = np.array([phase in charger.grid_phases for phase in GRID_PHASES], dtype=float)
     if charger.kind == "dc":
         return wired * float(phase_current_of_balanced_kw(1.0 / W_PER_KW, voltage_v))
-    if charger.charging_rate_unit == "W":
+    if rate_unit(charger) == "W":
         return wired / voltage_v
     return wired
 
@@ -179,12 +233,16 @@ def max_limit(charger: Charger, voltage_v: float) -> float:
 
 def chargers_below_circuits(problem: Problem) -> np.ndarray:
     """(circuits, chargers) True where the charger hangs below the circuit, at any depth."""
+    return _below_circuits(problem, [c.circuit for c in problem.site.chargers])
+
+
+def _below_circuits(problem: Problem, hung_on: list[str | None]) -> np.ndarray:
     circuits = problem.site.circuits
     position = {c.id: i for i, c in enumerate(circuits)}
     parent = {c.id: c.parent for c in circuits}
-    below = np.zeros((len(circuits), len(problem.site.chargers)), dtype=bool)
-    for j, charger in enumerate(problem.site.chargers):
-        node = charger.circuit
+    below = np.zeros((len(circuits), len(hung_on)), dtype=bool)
+    for j, circuit in enumerate(hung_on):
+        node = circuit
         while node is not None:
             below[position[node], j] = True
             node = parent[node]

@@ -28,7 +28,7 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 Message = dict[str, Any]
 Key = tuple[str, str, int]  # (charger id, purpose, profile id)
@@ -41,9 +41,9 @@ class Profile:
     start: datetime
     end: datetime | None
     starts: tuple[datetime, ...]
-    limits: tuple[tuple[float, int | None], ...]
+    limits: tuple[Effect, ...]
 
-    def limit_at(self, moment: datetime) -> tuple[float, int | None] | None:
+    def limit_at(self, moment: datetime) -> Effect | None:
         if moment < self.start or (self.end is not None and moment >= self.end):
             return None
         period = bisect.bisect_right(self.starts, moment) - 1
@@ -65,7 +65,7 @@ def key_of(message: Message) -> Key:
 
 
 def profile_of(message: Message) -> Profile:
-    """The charger's view of one `SetChargingProfile` message, for 1.6J or 2.0.1."""
+    """The charger's view of one `SetChargingProfile` message, for 1.6J, 2.0.1 or 2.1."""
     payload = message["payload"]
     if "csChargingProfiles" in payload:
         profile = payload["csChargingProfiles"]
@@ -88,7 +88,31 @@ def profile_of(message: Message) -> Profile:
         start=start,
         end=start + timedelta(seconds=duration) if duration is not None else None,
         starts=tuple(start + timedelta(seconds=p["startPeriod"]) for p in periods),
-        limits=tuple((float(p["limit"]), p.get("numberPhases")) for p in periods),
+        limits=tuple(map(period_effect, periods)),
+    )
+
+
+class Effect(NamedTuple):
+    """What a period makes the charger do: its limit and phases, and in OCPP 2.1 its mode,
+    set-point and discharge limit (2.1 makes `limit` optional)."""
+
+    limit: float | None
+    phases: int | None
+    mode: str | None = None
+    setpoint: float | None = None
+    discharge_limit: float | None = None
+
+
+def period_effect(period: dict[str, Any]) -> Effect:
+    def number(key: str) -> float | None:
+        return None if period.get(key) is None else float(period[key])
+
+    return Effect(
+        number("limit"),
+        period.get("numberPhases"),
+        period.get("operationMode"),
+        number("setpoint"),
+        number("dischargeLimit"),
     )
 
 

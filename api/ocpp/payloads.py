@@ -1,4 +1,4 @@
-"""OCPP 1.6J and 2.0.1 `SetChargingProfile` payloads from a schedule (SPEC §2).
+"""OCPP 1.6J, 2.0.1 and 2.1 `SetChargingProfile` payloads from a schedule (SPEC §2, §4).
 
 Each choice follows a rule of OCPP.md:
 - kind `Absolute` with `startSchedule` = horizon start in UTC "Z" (2.0.1 K01.FR.40 makes it
@@ -15,7 +15,19 @@ Each choice follows a rule of OCPP.md:
   last one (OCPP.md §1.1: same id ⇒ replace) instead of piling up;
 - `transactionId` only on a TxProfile (an int in 1.6, a string in 2.0.1), TxProfile only on a
   connector/EVSE > 0, and only for a session whose transaction has started: before that its
-  plan rides on its connector's TxDefaultProfile (OCPP.md §3 rule 4, pitfall 3).
+  plan rides on its connector's TxDefaultProfile (OCPP.md §3 rule 4, pitfall 3);
+- OCPP 2.1 is the 2.0.1 shape. A session that may discharge (SPEC §4) has a signed plan in W;
+  by default each period is `operationMode` `CentralSetpoint` with `setpoint` = the planned
+  power (negative discharges) inside the envelope `limit` = max(plan, 0), `dischargeLimit` =
+  min(plan, 0) (OCPP.md §5): a limit alone only caps, nothing in it makes an EV discharge, and
+  a plan that counts the discharge as site supply needs it to happen. A charger with
+  `discharge_control: "limits"` gets the envelope alone, `operationMode` `ExternalLimits`, for
+  a site controller that picks the power inside it. Every other period keeps the 2.0.1 form
+  (a `limit`, operationMode absent = ChargingOnly), so a charge-only session, the fail-safe
+  default and a charger without `bidirectional` never discharge;
+- `numberPhases` per period: a phase-switching session's periods follow `phases_used`, and
+  periods of different phases are never merged (`limits`). A 2.1 DC period has none ("for a
+  DC EVSE this field should be omitted").
 """
 
 from __future__ import annotations
@@ -23,14 +35,19 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from smartcharge.api.ocpp.defaults import covered_slots, default_limits
 from smartcharge.api.ocpp.limits import (
+    LIMIT,
+    SETPOINT,
+    Step,
     floor_tenths,
+    may_discharge,
     minimum_tenths,
+    planned_phases,
     rate_unit,
     schedule_periods,
     session_limit_tenths,
@@ -39,7 +56,7 @@ from smartcharge.api.ocpp.limits import (
 )
 from smartcharge.api.ocpp.validation import payload_kind, validate_ocpp_message
 from smartcharge.optimizer.index import build_index
-from smartcharge.optimizer.problem import Charger, Problem, Session, session_phases
+from smartcharge.optimizer.problem import Charger, Problem, Session
 
 ACTION = "SetChargingProfile"
 DEFAULT_PROFILE_STACK_LEVEL = 0
@@ -55,17 +72,42 @@ def profile_id(site_id: str, charger_id: str, purpose: str, stack_level: int) ->
     return zlib.crc32(key) & 0x7FFFFFFF or 1
 
 
-def whole_charger_plan(
-    limit_tenths: list[np.ndarray], phases: list[int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per slot the limit and phases of whichever session is planned there, else the first's.
+class SlotPlan(NamedTuple):
+    """One profile's plan per slot: limit [tenths of the rate unit; negative only where a
+    set-point discharges], phases, and kind (`limits.LIMIT` or `limits.SETPOINT`)."""
 
-    Sessions on one charger never overlap, so at most one is above 0 in a slot.
+    limit_tenths: np.ndarray
+    phases: np.ndarray
+    kinds: np.ndarray
+
+
+def session_plan(
+    problem: Problem, session: Session, charger: Charger, entry: dict[str, Any]
+) -> SlotPlan:
+    """A session's plan as its charger takes it (`limits`)."""
+    slots = problem.horizon.slots
+    phases = planned_phases(session, charger, entry, slots)
+    signed = may_discharge(session, charger)
+    tenths = session_limit_tenths(
+        charger, entry, phases, problem.site.grid.voltage_v, signed=signed
+    )
+    kinds = np.full(slots, SETPOINT if signed else LIMIT, dtype=np.int64)
+    return SlotPlan(tenths, phases, kinds)
+
+
+def whole_charger_plan(plans: list[SlotPlan]) -> SlotPlan:
+    """Per slot the plan of whichever session is planned there, else the first's.
+
+    Sessions on one charger never overlap, so at most one is not 0 in a slot.
     """
-    stacked = np.vstack(limit_tenths)
-    planned = np.argmax(stacked > 0, axis=0)  # 0 (the first) where none is planned
+    stacked = np.vstack([p.limit_tenths for p in plans])
+    planned = np.argmax(stacked != 0, axis=0)  # 0 (the first) where none is planned
     slots = np.arange(stacked.shape[1])
-    return stacked[planned, slots], np.asarray(phases)[planned]
+    return SlotPlan(
+        stacked[planned, slots],
+        np.vstack([p.phases for p in plans])[planned, slots],
+        np.vstack([p.kinds for p in plans])[planned, slots],
+    )
 
 
 # --- payloads ------------------------------------------------------------------------------
@@ -77,28 +119,22 @@ def charging_profile_payload(
     *,
     purpose: str,
     stack_level: int,
-    limit_tenths: np.ndarray,
-    phases: int | np.ndarray,
+    plan: SlotPlan,
     transaction_id: str | int | None = None,
     with_duration: bool = True,
 ) -> dict[str, Any]:
-    """The wire payload: 1.6J `SetChargingProfile.req` or 2.0.1 `SetChargingProfileRequest`."""
+    """The wire payload: 1.6J `SetChargingProfile.req`, 2.0.1 or 2.1 `SetChargingProfileRequest`."""
     horizon = problem.horizon
     step_s = horizon.step_minutes * 60
     pid = profile_id(problem.site.id, charger.id, purpose, stack_level)
-    periods = schedule_periods(limit_tenths, phases, step_s, charger.max_periods)
+    periods = schedule_periods(
+        plan.limit_tenths, plan.phases, step_s, charger.max_periods, plan.kinds
+    )
     schedule: dict[str, Any] = {"duration": horizon.slots * step_s} if with_duration else {}
     schedule |= {
         "startSchedule": horizon.start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "chargingRateUnit": rate_unit(charger),
-        "chargingSchedulePeriod": [
-            {
-                "startPeriod": start,
-                "limit": wire_limit(step.limit_tenths),
-                "numberPhases": step.phases,
-            }
-            for start, step in periods
-        ],
+        "chargingSchedulePeriod": [wire_period(start, step, charger) for start, step in periods],
     }
     profile: dict[str, Any] = {
         "stackLevel": stack_level,
@@ -114,6 +150,27 @@ def charging_profile_payload(
         profile["transactionId"] = str(transaction_id)
     profile = {"id": pid, **profile, "chargingSchedule": [{"id": pid, **schedule}]}
     return {"evseId": charger.evse_id, "chargingProfile": profile}
+
+
+def wire_period(start_s: int, step: Step, charger: Charger) -> dict[str, Any]:
+    """One `chargingSchedulePeriod`: a `limit`, or (2.1, a session that may discharge) a signed
+    set-point with its envelope; `numberPhases` except on a 2.1 DC charger."""
+    period: dict[str, Any] = {"startPeriod": start_s}
+    if step.kind == SETPOINT:
+        value = step.limit_tenths
+        if charger.discharge_control == "setpoint":
+            period |= {"operationMode": "CentralSetpoint", "setpoint": wire_limit(value)}
+        else:
+            period["operationMode"] = "ExternalLimits"
+        period |= {
+            "limit": wire_limit(max(value, 0)),
+            "dischargeLimit": wire_limit(min(value, 0)),
+        }
+    else:
+        period["limit"] = wire_limit(step.limit_tenths)
+    if not (charger.kind == "dc" and charger.ocpp_version == "2.1"):
+        period["numberPhases"] = step.phases
+    return period
 
 
 def build_ocpp_messages(
@@ -144,7 +201,7 @@ def build_ocpp_messages(
         messages.extend(default_messages(problem, fail_safe))
     voltage_v = problem.site.grid.voltage_v
     chargers = {c.id: c for c in problem.site.chargers}
-    checked: set[tuple[str, str, str, bool, bool]] = set()
+    checked: set[tuple[Any, ...]] = set()
     for message in messages:
         if message["session_id"] in kept:
             continue  # checked when it was made
@@ -165,6 +222,11 @@ class FailSafe:
 
     limit_tenths: np.ndarray  # (chargers, slots), floored, 0 or >= the charger's minimum
     phases: np.ndarray  # (chargers,)
+
+    def plan(self, c: int) -> SlotPlan:
+        """Charger `c`'s default as a plan of plain limits."""
+        row = self.limit_tenths[c]
+        return SlotPlan(row, np.full(row.shape, self.phases[c]), np.full(row.shape, LIMIT))
 
 
 def fail_safe_limits(problem: Problem, answer: dict[str, Any]) -> FailSafe:
@@ -200,11 +262,9 @@ def session_messages(
     transaction id, the next plan holds a TxProfile and no longer this profile (a delta clears it).
     """
     chargers = {c.id: c for c in problem.site.chargers}
-    voltage_v = problem.site.grid.voltage_v
     entries = {entry["id"]: entry for entry in answer["sessions"]}
-    phases = {s.id: session_phases(s, chargers[s.charger_id]) for s in problem.sessions}
-    limits = {
-        s.id: session_limit_tenths(chargers[s.charger_id], entries[s.id], phases[s.id], voltage_v)
+    plans = {
+        s.id: session_plan(problem, s, chargers[s.charger_id], entries[s.id])
         for s in problem.sessions
     }
     on_charger: dict[str, list[Session]] = {}
@@ -216,12 +276,10 @@ def session_messages(
             continue
         charger = chargers[session.charger_id]
         purpose, with_duration = charger.profile_purpose, True
-        own_limits, own_phases = limits[session.id], phases[session.id]
+        own = plans[session.id]
         if purpose == "TxDefaultProfile":
             mates = [session.id] + [o.id for o in on_charger[charger.id] if o is not session]
-            own_limits, own_phases = whole_charger_plan(
-                [limits[m] for m in mates], [phases[m] for m in mates]
-            )
+            own = whole_charger_plan([plans[m] for m in mates])
         elif awaits_transaction(session):
             assert fail_safe is not None
             purpose = "TxDefaultProfile"
@@ -229,16 +287,13 @@ def session_messages(
             # duration: its last period holds after the horizon rather than no limit at all.
             with_duration = charger.stack_level != DEFAULT_PROFILE_STACK_LEVEL
             waiting = [o for o in on_charger[charger.id] if awaits_transaction(o)]
-            own_limits, own_phases = pending_profile_limits(
-                problem, waiting, limits, phases, fail_safe
-            )
+            own = pending_profile_limits(problem, waiting, plans, fail_safe)
         payload = charging_profile_payload(
             problem,
             charger,
             purpose=purpose,
             stack_level=charger.stack_level,
-            limit_tenths=own_limits,
-            phases=own_phases,
+            plan=own,
             transaction_id=session.transaction_id,
             with_duration=with_duration,
         )
@@ -247,12 +302,8 @@ def session_messages(
 
 
 def pending_profile_limits(
-    problem: Problem,
-    waiting: list[Session],
-    limit_tenths: dict[str, np.ndarray],
-    phases: dict[str, int],
-    fail_safe: FailSafe,
-) -> tuple[np.ndarray, np.ndarray]:
+    problem: Problem, waiting: list[Session], plans: dict[str, SlotPlan], fail_safe: FailSafe
+) -> SlotPlan:
     """The TxDefaultProfile of a charger whose sessions `waiting` await their transactions.
 
     In the slots such a session wholly covers: its plan. Elsewhere: the charger's fail-safe
@@ -264,12 +315,9 @@ def pending_profile_limits(
     covered = np.zeros(problem.horizon.slots, dtype=bool)
     for session in waiting:
         covered |= covered_slots(problem, session)
-    plan_tenths, plan_phases = whole_charger_plan(
-        [limit_tenths[s.id] for s in waiting], [phases[s.id] for s in waiting]
-    )
-    return (
-        np.where(covered, plan_tenths, fail_safe.limit_tenths[c]),
-        np.where(covered, plan_phases, fail_safe.phases[c]),
+    plan, default = whole_charger_plan([plans[s.id] for s in waiting]), fail_safe.plan(c)
+    return SlotPlan(
+        *(np.where(covered, mine, fail) for mine, fail in zip(plan, default, strict=True))
     )
 
 
@@ -282,13 +330,12 @@ def pending_transactions(problem: Problem, answer: dict[str, Any]) -> list[dict[
     that a transaction id must reach `PATCH …/sessions/{sid}` for the plan to become a TxProfile.
     """
     chargers = {c.id: c for c in problem.site.chargers}
-    voltage_v = problem.site.grid.voltage_v
     entries = {entry["id"]: entry for entry in answer["sessions"]}
     pending = []
     for session in filter(awaits_transaction, problem.sessions):
         charger = chargers[session.charger_id]
-        phases = session_phases(session, charger)
-        tenths = session_limit_tenths(charger, entries[session.id], phases, voltage_v)
+        plan = session_plan(problem, session, charger, entries[session.id])
+        phases = [int(p) for p in plan.phases]
         covered = covered_slots(problem, session)
         is_16 = charger.ocpp_version == "1.6"
         pending.append(
@@ -304,9 +351,11 @@ def pending_transactions(problem: Problem, answer: dict[str, Any]) -> list[dict[
                 ),
                 "stack_level": charger.stack_level,
                 "charging_rate_unit": rate_unit(charger),
-                "number_phases": phases,
+                # one number for a session on fixed phases (as before SPEC §4), else per slot
+                "number_phases": phases[0] if len(set(phases)) == 1 else phases,
                 "planned_limit": [
-                    wire_limit(int(t)) if c else None for t, c in zip(tenths, covered, strict=True)
+                    wire_limit(int(t)) if c else None
+                    for t, c in zip(plan.limit_tenths, covered, strict=True)
                 ],
             }
         )
@@ -339,8 +388,7 @@ def default_messages(problem: Problem, fail_safe: FailSafe) -> list[dict[str, An
             charger,
             purpose="TxDefaultProfile",
             stack_level=DEFAULT_PROFILE_STACK_LEVEL,
-            limit_tenths=fail_safe.limit_tenths[c],
-            phases=int(fail_safe.phases[c]),
+            plan=fail_safe.plan(c),
             with_duration=False,
         )
         messages.append(_message(charger, None, "TxDefaultProfile", payload))

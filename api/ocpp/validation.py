@@ -1,5 +1,7 @@
 """Every OCPP payload checked twice: against the official JSON schemas the `ocpp` package ships,
-and against the rules the schemas do not express (OCPP.md §3 and §4).
+and against the rules the schemas do not express (OCPP.md §3 and §4; for OCPP 2.1 §5 too:
+what each `operationMode` needs, signs, a set-point inside its envelope, and discharge only on a
+bidirectional charger).
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ def semantic_problems(
     if not isinstance(schedule, dict) or not schedule.get("chargingSchedulePeriod"):
         return [] if profile else ["no charging profile to check"]
     problems = _period_problems(schedule) + _profile_problems(profile, schedule, target)
+    problems += _v2x_problems(schedule["chargingSchedulePeriod"])
     if charger is not None:
         problems += _charger_problems(schedule, charger, voltage_v)
     return problems
@@ -113,6 +116,58 @@ def _period_problems(schedule: dict[str, Any]) -> list[str]:
     if any(p.get("numberPhases", 3) not in (1, 2, 3) for p in periods):
         problems.append("numberPhases must be 1, 2 or 3")
     return problems
+
+
+# OCPP 2.1 operation modes this emitter sends, and the fields each needs (OCPP.md §5).
+_CHARGING_ONLY = "ChargingOnly"  # the default when absent: a limit, no discharge
+_NEEDS = {
+    _CHARGING_ONLY: ("limit",),
+    "CentralSetpoint": ("setpoint",),
+    "ExternalLimits": ("limit", "dischargeLimit"),
+}
+_V2X_NUMBERS = ("setpoint", "dischargeLimit")
+
+
+def _v2x_problems(periods: list[dict[str, Any]]) -> list[str]:
+    """OCPP 2.1 periods: each mode's fields, signs, one decimal, the set-point in its envelope."""
+    problems = []
+    for period in periods:
+        mode = period.get("operationMode", _CHARGING_ONLY)
+        at = f"period at {period.get('startPeriod')} s"
+        if mode == "Idle":
+            if any(k in period for k in ("limit", *_V2X_NUMBERS)):
+                problems.append(f"{at}: operationMode Idle takes no limit or setpoint")
+            continue
+        if mode not in _NEEDS:
+            problems.append(f"{at}: operationMode {mode} is not one a central plan sends")
+            continue
+        missing = [k for k in _NEEDS[mode] if k not in period]
+        if missing:
+            problems.append(f"{at}: operationMode {mode} needs {', '.join(missing)}")
+        values = {k: _wire_tenths(period[k]) for k in _V2X_NUMBERS if k in period}
+        if any(t != t.to_integral_value() for t in values.values()):
+            problems.append(f"{at}: a setpoint or dischargeLimit has more than one decimal")
+        if values.get("dischargeLimit", 0) > 0:
+            problems.append(f"{at}: dischargeLimit is positive (discharge limits are <= 0)")
+        if mode == _CHARGING_ONLY and (
+            values.get("dischargeLimit", 0) < 0 or values.get("setpoint", 0) < 0
+        ):
+            problems.append(f"{at}: operationMode ChargingOnly cannot discharge")
+        if "setpoint" in values:
+            low = values.get("dischargeLimit")
+            high = _wire_tenths(period["limit"]) if "limit" in period else None
+            if (low is not None and values["setpoint"] < low) or (
+                high is not None and values["setpoint"] > high
+            ):
+                problems.append(f"{at}: setpoint {period['setpoint']} outside its limits")
+    return problems
+
+
+def discharges(period: dict[str, Any]) -> bool:
+    """Whether a period lets the EV feed power back (a V2G mode or a negative value)."""
+    return period.get("operationMode", _CHARGING_ONLY) != _CHARGING_ONLY or any(
+        _wire_tenths(period[k]) < 0 for k in _V2X_NUMBERS if k in period
+    )
 
 
 def _profile_problems(profile: dict[str, Any], schedule: dict[str, Any], target: Any) -> list[str]:
@@ -142,10 +197,16 @@ def _charger_problems(schedule: dict[str, Any], charger: Charger, voltage_v: flo
         problems.append(f"chargingRateUnit is not the charger's {rate_unit(charger)}")
     minimum_by_phases = _minimum_by_phases(charger, voltage_v)
     for period in periods:
-        tenths = _wire_tenths(period.get("limit", 0))
         minimum = minimum_by_phases.get(period.get("numberPhases", 3), 0)
-        if 0 < tenths < minimum:
-            problems.append(f"limit {period['limit']} is between 0 and the minimum {minimum / 10}")
+        for key in ("limit", *_V2X_NUMBERS):
+            if key in period and 0 < abs(_wire_tenths(period[key])) < minimum:
+                problems.append(f"{key} {period[key]} is between 0 and the minimum {minimum / 10}")
+        if charger.kind == "ac" and period.get("numberPhases", 0) > charger.phases:
+            problems.append(
+                f"numberPhases {period['numberPhases']} on a {charger.phases}-phase charger"
+            )
+    if not charger.bidirectional and any(map(discharges, periods)):
+        problems.append("a period discharges on a charger that is not bidirectional")
     return problems
 
 
@@ -156,7 +217,7 @@ def _minimum_by_phases(charger: Charger, voltage_v: float) -> dict[int, int]:
     """`minimum_tenths` for 1, 2 and 3 phases, computed once per kind of charger."""
     key = (
         charger.kind,
-        charger.charging_rate_unit,
+        rate_unit(charger),
         charger.min_current_a,
         charger.min_power_kw,
         voltage_v,
@@ -187,12 +248,15 @@ def _is_utc(text: Any) -> bool:
     return moment.utcoffset() is not None and moment.utcoffset().total_seconds() == 0
 
 
-def payload_kind(message: dict[str, Any]) -> tuple[str, str, str, bool, bool]:
+def payload_kind(message: dict[str, Any]) -> tuple[Any, ...]:
+    """What the official schema sees of a message: all payloads of one kind pass or fail alike
+    (the numbers, which differ, are checked by our rules)."""
     profile, _ = _profile_and_target(message["payload"], message["ocpp_version"])
     schedule = profile["chargingSchedule"]
     schedule = schedule[0] if isinstance(schedule, list) else schedule
     shape = (schedule["chargingRateUnit"], "duration" in schedule, "transactionId" in profile)
-    return (message["ocpp_version"], message["purpose"], *shape)
+    fields = frozenset(k for p in schedule["chargingSchedulePeriod"] for k in p)
+    return (message["ocpp_version"], message["purpose"], *shape, fields)
 
 
 def _run_blocking(coroutine: Coroutine[Any, Any, None]) -> None:

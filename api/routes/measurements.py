@@ -11,11 +11,22 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from smartcharge.api.deps import ClockDep, DatabaseDep, SiteDep
-from smartcharge.api.store.measurements import read_measurements, upsert_measurements
+from smartcharge.api.errors import field_error
+from smartcharge.api.store.measurements import (
+    read_battery_soc,
+    read_measurements,
+    upsert_battery_soc,
+    upsert_measurements,
+)
 from smartcharge.api.stored_problem import stored_problem
 from smartcharge.forecasting.pv_candidates import BANDS
 from smartcharge.forecasting.resolve import horizon_times, resolve_forecasts
-from smartcharge.optimizer.problem import NonNegativeSitePowerKw, SitePowerKw, parse_problem
+from smartcharge.optimizer.problem import (
+    EnergyKwh,
+    NonNegativeSitePowerKw,
+    SitePowerKw,
+    parse_problem,
+)
 
 router = APIRouter(prefix="/v1/sites/{site_id}", tags=["measurements and forecasts"])
 
@@ -29,11 +40,19 @@ class MeasurementIn(BaseModel):
     pv_kw: NonNegativeSitePowerKw | None = Field(default=None, description="PV production")
     import_kw: NonNegativeSitePowerKw | None = Field(default=None, description="grid meter, import")
     export_kw: NonNegativeSitePowerKw | None = Field(default=None, description="grid meter, export")
+    battery_soc_kwh: dict[str, EnergyKwh] | None = Field(
+        default=None,
+        description="per battery id of the site (SPEC §4), its measured state of charge at "
+        "time_utc; the next plan starts from the latest one instead of the document's soc_kwh",
+    )
 
     @model_validator(mode="after")
     def _some_value(self) -> MeasurementIn:
-        if all(v is None for v in (self.base_load_kw, self.pv_kw, self.import_kw, self.export_kw)):
-            raise ValueError("give at least one of base_load_kw, pv_kw, import_kw, export_kw")
+        values = (self.base_load_kw, self.pv_kw, self.import_kw, self.export_kw)
+        if all(v is None for v in values) and not self.battery_soc_kwh:
+            raise ValueError(
+                "give at least one of base_load_kw, pv_kw, import_kw, export_kw, battery_soc_kwh"
+            )
         return self
 
 
@@ -52,6 +71,7 @@ class MeasurementOut(BaseModel):
     pv_kw: float | None
     import_kw: float | None
     export_kw: float | None
+    battery_soc_kwh: dict[str, float] | None = None
 
 
 class Band(BaseModel):
@@ -89,10 +109,31 @@ def post_measurements(
     body: MeasurementsIn, site: SiteDep, database: DatabaseDep
 ) -> MeasurementsStored:
     """Idempotent: the same timestamps posted again overwrite, never duplicate. Plans pick the
-    values up at the next re-plan (event or tick); a meter value alone does not trigger one."""
+    values up at the next re-plan (event or tick); a meter value alone does not trigger one.
+    A battery's state must name a battery of the site and fit its capacity (else 422)."""
     rows = [m.model_dump() for m in body.measurements]
-    stored = upsert_measurements(database, site.pk, rows)
-    return MeasurementsStored(stored=stored)
+    battery_rows = battery_states(body, site.document)
+    upsert_measurements(database, site.pk, rows)
+    upsert_battery_soc(database, site.pk, battery_rows)
+    return MeasurementsStored(stored=len(rows))
+
+
+def battery_states(body: MeasurementsIn, document: dict) -> list[tuple[str, datetime, float]]:
+    """(battery id, time, kWh) per measured battery state, each checked against the site."""
+    capacity_kwh = {b["id"]: b["capacity_kwh"] for b in document["site"].get("batteries") or []}
+    rows = []
+    for i, measurement in enumerate(body.measurements):
+        for battery_id, soc_kwh in (measurement.battery_soc_kwh or {}).items():
+            loc = ["measurements", i, "battery_soc_kwh", battery_id]
+            if battery_id not in capacity_kwh:
+                known = ", ".join(sorted(capacity_kwh)) or "none"
+                raise field_error(loc, f"the site has no battery '{battery_id}' (it has: {known})")
+            if soc_kwh > capacity_kwh[battery_id]:
+                raise field_error(
+                    loc, f"{soc_kwh} kWh is above the capacity {capacity_kwh[battery_id]} kWh"
+                )
+            rows.append((battery_id, measurement.time_utc, soc_kwh))
+    return rows
 
 
 @router.get("/measurements", summary="Stored meter values", response_model=list[MeasurementOut])
@@ -104,7 +145,13 @@ def get_measurements(
 ) -> list[MeasurementOut]:
     frame = read_measurements(database, site.pk, since=since, until=until)
     frame = frame.replace({np.nan: None})
-    return [MeasurementOut(time_utc=t.to_pydatetime(), **row) for t, row in frame.iterrows()]
+    batteries = read_battery_soc(database, site.pk, since=since, until=until)
+    meters = {t.to_pydatetime(): row.to_dict() for t, row in frame.iterrows()}
+    empty = dict.fromkeys(frame.columns)
+    return [
+        MeasurementOut(time_utc=t, **meters.get(t, empty), battery_soc_kwh=batteries.get(t))
+        for t in sorted(meters.keys() | batteries.keys())
+    ]
 
 
 @router.get(

@@ -206,10 +206,15 @@ class _Offers:
             if m.get("session_id") == self.session_id and m.get("action") == "SetChargingProfile"
         ]
         for message in messages:
-            limit = profile_of(message).limit_at(time)
-            if limit is None:
+            effect = profile_of(message).limit_at(time)
+            if effect is None:
                 continue
-            value, phases = limit
+            # OCPP 2.1 CentralSetpoint (V2G, SPEC §4): the EV is told the set-point, not just
+            # a limit; a discharging period offers it no charge.
+            value = effect.limit if effect.setpoint is None else max(effect.setpoint, 0.0)
+            if value is None:
+                continue
+            phases = effect.phases
             if self.spec.is_dc:
                 return None, value / 1000.0
             if _unit(message) == "W":

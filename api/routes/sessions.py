@@ -32,6 +32,7 @@ from smartcharge.api.store.sessions import (
 )
 from smartcharge.api.store.tables import SessionRow, SiteRow
 from smartcharge.optimizer.problem import (
+    Discharge,
     EnergyKwh,
     FieldError,
     PositiveChargerA,
@@ -76,6 +77,11 @@ class SessionUpdate(BaseModel):
     max_current_a: PositiveChargerA | None = None
     max_power_kw: PositiveChargerKw | None = None
     priority: int | None = Field(default=None, ge=0, le=9)
+    discharge: Discharge | None = Field(
+        default=None,
+        description="V2G on a bidirectional charger (SPEC §4): what the EV may feed back from "
+        "now on, e.g. once the driver agreed",
+    )
 
 
 class InferenceOut(BaseModel):
@@ -106,6 +112,7 @@ class SessionOut(BaseModel):
     max_power_kw: float | None
     phases: int | None
     priority: int
+    discharge: Discharge | None = None
     ended_at: datetime | None
     estimated: list[str] = Field(description="the fields each plan estimates for it")
     learnt: LearntOut

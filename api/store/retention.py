@@ -1,9 +1,8 @@
-"""Retention: per-site rows stamped with a time (measurements, weather forecasts, price points,
-sessions' meter values)
-older than a cutoff are deleted, site by site, in batches of a bounded number of rows, each in
-its own short transaction. A write (a meter value, a new forecast) waits at most one batch,
-never for the whole pruning; and every batch walks the (site, time) primary key, so it costs
-the rows it deletes, not a scan of the table."""
+"""Retention: per-site rows stamped with a time (measurements, battery states, weather forecasts,
+price points, sessions' meter values) older than a cutoff are deleted, site by site, in batches
+of a bounded number of rows, each in its own short transaction. A write (a meter value, a new
+forecast) waits at most one batch, never for the whole pruning; and every batch walks the
+(site, time) primary key, so it costs the rows it deletes, not a scan of the table."""
 
 from __future__ import annotations
 
@@ -13,9 +12,16 @@ from sqlalchemy import delete, select
 
 from smartcharge.api.store.database import Database
 from smartcharge.api.store.sites import all_site_keys
-from smartcharge.api.store.tables import Measurement, MeterValue, PricePoint, WeatherForecast
+from smartcharge.api.store.tables import (
+    BatterySoc,
+    Measurement,
+    MeterValue,
+    PricePoint,
+    WeatherForecast,
+)
 
-RETAINED = (Measurement, WeatherForecast, PricePoint, MeterValue)
+# A battery state older than the cutoff goes too: a plan then starts from the document's.
+RETAINED = (Measurement, BatterySoc, WeatherForecast, PricePoint, MeterValue)
 
 
 def prune_before(database: Database, cutoff: datetime, batch_rows: int = 5000) -> dict[str, int]:

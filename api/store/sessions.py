@@ -33,6 +33,7 @@ SESSION_FIELDS = (
     "max_power_kw",
     "phases",
     "priority",
+    "discharge",
 )
 
 # Called with the live sessions as they would be after the write; raises to refuse it.

@@ -115,6 +115,22 @@ class Measurement(Base):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
 
 
+class BatterySoc(Base):
+    """A stationary battery's measured state of charge at a time (SPEC §4 `batteries`, §5
+    measurements): the next plan of its site starts from the latest one."""
+
+    __tablename__ = "battery_soc"
+
+    site_pk: Mapped[int] = mapped_column(
+        ForeignKey("sites.pk", ondelete="CASCADE"), primary_key=True
+    )
+    # (site, time, battery): retention and "the latest before" walk the key by time.
+    time_utc: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    battery_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    soc_kwh: Mapped[float] = mapped_column(Float)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+
+
 class WeatherForecast(Base):
     """A site's weather forecast for one time (SPEC §1 `weather`, one row per time): a newer
     forecast for the same time replaces the whole row."""
@@ -190,6 +206,8 @@ class SessionRow(Base):
     max_power_kw: Mapped[float | None] = mapped_column(Float)
     phases: Mapped[int | None] = mapped_column(Integer)
     priority: Mapped[int] = mapped_column(Integer, default=0)
+    # SPEC §4 V2G: what the EV may feed back ({max_power_kw, max_energy_kwh}), or null
+    discharge: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
     # What the meter values taught (`optimizer.ev_learning`), recomputed from them on each batch.

@@ -14,6 +14,7 @@ window.Charts = (() => {
     price: "#CC79A7",
     export: "#56B4E9",
     whatIf: "#009E73",
+    battery: "#7570B3",
     band: "rgba(0, 114, 178, 0.16)",
     pvBand: "rgba(230, 159, 0, 0.20)",
     window: "rgba(213, 94, 0, 0.11)",

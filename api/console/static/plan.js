@@ -1,7 +1,8 @@
 "use strict";
 /* A site's plan: the site chart (charging stacked over base load, PV available and used, import
-   and its limit with the grid operator's windows shaded, the price on a second axis) and, per
-   session, its current per slot. */
+   and its limit with the grid operator's windows shaded, the price on a second axis; with
+   stationary batteries their power, + charging / − discharging, and their state of charge on a
+   kWh axis) and, per session, its current per slot. */
 (() => {
   const C = window.Console;
   const Ch = window.Charts;
@@ -76,6 +77,15 @@
       series.push(kw("Export", Ch.colour.export, { dash: [2, 3], width: 2 }));
       data.push(Ch.closed(site.export_kw));
     }
+    const batteries = plan.batteries || [];
+    if (batteries.length) {
+      // SPEC §4: power per slot (+ charging, − discharging); soc_kwh[t] at the end of slot t.
+      const total = (key) => Array.from({ length: n }, (_, t) => batteries.reduce((sum, b) => sum + b[key][t], 0));
+      series.push(kw("Battery", Ch.colour.battery, { width: 2 }));
+      data.push(Ch.closed(total("power_kw")));
+      series.push(Ch.line("Battery state", Ch.colour.battery, { scale: "kWh", dash: [1, 3], value: Ch.shown("kWh") }));
+      data.push(Ch.closed(total("soc_kwh")));
+    }
     series.push(
       Ch.line(`Price`, Ch.colour.price, { scale: "price", width: 1.5, value: Ch.shown(`${currency}/kWh`, 3) }),
     );
@@ -84,10 +94,11 @@
       timezone,
       series,
       data,
-      scales: { kW: { auto: true }, price: { auto: true } },
+      scales: { kW: { auto: true }, price: { auto: true }, ...(batteries.length ? { kWh: { auto: true } } : {}) },
       axes: [
         Ch.valueAxis("kW", "kW"),
         Ch.valueAxis("price", `${currency}/kWh`, 1, false),
+        ...(batteries.length ? [Ch.valueAxis("kWh", "battery kWh", 1, false)] : []),
       ],
       bands: [{ series: [2, 1], fill: Ch.colour.chargingFill }],
       plugins: [Ch.shading(() => windows), Ch.nowLine()],
