@@ -15,6 +15,10 @@ import smartcharge
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# One build for the module, in one xdist worker: two builds of one source tree at once collide
+# in its build/ and egg-info folders.
+pytestmark = pytest.mark.xdist_group("packaging")
+
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
