@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import zlib
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -22,7 +23,7 @@ def session(sid: str, charger_id: str, energy_kwh: float, **fields: Any) -> dict
     return {
         "id": sid,
         "charger_id": charger_id,
-        "transaction_id": str(abs(hash(sid)) % 10_000),
+        "transaction_id": str(zlib.crc32(sid.encode()) % 10_000),  # not hash(): differs per process
         "arrival": at(-1),
         "departure": at(4),
         "energy_kwh": energy_kwh,
